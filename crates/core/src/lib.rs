@@ -1,0 +1,30 @@
+//! # keyboardia-core
+//!
+//! The sans-IO heart of Keyboardia. Everything that is a *rule* lives here; the hosts (the native
+//! server in `crates/server`, the Cloudflare Durable Object in `crates/worker`) and the browser
+//! only move bytes, keep time and store things.
+//!
+//! Start reading at:
+//! - [`model`]: the session (tracks, steps, parameter locks, transport) and its validation,
+//! - [`protocol`]: the wire messages, one enum per direction, and the edit vocabulary,
+//! - [`live`]: the live-session state machine a host drives with `handle(now, input)`,
+//!   `poll_output()` and `poll_timeout()`,
+//! - [`client`]: the client half of the sync (optimistic edits, confirmation by mutation id,
+//!   resume), used by the browser and by the convergence tests,
+//! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
+//! - [`limits`]: every limit, defined once.
+//!
+//! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
+//! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
+
+pub mod client;
+pub mod clock;
+pub mod limits;
+pub mod live;
+pub mod model;
+pub mod protocol;
+pub mod rate;
+
+pub use live::{Input, LiveConfig, LiveSession, Output};
+pub use model::{Lock, SessionMeta, SessionState, Track, Transport};
+pub use protocol::{Applied, Change, ClientMessage, Edit, ErrorCode, ServerMessage};
