@@ -33,14 +33,29 @@ pub struct SyncClient {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The welcome arrived: re-send these unconfirmed edits.
-    Welcomed { resend: Vec<ClientMessage> },
+    Welcomed {
+        resend: Vec<ClientMessage>,
+    },
     /// A change was applied (by us or by someone else).
-    Changed { seq: u64, by_me: bool },
+    Changed {
+        seq: u64,
+        by_me: bool,
+    },
     /// An edit of ours was refused and rolled back.
-    Rejected { mid: String, code: ErrorCode, message: String },
-    Error { code: ErrorCode, message: String },
+    Rejected {
+        mid: String,
+        code: ErrorCode,
+        message: String,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     Presence,
-    ClockSync { client_time: f64, server_time: f64 },
+    ClockSync {
+        client_time: f64,
+        server_time: f64,
+    },
     /// A message of a type this build does not know (a newer server): ignored.
     Ignored,
 }
@@ -103,7 +118,14 @@ impl SyncClient {
             if self.read_only && !edit_is_transport(&edit) {
                 return Err(EditError::ReadOnly);
             }
-            let change = resolve(view, &edit, ResolveCtx { now: 0.0, lead_ms: 0.0 })?;
+            let change = resolve(
+                view,
+                &edit,
+                ResolveCtx {
+                    now: 0.0,
+                    lead_ms: 0.0,
+                },
+            )?;
             if !edit_is_transport(&edit) {
                 apply(view, &change);
             }
@@ -208,7 +230,14 @@ impl SyncClient {
             if edit_is_transport(&f.edit) {
                 continue;
             }
-            if let Ok(change) = resolve(&view, &f.edit, ResolveCtx { now: 0.0, lead_ms: 0.0 }) {
+            if let Ok(change) = resolve(
+                &view,
+                &f.edit,
+                ResolveCtx {
+                    now: 0.0,
+                    lead_ms: 0.0,
+                },
+            ) {
                 apply(&mut view, &change);
             }
         }

@@ -58,9 +58,16 @@ impl Default for LiveConfig {
 /// An event for the session.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
-    Connected { conn: ConnId },
-    Message { conn: ConnId, text: &'a str },
-    Disconnected { conn: ConnId },
+    Connected {
+        conn: ConnId,
+    },
+    Message {
+        conn: ConnId,
+        text: &'a str,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
     /// The time from [`LiveSession::poll_timeout`] has come.
     Timeout,
 }
@@ -72,11 +79,24 @@ pub enum Output {
     Persist(Applied),
     /// A good moment to store a snapshot and refresh the session index: every
     /// `snapshot_every` changes and when the last player leaves.
-    Snapshot { seq: u64, state: Box<SessionState> },
-    Send { conn: ConnId, msg: ServerMessage },
+    Snapshot {
+        seq: u64,
+        state: Box<SessionState>,
+    },
+    Send {
+        conn: ConnId,
+        msg: ServerMessage,
+    },
     /// Send to these connections (every connection that has joined with `HELLO`).
-    Broadcast { msg: ServerMessage, to: Vec<ConnId> },
-    Close { conn: ConnId, code: u16, reason: String },
+    Broadcast {
+        msg: ServerMessage,
+        to: Vec<ConnId>,
+    },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
     /// No players for `idle_unload_ms`: the host may drop the session from memory.
     Idle,
 }
@@ -108,8 +128,8 @@ pub const PLAYER_COLORS: &[(&str, &str)] = &[
     ("Mint", "#80ffdb"),
 ];
 const ANIMALS: &[&str] = &[
-    "Fox", "Owl", "Otter", "Lynx", "Heron", "Panda", "Koala", "Falcon", "Badger", "Moose",
-    "Crane", "Gecko",
+    "Fox", "Owl", "Otter", "Lynx", "Heron", "Panda", "Koala", "Falcon", "Badger", "Moose", "Crane",
+    "Gecko",
 ];
 
 fn fnv1a(s: &str) -> u64 {
@@ -493,7 +513,12 @@ impl LiveSession {
             }
             let oldest = self.recent.front().map(|a| a.seq).unwrap_or(self.seq + 1);
             if last < self.seq && last + 1 >= oldest {
-                let missed = self.recent.iter().filter(|a| a.seq > last).cloned().collect();
+                let missed = self
+                    .recent
+                    .iter()
+                    .filter(|a| a.seq > last)
+                    .cloned()
+                    .collect();
                 return (None, None, missed);
             }
         }
@@ -503,7 +528,11 @@ impl LiveSession {
     fn new_player(&self, id: &str, name: Option<String>) -> Player {
         let h = fnv1a(id);
         let n = PLAYER_COLORS.len();
-        let taken: Vec<&str> = self.players.values().map(|(p, _)| p.color.as_str()).collect();
+        let taken: Vec<&str> = self
+            .players
+            .values()
+            .map(|(p, _)| p.color.as_str())
+            .collect();
         let start = (h % n as u64) as usize;
         let (color_name, color) = (0..n)
             .map(|i| PLAYER_COLORS[(start + i) % n])

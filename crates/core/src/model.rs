@@ -226,14 +226,18 @@ fn invalid(msg: impl Into<String>) -> Invalid {
 
 pub fn check_range_i64(what: &str, v: i64, lo: i64, hi: i64) -> Result<i64, Invalid> {
     if v < lo || v > hi {
-        return Err(invalid(format!("{what} must be between {lo} and {hi}, got {v}")));
+        return Err(invalid(format!(
+            "{what} must be between {lo} and {hi}, got {v}"
+        )));
     }
     Ok(v)
 }
 
 pub fn check_range_f64(what: &str, v: f64, lo: f64, hi: f64) -> Result<f32, Invalid> {
     if !v.is_finite() || v < lo || v > hi {
-        return Err(invalid(format!("{what} must be between {lo} and {hi}, got {v}")));
+        return Err(invalid(format!(
+            "{what} must be between {lo} and {hi}, got {v}"
+        )));
     }
     Ok(v as f32)
 }
@@ -272,7 +276,9 @@ pub fn check_name(what: &str, s: &str, max: usize, allow_empty: bool) -> Result<
         return Err(invalid(format!("{what} must not be empty")));
     }
     if s.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} must not contain control characters")));
+        return Err(invalid(format!(
+            "{what} must not contain control characters"
+        )));
     }
     Ok(s.to_string())
 }
@@ -413,12 +419,7 @@ impl SessionState {
 
     /// Checks a whole document against the limits (for loading or importing).
     pub fn validate(&self) -> Result<(), Invalid> {
-        check_name(
-            "session name",
-            &self.name,
-            SESSION_NAME_MAX_CHARS,
-            true,
-        )?;
+        check_name("session name", &self.name, SESSION_NAME_MAX_CHARS, true)?;
         check_tempo(self.tempo as i64)?;
         check_swing(self.swing as i64)?;
         if self.tracks.len() > MAX_TRACKS {

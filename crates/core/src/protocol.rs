@@ -251,7 +251,8 @@ pub struct ResolveCtx {
 }
 
 fn track<'a>(s: &'a SessionState, id: &str) -> Result<&'a Track, EditError> {
-    s.track(id).ok_or_else(|| EditError::UnknownTrack(id.to_string()))
+    s.track(id)
+        .ok_or_else(|| EditError::UnknownTrack(id.to_string()))
 }
 
 /// Validates an edit against the current state and turns it into the change to apply.

@@ -35,23 +35,62 @@ const TRACKS: &[&str] = &["kick", "snare", "hat", "bass", "t1", "t2"];
 fn edit(kind: u8, a: u8, b: u8) -> Edit {
     let track_id = TRACKS[a as usize % TRACKS.len()].to_string();
     match kind % 12 {
-        0 | 1 => Edit::SetStep { track_id, step: (b % 20) as i64, active: a % 2 == 0 },
-        2 => Edit::ToggleStep { track_id, step: (b % 20) as i64 },
-        3 => Edit::SetTrackVolume { track_id, volume: b as f64 / 255.0 },
+        0 | 1 => Edit::SetStep {
+            track_id,
+            step: (b % 20) as i64,
+            active: a % 2 == 0,
+        },
+        2 => Edit::ToggleStep {
+            track_id,
+            step: (b % 20) as i64,
+        },
+        3 => Edit::SetTrackVolume {
+            track_id,
+            volume: b as f64 / 255.0,
+        },
         4 => Edit::AddTrack {
-            track: NewTrack { id: track_id, name: "New".into(), instrument: "synth/lead".into(), step_count: None },
+            track: NewTrack {
+                id: track_id,
+                name: "New".into(),
+                instrument: "synth/lead".into(),
+                step_count: None,
+            },
         },
         5 => Edit::DeleteTrack { track_id },
-        6 => Edit::ReorderTrack { track_id, to_index: (b % 6) as i64 },
-        7 => Edit::SetTempo { tempo: 60 + (b as i64 % 121) },
-        8 => if b % 2 == 0 { Edit::Play { from_step: None } } else { Edit::Stop {} },
+        6 => Edit::ReorderTrack {
+            track_id,
+            to_index: (b % 6) as i64,
+        },
+        7 => Edit::SetTempo {
+            tempo: 60 + (b as i64 % 121),
+        },
+        8 => {
+            if b % 2 == 0 {
+                Edit::Play { from_step: None }
+            } else {
+                Edit::Stop {}
+            }
+        }
         9 => Edit::SetParameterLock {
             track_id,
             step: (b % 16) as i64,
-            lock: if b % 3 == 0 { None } else { Some(LockRequest { pitch: Some((b % 49) as i64 - 24), volume: None, tie: b % 2 == 0 }) },
+            lock: if b % 3 == 0 {
+                None
+            } else {
+                Some(LockRequest {
+                    pitch: Some((b % 49) as i64 - 24),
+                    volume: None,
+                    tie: b % 2 == 0,
+                })
+            },
         },
-        10 => Edit::SetTrackStepCount { track_id, step_count: [4, 7, 16, 32, 128][b as usize % 5] },
-        _ => Edit::SetSessionName { name: format!("name {b}") },
+        10 => Edit::SetTrackStepCount {
+            track_id,
+            step_count: [4, 7, 16, 32, 128][b as usize % 5],
+        },
+        _ => Edit::SetSessionName {
+            name: format!("name {b}"),
+        },
     }
 }
 
@@ -94,7 +133,11 @@ fn run(n: usize, ops: Vec<Op>, config: LiveConfig) {
     for i in 0..n {
         let c = &sim.clients[i].sync;
         assert_eq!(c.pending_count(), 0, "client {i} has unconfirmed edits");
-        assert_eq!(c.confirmed(), Some(&server), "client {i} confirmed state diverged");
+        assert_eq!(
+            c.confirmed(),
+            Some(&server),
+            "client {i} confirmed state diverged"
+        );
         assert_eq!(c.view(), Some(&server), "client {i} view diverged");
         assert_eq!(c.seq(), sim.server.seq());
     }

@@ -24,7 +24,8 @@ fn client_fixtures_round_trip_unchanged() {
     // Every edit type has a fixture.
     for ty in EDIT_TYPES {
         assert!(
-            all.iter().any(|l| l.starts_with(&format!("{{\"type\":\"{ty}\""))),
+            all.iter()
+                .any(|l| l.starts_with(&format!("{{\"type\":\"{ty}\""))),
             "no fixture for {ty}"
         );
     }
@@ -40,5 +41,8 @@ fn server_fixtures_round_trip_unchanged() {
 
 #[test]
 fn unknown_server_types_are_ignored_by_old_clients() {
-    assert_eq!(ServerMessage::decode(r#"{"type":"CURSOR_MOVED","x":1}"#), None);
+    assert_eq!(
+        ServerMessage::decode(r#"{"type":"CURSOR_MOVED","x":1}"#),
+        None
+    );
 }

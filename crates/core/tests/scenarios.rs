@@ -39,7 +39,10 @@ fn two_clients_see_each_others_edits_in_the_same_order() {
     assert_eq!(sim.view(1), &server);
     assert_eq!(server.tempo, 133);
     assert_eq!(sim.log.len(), 4);
-    assert_eq!(sim.log.iter().map(|a| a.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        sim.log.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
     // Each client got every change in the same order.
     for i in 0..2 {
         let seqs: Vec<u64> = sim.clients[i]
@@ -78,7 +81,10 @@ fn toggle_resolves_to_a_set_and_a_retry_applies_once() {
             active: !before
         }
     );
-    assert_eq!(sim.server.state().track("kick").unwrap().steps.get(1), !before);
+    assert_eq!(
+        sim.server.state().track("kick").unwrap().steps.get(1),
+        !before
+    );
     // The sender got two acknowledgements with the same seq; the peer only one change.
     let acks0 = sim.clients[0]
         .events
@@ -150,7 +156,11 @@ fn unconfirmed_edits_survive_a_reconnect_and_apply_once() {
     sim.connect(0);
     sim.settle();
     assert_eq!(sim.clients[0].sync.pending_count(), 0);
-    assert_eq!(sim.log.len(), 2, "the first edit was re-sent but applied once");
+    assert_eq!(
+        sim.log.len(),
+        2,
+        "the first edit was re-sent but applied once"
+    );
     assert_eq!(sim.view(0), sim.server.state());
     assert_eq!(sim.view(1), sim.server.state());
 }
@@ -219,7 +229,11 @@ fn flood_is_rate_limited_and_the_session_keeps_working() {
         .filter(|c| **c == ErrorCode::RateLimited)
         .count();
     assert!(limited >= 150, "limited {limited}");
-    assert_eq!(sim.clients[0].sync.pending_count(), 0, "rejected edits roll back");
+    assert_eq!(
+        sim.clients[0].sync.pending_count(),
+        0,
+        "rejected edits roll back"
+    );
     assert_eq!(sim.view(0), sim.server.state());
     sim.advance(5_000.0);
     sim.edit(1, set_step("kick", 1, true)).unwrap();
@@ -234,22 +248,55 @@ fn bad_input_gets_clear_errors_and_the_session_keeps_working() {
     let cases: &[(&str, ErrorCode)] = &[
         ("{not json", ErrorCode::BadJson),
         ("[1,2]", ErrorCode::BadJson),
-        (r#"{"type":"LAUNCH_ROCKET","mid":"x"}"#, ErrorCode::UnknownType),
+        (
+            r#"{"type":"LAUNCH_ROCKET","mid":"x"}"#,
+            ErrorCode::UnknownType,
+        ),
         (r#"{"mid":"x"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"SET_TEMPO","mid":"x","tempo":"fast"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"SET_TEMPO","tempo":120}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"SET_TEMPO","mid":"a","tempo":500}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"SET_TRACK_VOLUME","mid":"b","trackId":"kick","volume":1.5}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"SET_STEP","mid":"c","trackId":"nope","step":1,"active":true}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"SET_STEP","mid":"d","trackId":"kick","step":128,"active":true}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"SET_TRACK_STEP_COUNT","mid":"e","trackId":"kick","stepCount":17}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"SET_SESSION_NAME","mid":"f","name":"a\u0007b"}"#, ErrorCode::InvalidEdit),
-        (r#"{"type":"HELLO","protocol":1,"playerId":"p0"}"#, ErrorCode::InvalidMessage),
+        (
+            r#"{"type":"SET_TEMPO","mid":"x","tempo":"fast"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"SET_TEMPO","tempo":120}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"SET_TEMPO","mid":"a","tempo":500}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"SET_TRACK_VOLUME","mid":"b","trackId":"kick","volume":1.5}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"SET_STEP","mid":"c","trackId":"nope","step":1,"active":true}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"SET_STEP","mid":"d","trackId":"kick","step":128,"active":true}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"SET_TRACK_STEP_COUNT","mid":"e","trackId":"kick","stepCount":17}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"SET_SESSION_NAME","mid":"f","name":"a\u0007b"}"#,
+            ErrorCode::InvalidEdit,
+        ),
+        (
+            r#"{"type":"HELLO","protocol":1,"playerId":"p0"}"#,
+            ErrorCode::InvalidMessage,
+        ),
     ];
     for (text, _) in cases {
         sim.send_raw(0, text);
     }
-    let big = format!(r#"{{"type":"SET_SESSION_NAME","mid":"g","name":"{}"}}"#, "x".repeat(70_000));
+    let big = format!(
+        r#"{{"type":"SET_SESSION_NAME","mid":"g","name":"{}"}}"#,
+        "x".repeat(70_000)
+    );
     sim.send_raw(0, &big);
     sim.settle();
     let mut expected: Vec<ErrorCode> = cases.iter().map(|c| c.1).collect();
@@ -275,7 +322,10 @@ fn messages_before_hello_are_refused_and_old_protocols_closed() {
     sim.send_raw(1, r#"{"type":"HELLO","protocol":99,"playerId":"p1"}"#);
     sim.settle();
     assert_eq!(sim.errors(1), [ErrorCode::UnsupportedProtocol]);
-    assert_eq!(sim.clients[1].closed_with, Some(close::UNSUPPORTED_PROTOCOL));
+    assert_eq!(
+        sim.clients[1].closed_with,
+        Some(close::UNSUPPORTED_PROTOCOL)
+    );
 }
 
 #[test]
@@ -285,8 +335,14 @@ fn published_sessions_refuse_edits_but_allow_listening_together() {
     sim.settle();
     assert!(sim.clients[0].sync.read_only);
     // The client refuses locally, and the server refuses a hand-made frame too.
-    assert_eq!(sim.edit(0, set_step("kick", 1, true)), Err(EditError::ReadOnly));
-    sim.send_raw(0, r#"{"type":"SET_STEP","mid":"x","trackId":"kick","step":1,"active":true}"#);
+    assert_eq!(
+        sim.edit(0, set_step("kick", 1, true)),
+        Err(EditError::ReadOnly)
+    );
+    sim.send_raw(
+        0,
+        r#"{"type":"SET_STEP","mid":"x","trackId":"kick","step":1,"active":true}"#,
+    );
     sim.settle();
     assert_eq!(sim.errors(0), [ErrorCode::ReadOnly]);
     assert!(sim
@@ -418,33 +474,85 @@ fn every_edit_type_is_wired_end_to_end() {
     }
     let t = || "kick".to_string();
     let edits = vec![
-        Edit::ToggleStep { track_id: t(), step: 3 },
-        Edit::SetStep { track_id: t(), step: 5, active: true },
+        Edit::ToggleStep {
+            track_id: t(),
+            step: 3,
+        },
+        Edit::SetStep {
+            track_id: t(),
+            step: 5,
+            active: true,
+        },
         Edit::SetParameterLock {
             track_id: t(),
             step: 5,
-            lock: Some(LockRequest { pitch: Some(-3), volume: Some(0.5), tie: true }),
+            lock: Some(LockRequest {
+                pitch: Some(-3),
+                volume: Some(0.5),
+                tie: true,
+            }),
         },
         Edit::AddTrack {
-            track: NewTrack { id: "perc".into(), name: "Perc".into(), instrument: "drums/cowbell".into(), step_count: Some(12) },
+            track: NewTrack {
+                id: "perc".into(),
+                name: "Perc".into(),
+                instrument: "drums/cowbell".into(),
+                step_count: Some(12),
+            },
         },
-        Edit::ClearTrack { track_id: "snare".into() },
-        Edit::ReorderTrack { track_id: "perc".into(), to_index: 0 },
-        Edit::SetTrackInstrument { track_id: t(), instrument: "drums/kick-808".into() },
-        Edit::SetTrackVolume { track_id: t(), volume: 0.25 },
-        Edit::SetTrackPan { track_id: t(), pan: -0.5 },
-        Edit::SetTrackTranspose { track_id: t(), transpose: 7 },
-        Edit::SetTrackSwing { track_id: t(), swing: 30 },
-        Edit::SetTrackStepCount { track_id: t(), step_count: 7 },
-        Edit::SetTrackName { track_id: t(), name: "Boom".into() },
-        Edit::SetTrackMute { track_id: t(), muted: true },
-        Edit::SetTrackSolo { track_id: t(), soloed: true },
+        Edit::ClearTrack {
+            track_id: "snare".into(),
+        },
+        Edit::ReorderTrack {
+            track_id: "perc".into(),
+            to_index: 0,
+        },
+        Edit::SetTrackInstrument {
+            track_id: t(),
+            instrument: "drums/kick-808".into(),
+        },
+        Edit::SetTrackVolume {
+            track_id: t(),
+            volume: 0.25,
+        },
+        Edit::SetTrackPan {
+            track_id: t(),
+            pan: -0.5,
+        },
+        Edit::SetTrackTranspose {
+            track_id: t(),
+            transpose: 7,
+        },
+        Edit::SetTrackSwing {
+            track_id: t(),
+            swing: 30,
+        },
+        Edit::SetTrackStepCount {
+            track_id: t(),
+            step_count: 7,
+        },
+        Edit::SetTrackName {
+            track_id: t(),
+            name: "Boom".into(),
+        },
+        Edit::SetTrackMute {
+            track_id: t(),
+            muted: true,
+        },
+        Edit::SetTrackSolo {
+            track_id: t(),
+            soloed: true,
+        },
         Edit::SetTempo { tempo: 97 },
         Edit::SetSwing { swing: 55 },
-        Edit::SetSessionName { name: "Nachtmusik ♪".into() },
+        Edit::SetSessionName {
+            name: "Nachtmusik ♪".into(),
+        },
         Edit::Play { from_step: Some(4) },
         Edit::Stop {},
-        Edit::DeleteTrack { track_id: "hat".into() },
+        Edit::DeleteTrack {
+            track_id: "hat".into(),
+        },
     ];
     let mut names: Vec<&str> = edits.iter().map(name).collect();
     names.sort();
@@ -455,14 +563,22 @@ fn every_edit_type_is_wired_end_to_end() {
     let mut sim = joined(2);
     for e in edits {
         // Each edit survives the wire...
-        let frame = ClientMessage::Edit(EditFrame { mid: "m".into(), edit: e.clone() });
+        let frame = ClientMessage::Edit(EditFrame {
+            mid: "m".into(),
+            edit: e.clone(),
+        });
         assert_eq!(ClientMessage::decode(&frame.encode()).unwrap(), frame);
         // ...and changes the state on the server and on the other client.
         let before = sim.server.state().clone();
         sim.edit(0, e.clone()).unwrap();
         sim.settle();
         assert_ne!(&before, sim.server.state(), "{} changed nothing", name(&e));
-        assert_eq!(sim.view(1), sim.server.state(), "{} did not reach the peer", name(&e));
+        assert_eq!(
+            sim.view(1),
+            sim.server.state(),
+            "{} did not reach the peer",
+            name(&e)
+        );
     }
     let kick = sim.server.state().track("kick").unwrap();
     assert_eq!(kick.steps, Steps::from_indices(&[0, 3, 4, 5, 8, 12]));

@@ -1,1 +1,218 @@
-//! placeholder
+//! # keyboardia-server
+//!
+//! The native host of Keyboardia: one binary that serves the HTTP API, upgrades WebSockets,
+//! stores sessions in SQLite and samples in a local directory, and serves the web app.
+//! It drives `keyboardia_core` (every session rule lives there) the way the Cloudflare Durable
+//! Object does.
+//!
+//! Start reading at [`run`]; then [`sessions`] (one task per live session, storage before
+//! sending), [`store`] (SQLite with group commit), [`http`] and [`ws`] (the edges).
+
+pub mod blobs;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod recordings;
+pub mod sessions;
+pub mod store;
+pub mod ws;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{header, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use clap::Parser;
+use keyboardia_core::rate::TokenBucket;
+use keyboardia_core::LiveConfig;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::blobs::Blobs;
+use crate::metrics::Metrics;
+use crate::sessions::Sessions;
+
+/// Command-line and environment configuration.
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "keyboardia",
+    version,
+    about = "Keyboardia: a multiplayer step sequencer server"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "KEYBOARDIA_ADDR", default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// Where the database and the sample store live.
+    #[arg(long, env = "KEYBOARDIA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The built web app to serve (index.html and assets).
+    #[arg(long, env = "KEYBOARDIA_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "KEYBOARDIA_LOG_JSON")]
+    pub log_json: bool,
+    /// Origins allowed to open WebSockets besides this site's own ("*" for any).
+    #[arg(
+        long = "allowed-origin",
+        env = "KEYBOARDIA_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Origins allowed to call the API from other sites (CORS); "*" for any.
+    #[arg(
+        long = "cors-origin",
+        env = "KEYBOARDIA_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub cors_origins: Vec<String>,
+    /// Seconds a session with no players stays in memory.
+    #[arg(long, env = "KEYBOARDIA_IDLE_UNLOAD_SECS", default_value_t = 30.0)]
+    pub idle_unload_secs: f64,
+    /// Requests per second (sustained) one address may make to endpoints that create things.
+    #[arg(long, env = "KEYBOARDIA_API_RATE", default_value_t = 10.0)]
+    pub api_rate: f64,
+    /// Burst allowance for the above.
+    #[arg(long, env = "KEYBOARDIA_API_BURST", default_value_t = 60.0)]
+    pub api_burst: f64,
+    /// fsync every commit (survives power loss, not just a killed process); slower.
+    #[arg(long, env = "KEYBOARDIA_SYNC_FULL")]
+    pub sync_full: bool,
+}
+
+impl Config {
+    /// Defaults with a given data directory (for tests and embedding).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let mut c = Config::parse_from(["keyboardia"]);
+        c.data_dir = data_dir.into();
+        c
+    }
+}
+
+/// A token bucket per client address.
+pub struct AddrLimiter {
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
+    per_sec: f64,
+    burst: f64,
+}
+
+impl AddrLimiter {
+    pub fn allow(&self, ip: IpAddr, now: f64) -> bool {
+        let mut b = self.buckets.lock().unwrap();
+        if b.len() > 100_000 {
+            b.clear(); // bound memory; forgetting buckets only ever lets requests through
+        }
+        b.entry(ip)
+            .or_insert_with(|| TokenBucket::new(self.per_sec, self.burst, now))
+            .try_take(now)
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub sessions: Sessions,
+    pub blobs: Blobs,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<AddrLimiter>,
+    pub allowed_origins: Arc<Vec<String>>,
+    pub web_dir: Option<PathBuf>,
+}
+
+/// The router, apart from `main` so tests can build it.
+pub fn app(state: AppState, cors_origins: &[String]) -> Router {
+    let cors = if cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(cors_origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(cors)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH])
+        .allow_headers([header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route(
+            "/sessions",
+            post(http::create_session).get(http::list_sessions),
+        )
+        .route(
+            "/sessions/{id}",
+            get(http::get_session).patch(http::patch_session),
+        )
+        .route("/sessions/{id}/remix", post(http::remix_session))
+        .route("/sessions/{id}/publish", post(http::publish_session))
+        .route("/sessions/{id}/recordings", post(http::upload_recording))
+        .route("/sessions/{id}/ws", get(ws::upgrade))
+        .route("/samples/{*path}", get(http::get_sample))
+        .fallback(http::api_not_found)
+        .layer(cors);
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
+        .fallback(http::app)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then closes every socket cleanly and
+/// flushes storage.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store_stats = Arc::new(store::StoreStats::default());
+    let (store, store_thread) = store::Store::open(
+        &config.data_dir.join("keyboardia.db"),
+        config.sync_full,
+        store_stats.clone(),
+    )?;
+    let blobs = Blobs::new(config.data_dir.join("blobs"))?;
+    let metrics = Arc::new(Metrics::new(store_stats));
+    let live = LiveConfig {
+        idle_unload_ms: config.idle_unload_secs * 1000.0,
+        ..LiveConfig::default()
+    };
+    let sessions = Sessions::new(store, live, metrics.clone());
+    let state = AppState {
+        sessions: sessions.clone(),
+        blobs,
+        metrics,
+        limiter: Arc::new(AddrLimiter {
+            buckets: Mutex::new(HashMap::new()),
+            per_sec: config.api_rate,
+            burst: config.api_burst,
+        }),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
+        web_dir: config.web_dir.clone(),
+    };
+    let router = app(state, &config.cors_origins);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let closer = sessions.clone();
+    let serve = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets and flushing sessions");
+        // Close every WebSocket (they would otherwise keep the server open) and flush.
+        closer.shutdown().await;
+        let _ = stop_tx.send(true);
+    });
+    serve.await?;
+    let _ = stop_rx;
+    sessions.shutdown().await;
+    drop(sessions);
+    // The storage thread ends when the last handle is gone; wait for its final checkpoint.
+    tokio::task::spawn_blocking(move || store_thread.join())
+        .await
+        .ok();
+    Ok(())
+}

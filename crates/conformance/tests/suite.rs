@@ -1,0 +1,573 @@
+//! The conformance suite. Runs against `KEYBOARDIA_BASE_URL` if set (any host), else against a
+//! native server started in this process on a random port with a fresh data directory.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use keyboardia_conformance::{test_wav, Closed, Target};
+use serde_json::{json, Value};
+
+fn target() -> Target {
+    static BASE: OnceLock<String> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        if let Ok(url) = std::env::var("KEYBOARDIA_BASE_URL") {
+            return url;
+        }
+        // A native server on its own runtime, alive for the whole test binary.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let dir = std::env::temp_dir().join(format!("kbd-conf-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                let mut config = keyboardia_server::Config::with_data_dir(&dir);
+                // Every test comes from 127.0.0.1; the per-address HTTP limit is tested by the
+                // server's own tests.
+                config.api_rate = 10_000.0;
+                config.api_burst = 10_000.0;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(format!("http://{}", listener.local_addr().unwrap()))
+                    .unwrap();
+                keyboardia_server::run(config, listener, std::future::pending())
+                    .await
+                    .unwrap();
+            });
+        });
+        rx.recv().unwrap()
+    });
+    Target::new(base.clone())
+}
+
+fn set_step(track: &str, step: u32, active: bool) -> Value {
+    json!({"type": "SET_STEP", "trackId": track, "step": step, "active": active})
+}
+
+#[tokio::test]
+async fn create_load_remix_publish() {
+    let t = target();
+    let created = t
+        .post("/api/sessions", Some(json!({"name": "Funky Groove"})))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(created.body["url"], format!("/s/{id}"));
+    let got = t.get(&format!("/api/sessions/{id}")).await.unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["name"], "Funky Groove");
+    assert_eq!(got.body["tempo"], 120);
+    assert!(
+        got.body["tracks"].as_array().unwrap().len() >= 4,
+        "starter beat"
+    );
+    assert_eq!(got.body["immutable"], false);
+    assert_eq!(got.body["remixedFrom"], Value::Null);
+
+    let remix = t
+        .post(&format!("/api/sessions/{id}/remix"), None)
+        .await
+        .unwrap();
+    assert_eq!(remix.status, 201);
+    let rid = remix.body["id"].as_str().unwrap();
+    assert_ne!(rid, id);
+    let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap();
+    assert_eq!(r.body["remixedFrom"], id.as_str());
+    assert_eq!(r.body["tracks"], got.body["tracks"]);
+    let src = t.get(&format!("/api/sessions/{id}")).await.unwrap();
+    assert_eq!(src.body["remixCount"], 1);
+
+    let publ = t
+        .post(&format!("/api/sessions/{id}/publish"), None)
+        .await
+        .unwrap();
+    assert_eq!(publ.status, 201);
+    let pid = publ.body["id"].as_str().unwrap().to_string();
+    assert_ne!(pid, id);
+    let p = t.get(&format!("/api/sessions/{pid}")).await.unwrap();
+    assert_eq!(p.body["immutable"], true);
+    assert_eq!(p.body["tracks"], got.body["tracks"]);
+    // Published: read-only. The source stays editable.
+    let refused = t
+        .patch(&format!("/api/sessions/{pid}"), json!({"name": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body["error"], "READ_ONLY");
+    let renamed = t
+        .patch(
+            &format!("/api/sessions/{id}"),
+            json!({"name": "Still mine"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.status, 200);
+    assert_eq!(renamed.body["name"], "Still mine");
+    // Remixing a published session gives an editable copy.
+    let rp = t
+        .post(&format!("/api/sessions/{pid}/remix"), None)
+        .await
+        .unwrap();
+    let rpid = rp.body["id"].as_str().unwrap();
+    let rpd = t.get(&format!("/api/sessions/{rpid}")).await.unwrap();
+    assert_eq!(rpd.body["immutable"], false);
+
+    // The gallery lists published sessions only, with pagination.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let q = match &cursor {
+            Some(c) => format!("/api/sessions?limit=50&cursor={c}"),
+            None => "/api/sessions?limit=50".to_string(),
+        };
+        let page = t.get(&q).await.unwrap();
+        assert_eq!(page.status, 200);
+        for s in page.body["sessions"].as_array().unwrap() {
+            seen.push(s["id"].as_str().unwrap().to_string());
+        }
+        match page.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!(seen.contains(&pid));
+    assert!(!seen.contains(&id));
+}
+
+#[tokio::test]
+async fn http_errors_are_clear() {
+    let t = target();
+    let bad = t.get("/api/sessions/not-a-uuid").await.unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(bad.body["error"].is_string() && bad.body["details"].is_string());
+    let missing = t
+        .get("/api/sessions/00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap();
+    assert_eq!(missing.status, 404);
+    assert!(missing.body["details"]
+        .as_str()
+        .unwrap()
+        .contains("no session"));
+    let id = t.create().await.unwrap();
+    let bad_json = t
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/sessions/{id}"),
+            Some(b"{nope".to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad_json.status, 400);
+    let long_name = t
+        .patch(
+            &format!("/api/sessions/{id}"),
+            json!({"name": "x".repeat(101)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(long_name.status, 400);
+    assert_eq!(long_name.body["error"], "INVALID_EDIT");
+    let huge = t
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/sessions/{id}"),
+            Some(vec![b' '; 200_000]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(huge.status, 413);
+    assert_eq!(t.get("/api/nothing-here").await.unwrap().status, 404);
+    assert_eq!(
+        t.post("/api/sessions/not-a-uuid/remix", None)
+            .await
+            .unwrap()
+            .status,
+        400
+    );
+    // Nothing was lost along the way.
+    assert_eq!(
+        t.get(&format!("/api/sessions/{id}")).await.unwrap().status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn two_clients_see_each_others_edits_in_the_same_order() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, wa) = t.join(&id, "alice", None).await.unwrap();
+    assert_eq!(wa["type"], "WELCOME");
+    assert!(wa["snapshot"]["tracks"].is_array());
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    a.expect(|m| m["type"] == "PLAYER_JOINED" && m["player"]["id"] == "bob")
+        .await
+        .unwrap();
+    let mut mids = Vec::new();
+    for i in 0..20u32 {
+        mids.push(a.edit(set_step("kick", i, i % 2 == 0)).await.unwrap());
+        mids.push(b.edit(set_step("snare", i, i % 3 == 0)).await.unwrap());
+    }
+    let sa = changes(&mut a, 40).await;
+    let sb = changes(&mut b, 40).await;
+    assert_eq!(
+        sa, sb,
+        "both players see the same changes in the same order"
+    );
+    let seqs: Vec<u64> = sa.iter().map(|x| x.0).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous seqs: {seqs:?}"
+    );
+    let mut got_mids: Vec<String> = sa.into_iter().map(|x| x.1).collect();
+    got_mids.sort();
+    mids.sort();
+    assert_eq!(got_mids, mids);
+    // The HTTP view is the live state.
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(doc["seq"], *seqs.last().unwrap());
+    let kick = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "kick")
+        .unwrap();
+    let steps: Vec<u64> = kick["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (0..20).filter(|i| i % 2 == 0).collect::<Vec<_>>());
+}
+
+/// The next `n` changes a player receives, as (seq, mid).
+async fn changes(ws: &mut keyboardia_conformance::Ws, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = ws.next().await.unwrap();
+        if let Some(s) = m["seq"].as_u64() {
+            out.push((s, m["mid"].as_str().unwrap_or("").to_string()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn reconnect_with_last_seq_gets_what_it_missed() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (b, wb) = t.join(&id, "bob", None).await.unwrap();
+    let last = wb["seq"].as_u64().unwrap();
+    b.close().await;
+    let mut last_mid = String::new();
+    for i in 0..5 {
+        last_mid = a.edit(set_step("hat", 20 + i, true)).await.unwrap();
+    }
+    a.ack(&last_mid).await.unwrap();
+    let (_b, w) = t.join(&id, "bob", Some(last)).await.unwrap();
+    assert_eq!(w["type"], "WELCOME");
+    assert!(w.get("snapshot").is_none(), "a replay, not a snapshot: {w}");
+    let missed = w["missed"].as_array().unwrap();
+    assert_eq!(missed.len(), 5);
+    assert_eq!(missed[0]["seq"], last + 1);
+    assert_eq!(missed[4]["step"], 24);
+    assert_eq!(w["seq"], last + 5);
+}
+
+#[tokio::test]
+async fn a_retried_edit_applies_once() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let frame = json!({"type": "TOGGLE_STEP", "trackId": "kick", "step": 1, "mid": "retry-1"});
+    a.send(frame.clone()).await.unwrap();
+    let first = a.ack("retry-1").await.unwrap();
+    // The client reconnects and re-sends the same edit (its ack was "lost").
+    a.close().await;
+    let (mut a2, _) = t.join(&id, "alice", Some(0)).await.unwrap();
+    a2.send(frame).await.unwrap();
+    let second = a2.ack("retry-1").await.unwrap();
+    assert_eq!(first["seq"], second["seq"]);
+    assert_eq!(second["active"], true);
+    let seen = b.drain_for(Duration::from_millis(500)).await;
+    let toggles = seen.iter().filter(|m| m["mid"] == "retry-1").count();
+    assert_eq!(toggles, 1, "the peer saw the change once");
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    let kick = &doc["tracks"][0];
+    assert!(kick["steps"].as_array().unwrap().contains(&json!(1)));
+}
+
+#[tokio::test]
+async fn the_eleventh_player_is_refused_and_a_reconnect_replaces_its_socket() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let mut players = Vec::new();
+    for i in 0..10 {
+        let (ws, w) = t.join(&id, &format!("p{i}"), None).await.unwrap();
+        assert_eq!(w["type"], "WELCOME");
+        players.push(ws);
+    }
+    let (mut eleventh, err) = t.join(&id, "p10", None).await.unwrap();
+    assert_eq!(err["type"], "ERROR");
+    assert_eq!(err["code"], "SESSION_FULL");
+    assert!(err["message"].as_str().unwrap().contains("full"));
+    assert_eq!(eleventh.closed().await, Closed::Code(4003));
+    // p3 reconnects from a new socket: it replaces the old one; still 10 players, no ghost.
+    let (_p3, w) = t.join(&id, "p3", None).await.unwrap();
+    assert_eq!(w["type"], "WELCOME");
+    assert_eq!(w["players"].as_array().unwrap().len(), 10);
+    assert_eq!(players[3].closed().await, Closed::Code(4000));
+}
+
+#[tokio::test]
+async fn bad_input_gets_errors_and_the_session_keeps_working() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        ("{oops".into(), "BAD_JSON"),
+        (
+            r#"{"type":"DELETE_EVERYTHING","mid":"u1"}"#.into(),
+            "UNKNOWN_TYPE",
+        ),
+        (
+            r#"{"type":"SET_TEMPO","mid":"r1","tempo":999}"#.into(),
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_TRACK_PAN","mid":"r2","trackId":"kick","pan":-3}"#.into(),
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_STEP","mid":"r3","trackId":"kick","step":500,"active":true}"#.into(),
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_STEP","mid":"r4","trackId":"kick","step":1}"#.into(),
+            "INVALID_MESSAGE",
+        ),
+        (
+            format!(
+                r#"{{"type":"SET_SESSION_NAME","mid":"big","name":"{}"}}"#,
+                "x".repeat(1024 * 1024)
+            ),
+            "TOO_LARGE",
+        ),
+    ];
+    for (text, code) in &cases {
+        a.send_text(text.clone()).await.unwrap();
+        let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+        assert_eq!(e["code"], *code, "for {}", &text[..text.len().min(80)]);
+        assert!(e["message"].as_str().unwrap().len() > 5);
+    }
+    let mid = a.edit(set_step("kick", 3, true)).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_STEP");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["seq"], ack["seq"]);
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_and_the_session_keeps_working() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "flooder", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bystander", None).await.unwrap();
+    for i in 0..400u32 {
+        a.edit(set_step("hat", i % 64, i % 2 == 0)).await.unwrap();
+    }
+    let got = a.drain_for(Duration::from_secs(2)).await;
+    let limited = got.iter().filter(|m| m["code"] == "RATE_LIMITED").count();
+    let applied = got.iter().filter(|m| m["seq"].is_u64()).count();
+    assert!(limited > 0, "some of the flood was refused");
+    assert_eq!(limited + applied, 400, "every message got an answer");
+    let mid = b.edit(set_step("kick", 9, true)).await.unwrap();
+    b.ack(&mid).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mid = a.edit(set_step("kick", 10, true)).await.unwrap();
+    assert_eq!(a.ack(&mid).await.unwrap()["type"], "SET_STEP");
+}
+
+#[tokio::test]
+async fn a_published_session_refuses_edits() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let p = t
+        .post(&format!("/api/sessions/{id}/publish"), None)
+        .await
+        .unwrap();
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    let (mut ws, w) = t.join(&pid, "listener", None).await.unwrap();
+    assert_eq!(w["readOnly"], true);
+    let mid = ws.edit(set_step("kick", 1, true)).await.unwrap();
+    let e = ws.ack(&mid).await.unwrap();
+    assert_eq!(e["type"], "ERROR");
+    assert_eq!(e["code"], "READ_ONLY");
+    let up = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/sessions/{pid}/recordings"),
+            Some(test_wav(4410)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.status, 403);
+    let before = t.get(&format!("/api/sessions/{pid}")).await.unwrap().body;
+    assert_eq!(before["seq"], 0);
+}
+
+#[tokio::test]
+async fn clock_sync_answers() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut ws, w) = t.join(&id, "timekeeper", None).await.unwrap();
+    let server_time = w["serverTime"].as_f64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    assert!(
+        (server_time - now).abs() < 5_000.0,
+        "server time is epoch ms"
+    );
+    ws.send(json!({"type": "CLOCK_SYNC", "clientTime": 12345.5}))
+        .await
+        .unwrap();
+    let r = ws
+        .expect(|m| m["type"] == "CLOCK_SYNC_RESPONSE")
+        .await
+        .unwrap();
+    assert_eq!(r["clientTime"], 12345.5);
+    assert!(r["serverTime"].as_f64().unwrap() >= server_time);
+}
+
+#[tokio::test]
+async fn playback_is_anchored_in_the_future_and_late_joiners_see_it() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "drummer", None).await.unwrap();
+    a.send(json!({"type": "CLOCK_SYNC", "clientTime": 0}))
+        .await
+        .unwrap();
+    let now = a
+        .expect(|m| m["type"] == "CLOCK_SYNC_RESPONSE")
+        .await
+        .unwrap()["serverTime"]
+        .as_f64()
+        .unwrap();
+    let mid = a.edit(json!({"type": "PLAY"})).await.unwrap();
+    let started = a.ack(&mid).await.unwrap();
+    assert_eq!(started["type"], "PLAYBACK_STARTED");
+    let tr = &started["transport"];
+    assert_eq!(tr["playing"], true);
+    let anchor = tr["anchorTime"].as_f64().unwrap();
+    assert!(
+        anchor > now && anchor < now + 2_000.0,
+        "anchor {anchor} vs now {now}"
+    );
+    let (_b, w) = t.join(&id, "late", None).await.unwrap();
+    assert_eq!(w["snapshot"]["transport"], *tr);
+    let mid = a
+        .edit(json!({"type": "SET_TEMPO", "tempo": 150}))
+        .await
+        .unwrap();
+    let tempo = a.ack(&mid).await.unwrap();
+    assert_eq!(tempo["transport"]["tempo"], 150);
+    assert!(tempo["transport"]["anchorStep"].as_f64().unwrap() >= 0.0);
+    let mid = a.edit(json!({"type": "STOP"})).await.unwrap();
+    assert_eq!(a.ack(&mid).await.unwrap()["transport"]["playing"], false);
+}
+
+#[tokio::test]
+async fn http_edits_and_recordings_reach_live_players() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let r = t
+        .patch(
+            &format!("/api/sessions/{id}"),
+            json!({"name": "Night Shift"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let m = a.expect(|m| m["type"] == "SET_SESSION_NAME").await.unwrap();
+    assert_eq!(m["name"], "Night Shift");
+
+    let wav = test_wav(22_050);
+    let up = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/sessions/{id}/recordings?name=Clap"),
+            Some(wav.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.status, 201, "{:?}", up.body);
+    let added = a.expect(|m| m["type"] == "SAMPLE_ADDED").await.unwrap();
+    assert_eq!(added["sample"]["name"], "Clap");
+    assert_eq!(added["sample"]["durationMs"], 500);
+    let path = added["sample"]["path"].as_str().unwrap();
+    assert!(path.starts_with(&format!("recordings/{id}/")) && path.ends_with(".wav"));
+    let bytes = t
+        .http
+        .get(t.url(up.body["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bytes.status(), 200);
+    assert_eq!(bytes.headers()["content-type"], "audio/wav");
+    assert_eq!(bytes.bytes().await.unwrap().to_vec(), wav);
+    // The recording can be used as an instrument by every player.
+    let inst = up.body["instrument"].as_str().unwrap();
+    let mid = a
+        .edit(json!({"type": "SET_TRACK_INSTRUMENT", "trackId": "kick", "instrument": inst}))
+        .await
+        .unwrap();
+    assert_eq!(a.ack(&mid).await.unwrap()["type"], "SET_TRACK_INSTRUMENT");
+
+    let junk = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/sessions/{id}/recordings"),
+            Some(b"not audio at all".to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(junk.status, 415);
+    let big = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/sessions/{id}/recordings"),
+            Some(vec![0u8; 9 * 1024 * 1024]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(big.status, 413);
+    assert_eq!(
+        t.get("/api/samples/recordings/../../etc/passwd")
+            .await
+            .unwrap()
+            .status
+            / 100,
+        4
+    );
+}
+
+#[tokio::test]
+async fn app_pages_and_health_are_served() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let page = t.http.get(t.url(&format!("/s/{id}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let root = t.http.get(t.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 200);
+}

@@ -1,0 +1,95 @@
+//! Validation of uploaded recordings: must be a real, decodable WAV file within the limits.
+
+use keyboardia_core::limits::{MAX_RECORDING_BYTES, MAX_RECORDING_SECONDS};
+
+/// What we learned from a valid recording.
+#[derive(Debug, PartialEq)]
+pub struct WavInfo {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub duration_ms: u32,
+}
+
+/// Checks that `bytes` is a WAV file whose every sample decodes.
+pub fn validate_wav(bytes: &[u8]) -> Result<WavInfo, String> {
+    if bytes.len() > MAX_RECORDING_BYTES {
+        return Err(format!(
+            "recordings are limited to {MAX_RECORDING_BYTES} bytes"
+        ));
+    }
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("not a WAV file: {e}"))?;
+    let spec = reader.spec();
+    if !(8_000..=192_000).contains(&spec.sample_rate) {
+        return Err(format!("unsupported sample rate {} Hz", spec.sample_rate));
+    }
+    if !(1..=2).contains(&spec.channels) {
+        return Err(format!(
+            "recordings must be mono or stereo, got {} channels",
+            spec.channels
+        ));
+    }
+    let frames = reader.duration();
+    if frames == 0 {
+        return Err("the recording is empty".into());
+    }
+    let seconds = frames as f64 / spec.sample_rate as f64;
+    if seconds > MAX_RECORDING_SECONDS {
+        return Err(format!(
+            "recordings are limited to {MAX_RECORDING_SECONDS} seconds, this one is {seconds:.1}"
+        ));
+    }
+    // Decode every sample: a truncated or corrupt body fails here.
+    let decoded = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .try_fold(0usize, |n, s| s.map(|_| n + 1)),
+        hound::SampleFormat::Int => reader
+            .samples::<i32>()
+            .try_fold(0usize, |n, s| s.map(|_| n + 1)),
+    }
+    .map_err(|e| format!("the WAV data is corrupt: {e}"))?;
+    if decoded != frames as usize * spec.channels as usize {
+        return Err("the WAV data is truncated".into());
+    }
+    Ok(WavInfo {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        duration_ms: (seconds * 1000.0).round() as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn wav(seconds: f32) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for i in 0..(seconds * 44_100.0) as usize {
+            w.write_sample(((i as f32 * 0.05).sin() * 8000.0) as i16)
+                .unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn accepts_real_audio_and_refuses_the_rest() {
+        let ok = validate_wav(&wav(0.5)).unwrap();
+        assert_eq!(ok.duration_ms, 500);
+        assert!(validate_wav(b"RIFF....WAVEfmt nonsense").is_err());
+        assert!(validate_wav(b"<html>not audio</html>").is_err());
+        let mut cut = wav(0.5);
+        cut.truncate(cut.len() / 2);
+        assert!(validate_wav(&cut).is_err());
+        assert!(validate_wav(&wav(31.0)).is_err());
+        assert!(validate_wav(&wav(0.0)).is_err());
+    }
+}
