@@ -118,7 +118,8 @@ impl Target {
 
     /// Opens a WebSocket without saying anything.
     pub async fn open(&self, id: &str) -> anyhow::Result<Ws> {
-        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(id)).await?;
+        let (stream, _) =
+            tokio_tungstenite::connect_async_with_config(self.ws_url(id), None, true).await?;
         Ok(Ws { stream, mid: 0 })
     }
 }

@@ -539,7 +539,16 @@ async fn http_edits_and_recordings_reach_live_players() {
         .await
         .unwrap();
     assert_eq!(junk.status, 415);
-    let big = t
+    // The server answers 413 before the body is all sent and drops the connection; a fresh,
+    // unpooled client keeps that from poisoning the next request's pooled connection.
+    let once = Target {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap(),
+        ..t.clone()
+    };
+    let big = once
         .request(
             reqwest::Method::POST,
             &format!("/api/sessions/{id}/recordings"),
@@ -548,14 +557,27 @@ async fn http_edits_and_recordings_reach_live_players() {
         .await
         .unwrap();
     assert_eq!(big.status, 413);
-    assert_eq!(
-        t.get("/api/samples/recordings/../../etc/passwd")
-            .await
-            .unwrap()
-            .status
-            / 100,
-        4
+    // HTTP clients normalize `..` away, so send the raw request line over TCP.
+    let status = raw_get_status(&t, "/api/samples/recordings/../../../etc/passwd").await;
+    assert!(matches!(status, 400 | 404), "path escape got {status}");
+    let status = raw_get_status(&t, "/api/samples/recordings/%2e%2e/%2e%2e/etc/passwd").await;
+    assert!(
+        matches!(status, 400 | 404),
+        "encoded path escape got {status}"
     );
+}
+
+/// The status code of a GET sent byte for byte as given.
+async fn raw_get_status(t: &Target, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = t.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test]

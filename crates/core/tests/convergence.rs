@@ -38,7 +38,7 @@ fn edit(kind: u8, a: u8, b: u8) -> Edit {
         0 | 1 => Edit::SetStep {
             track_id,
             step: (b % 20) as i64,
-            active: a % 2 == 0,
+            active: a.is_multiple_of(2),
         },
         2 => Edit::ToggleStep {
             track_id,
@@ -65,7 +65,7 @@ fn edit(kind: u8, a: u8, b: u8) -> Edit {
             tempo: 60 + (b as i64 % 121),
         },
         8 => {
-            if b % 2 == 0 {
+            if b.is_multiple_of(2) {
                 Edit::Play { from_step: None }
             } else {
                 Edit::Stop {}
@@ -74,13 +74,13 @@ fn edit(kind: u8, a: u8, b: u8) -> Edit {
         9 => Edit::SetParameterLock {
             track_id,
             step: (b % 16) as i64,
-            lock: if b % 3 == 0 {
+            lock: if b.is_multiple_of(3) {
                 None
             } else {
                 Some(LockRequest {
                     pitch: Some((b % 49) as i64 - 24),
                     volume: None,
-                    tie: b % 2 == 0,
+                    tie: b.is_multiple_of(2),
                 })
             },
         },

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use keyboardia_core::limits::{MAX_JSON_BODY_BYTES, MAX_RECORDING_BYTES, SESSION_NAME_MAX_CHARS};
@@ -313,8 +313,7 @@ pub async fn api_not_found() -> ApiError {
 
 /// The web app: files from `--web-dir` when it has a build, else a small page saying the UI is
 /// not built yet. `/s/{id}` and other app routes get `index.html`.
-pub async fn app(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Response {
-    let _ = headers;
+pub async fn app(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
     if let Some(dir) = &state.web_dir {
         let safe = !path.split('/').any(|s| s == ".." || s.starts_with('.'));

@@ -195,6 +195,13 @@ pub async fn run(
     let router = app(state, &config.cors_origins);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let closer = sessions.clone();
+    // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
+    // add up to 40 ms to a broadcast.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let serve = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

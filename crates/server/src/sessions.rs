@@ -463,8 +463,10 @@ impl Actor {
         let Some(s) = self.sockets.get(&conn) else {
             return;
         };
-        if s.try_send(msg).is_err() {
-            tracing::warn!(conn, "socket queue full or closed; disconnecting it");
+        if let Err(e) = s.try_send(msg) {
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                tracing::warn!(conn, "socket too slow (queue full); disconnecting it");
+            }
             self.sockets.remove(&conn);
             core.handle(now_ms(), Input::Disconnected { conn });
         }

@@ -53,10 +53,9 @@ async fn a_restart_recovers_everything_and_shutdown_closes_sockets_cleanly() {
     let t = s.target.clone();
     let id = t.create().await.unwrap();
     let (mut ws, _) = t.join(&id, "alice", None).await.unwrap();
-    let mut last = String::new();
     for step in 0..300u32 {
         // Paced under the per-connection rate limit; crosses a snapshot boundary (200).
-        last = ws
+        let last = ws
             .edit(json!({"type": "SET_PARAMETER_LOCK", "trackId": "bass", "step": step % 128, "lock": {"pitch": (step % 49) as i64 - 24}}))
             .await
             .unwrap();
