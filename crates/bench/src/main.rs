@@ -27,9 +27,13 @@ use tokio_tungstenite::tungstenite::Message;
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
-    /// Benchmark a running host instead of starting the native server.
+    /// Benchmark a running host instead of starting one.
     #[arg(long, global = true)]
     url: Option<String>,
+    /// Which host to start: `native` (target/release/keyboardia) or `ws-relay` (the Node peer in
+    /// crates/bench/peers; run `npm ci --prefix crates/bench/peers` first).
+    #[arg(long, global = true, default_value = "native")]
+    host: String,
 }
 
 #[derive(Subcommand)]
@@ -71,32 +75,46 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn_server() -> anyhow::Result<Spawned> {
+fn spawn_server(host: &str) -> anyhow::Result<Spawned> {
     use std::io::{BufRead, BufReader};
-    let exe = std::env::current_exe()?
-        .parent()
-        .context("exe dir")?
-        .join("keyboardia");
-    if !exe.exists() {
-        bail!(
-            "{} is missing: run `cargo build --release -p keyboardia-server`",
-            exe.display()
-        );
-    }
     let dir = std::env::temp_dir().join(format!("kbd-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(exe)
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--api-rate",
-            "100000",
-            "--api-burst",
-            "100000",
-        ])
-        .args(["--idle-unload-secs", "3600", "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
+    let mut cmd = match host {
+        "native" => {
+            let exe = std::env::current_exe()?
+                .parent()
+                .context("exe dir")?
+                .join("keyboardia");
+            if !exe.exists() {
+                bail!(
+                    "{} is missing: run `cargo build --release -p keyboardia-server`",
+                    exe.display()
+                );
+            }
+            let mut c = Command::new(exe);
+            c.args([
+                "--addr",
+                "127.0.0.1:0",
+                "--api-rate",
+                "100000",
+                "--api-burst",
+                "100000",
+            ])
+            .args(["--idle-unload-secs", "3600", "--data-dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "warn");
+            c
+        }
+        "ws-relay" => {
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/ws-relay.mjs");
+            let mut c = Command::new("node");
+            c.arg(script);
+            c
+        }
+        other => bail!("unknown host {other:?}: native or ws-relay"),
+    };
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
@@ -172,13 +190,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let spawned = match &args.url {
         Some(_) => None,
-        None => Some(spawn_server()?),
+        None => Some(spawn_server(&args.host)?),
     };
     let base = args
         .url
         .clone()
         .unwrap_or_else(|| spawned.as_ref().unwrap().base.clone());
     let pid = spawned.as_ref().map(|s| s.child.id());
+    println!("host: {}", args.url.as_deref().unwrap_or(&args.host));
     println!(
         "machine: {} cores, {}",
         std::thread::available_parallelism()
@@ -226,7 +245,9 @@ struct Frame<'a> {
 /// Per-edit delivery tracking: how many peers still have to receive it, and the slowest so far.
 struct Tracker {
     start: Instant,
-    pending: Mutex<HashMap<String, (usize, f64)>>,
+    /// Per edit in flight: peers still to receive it, slowest delivery so far, and whether it was
+    /// sent in the measured window (warm-up edits are delivered but not counted).
+    pending: Mutex<HashMap<String, (usize, f64, bool)>>,
     /// Latency (ms) until the last peer received each edit.
     all_peers: Mutex<Vec<f64>>,
     /// Latency (ms) of every single delivery.
@@ -295,15 +316,19 @@ async fn fanout(
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(now);
                     let lat = now - sent;
-                    tracker.each.lock().unwrap().push(lat);
                     let mut p = tracker.pending.lock().unwrap();
                     if let Some(e) = p.get_mut(mid) {
                         e.0 -= 1;
                         e.1 = e.1.max(lat);
-                        if e.0 == 0 {
-                            let worst = e.1;
+                        let (done, worst, measured) = (e.0 == 0, e.1, e.2);
+                        if measured {
+                            tracker.each.lock().unwrap().push(lat);
+                        }
+                        if done {
                             p.remove(mid);
-                            tracker.all_peers.lock().unwrap().push(worst);
+                            if measured {
+                                tracker.all_peers.lock().unwrap().push(worst);
+                            }
                         }
                     }
                 }
@@ -326,8 +351,6 @@ async fn fanout(
     let mut sent_measured = 0u64;
     for n in 0..total {
         if n == (warmup * rate) as u64 {
-            tracker.all_peers.lock().unwrap().clear();
-            tracker.each.lock().unwrap().clear();
             measured_from = Some(Instant::now());
         }
         let r = rng.random_range(0..rooms);
@@ -341,7 +364,7 @@ async fn fanout(
             .pending
             .lock()
             .unwrap()
-            .insert(mid.clone(), (clients - 1, 0.0));
+            .insert(mid.clone(), (clients - 1, 0.0, measured_from.is_some()));
         let step = rng.random_range(0..16);
         let edit = json!({"type": "SET_STEP", "trackId": "hat", "step": step, "active": n % 2 == 0, "mid": mid});
         let _ = senders[r * clients + c].send(edit.to_string());

@@ -592,4 +592,18 @@ async fn app_pages_and_health_are_served() {
         .starts_with("text/html"));
     let root = t.http.get(t.url("/")).send().await.unwrap();
     assert_eq!(root.status(), 200);
+    let health = t.get("/healthz").await.unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+    // Other sites may call the API (CORS preflight).
+    let pre = t
+        .http
+        .request(reqwest::Method::OPTIONS, t.url("/api/sessions"))
+        .header("origin", "https://elsewhere.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success());
+    assert!(pre.headers().contains_key("access-control-allow-origin"));
 }

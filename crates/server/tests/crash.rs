@@ -187,3 +187,47 @@ async fn check(t: &Target, r: &Round) {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_closes_sockets_cleanly_and_keeps_everything() {
+    let data = std::env::temp_dir().join(format!("kbd-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut server = start(&data);
+    let t = Target::new(server.base.clone());
+    let id = t.create().await.unwrap();
+    let (mut ws, _) = t.join(&id, "alice", None).await.unwrap();
+    let mid = ws
+        .edit(json!({"type": "SET_TEMPO", "tempo": 111}))
+        .await
+        .unwrap();
+    ws.ack(&mid).await.unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        ws.closed().await,
+        keyboardia_conformance::Closed::Code(1001),
+        "players are told the server is going away"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "clean exit, got {exit}");
+    let mut server = start(&data);
+    let t = Target::new(server.base.clone());
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap();
+    assert_eq!(doc.body["tempo"], 111);
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
