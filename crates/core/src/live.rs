@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::limits::*;
-use crate::model::{check_ident, check_name, SessionState};
+use crate::model::{check_ident, check_name, Invalid, SessionState};
 use crate::protocol::*;
 use crate::rate::TokenBucket;
 
@@ -579,5 +579,3 @@ impl LiveSession {
         }
     }
 }
-
-use crate::model::Invalid;

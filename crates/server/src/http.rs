@@ -187,17 +187,49 @@ pub async fn list_sessions(
     Ok(Json(json!({ "sessions": items, "nextCursor": next })))
 }
 
+/// How a new session derives from an existing one.
+#[derive(Clone, Copy)]
+enum CopyKind {
+    /// An editable copy that records where it came from.
+    Remix,
+    /// An immutable snapshot; the source stays editable.
+    Publish,
+}
+
+/// Copies the live state of a session (playback stopped) into a new session.
+async fn copy_session(
+    state: &AppState,
+    addr: SocketAddr,
+    id: &str,
+    kind: CopyKind,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(id)?;
+    check_rate(state, addr)?;
+    let (source, _) = state.sessions.get(id).await?;
+    let (remixed_from, immutable, published_from) = match kind {
+        CopyKind::Remix => (Some(id), false, None),
+        CopyKind::Publish => (None, true, Some(id)),
+    };
+    let created = create_session_row(
+        state,
+        source.stopped(),
+        remixed_from,
+        immutable,
+        published_from,
+    )
+    .await?;
+    if let CopyKind::Remix = kind {
+        state.sessions.store().increment_remix(id).await?;
+    }
+    Ok(created)
+}
+
 pub async fn remix_session(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id)?;
-    check_rate(&state, addr)?;
-    let (source, _) = state.sessions.get(id).await?;
-    let created = create_session_row(&state, source.stopped(), Some(id), false, None).await?;
-    state.sessions.store().increment_remix(id).await?;
-    Ok(created)
+    copy_session(&state, addr, &id, CopyKind::Remix).await
 }
 
 pub async fn publish_session(
@@ -205,10 +237,7 @@ pub async fn publish_session(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id)?;
-    check_rate(&state, addr)?;
-    let (source, _) = state.sessions.get(id).await?;
-    create_session_row(&state, source.stopped(), None, true, Some(id)).await
+    copy_session(&state, addr, &id, CopyKind::Publish).await
 }
 
 #[derive(Deserialize)]

@@ -63,21 +63,8 @@ pub fn validate_wav(bytes: &[u8]) -> Result<WavInfo, String> {
 mod tests {
     use super::*;
 
-    pub fn wav(seconds: f32) -> Vec<u8> {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 44_100,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
-        for i in 0..(seconds * 44_100.0) as usize {
-            w.write_sample(((i as f32 * 0.05).sin() * 8000.0) as i16)
-                .unwrap();
-        }
-        w.finalize().unwrap();
-        out.into_inner()
+    fn wav(seconds: f32) -> Vec<u8> {
+        keyboardia_conformance::test_wav((seconds * 44_100.0) as usize)
     }
 
     #[test]
