@@ -34,6 +34,8 @@ pub struct Target {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The response said `Connection: close`.
+    pub connection_close: bool,
 }
 
 impl Target {
@@ -68,9 +70,17 @@ impl Target {
         }
         let res = req.send().await?;
         let status = res.status().as_u16();
+        let connection_close = res
+            .headers()
+            .get("connection")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let bytes = res.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            connection_close,
+        })
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {

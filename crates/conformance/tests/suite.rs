@@ -176,6 +176,8 @@ async fn http_errors_are_clear() {
         .await
         .unwrap();
     assert_eq!(huge.status, 413);
+    // The unread body makes the connection unusable: the server says it will close it.
+    assert!(huge.connection_close);
     assert_eq!(t.get("/api/nothing-here").await.unwrap().status, 404);
     assert_eq!(
         t.post("/api/sessions/not-a-uuid/remix", None)
@@ -539,16 +541,7 @@ async fn http_edits_and_recordings_reach_live_players() {
         .await
         .unwrap();
     assert_eq!(junk.status, 415);
-    // The server answers 413 before the body is all sent and drops the connection; a fresh,
-    // unpooled client keeps that from poisoning the next request's pooled connection.
-    let once = Target {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap(),
-        ..t.clone()
-    };
-    let big = once
+    let big = t
         .request(
             reqwest::Method::POST,
             &format!("/api/sessions/{id}/recordings"),
