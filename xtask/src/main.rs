@@ -3,8 +3,8 @@
 //!
 //! - `run [server flags...]`: builds and starts the native server (release), which prints the
 //!   URL to open.
-//! - `test`: every test: the workspace's tests (core, native server, conformance suite against
-//!   the native host), the core's wasm32 build, and a build of the benchmarks.
+//! - `test`: every test: the workspace's tests (core, sound engine, native server, conformance
+//!   suite against the native host), the wasm32 builds, and a build of the benchmarks.
 //! - `bench [flags...]`: the fan-out benchmark (see docs/BENCHMARKS.md).
 
 use std::process::{exit, Command};

@@ -1,0 +1,265 @@
+//! DSP building blocks. Everything transcendental goes through `libm`, and noise is seeded, so a
+//! render is bit-identical natively and in wasm.
+
+use core::f32::consts::PI;
+
+pub const TAU: f32 = 2.0 * PI;
+
+/// Frequency of a MIDI note number (A4 = 69 = 440 Hz).
+pub fn note_hz(note: f32) -> f32 {
+    440.0 * libm::exp2f((note - 69.0) / 12.0)
+}
+
+/// Frequency ratio of a pitch shift in semitones.
+pub fn semitones(s: f32) -> f32 {
+    libm::exp2f(s / 12.0)
+}
+
+/// Per-sample multiplier for an exponential decay with time constant `tau` seconds.
+pub fn decay_coeff(tau: f32, sr: f32) -> f32 {
+    if tau <= 0.0 {
+        0.0
+    } else {
+        libm::expf(-1.0 / (tau * sr))
+    }
+}
+
+/// xorshift32: tiny, deterministic white noise in [-1, 1).
+#[derive(Clone, Copy, Debug)]
+pub struct Noise(pub u32);
+
+impl Noise {
+    pub fn new(seed: u32) -> Noise {
+        Noise(seed.max(1))
+    }
+    #[inline]
+    pub fn sample(&mut self) -> f32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+    }
+}
+
+/// A phase accumulator in [0, 1).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phase(pub f32);
+
+impl Phase {
+    #[inline]
+    pub fn advance(&mut self, inc: f32) -> f32 {
+        let p = self.0;
+        let mut n = p + inc;
+        if n >= 1.0 {
+            n -= 1.0;
+        }
+        self.0 = n;
+        p
+    }
+}
+
+#[inline]
+pub fn sine(p: f32) -> f32 {
+    libm::sinf(TAU * p)
+}
+
+/// PolyBLEP residual, to band-limit the discontinuities of saw and square waves.
+#[inline]
+fn poly_blep(t: f32, dt: f32) -> f32 {
+    if t < dt {
+        let x = t / dt;
+        x + x - x * x - 1.0
+    } else if t > 1.0 - dt {
+        let x = (t - 1.0) / dt;
+        x * x + x + x + 1.0
+    } else {
+        0.0
+    }
+}
+
+/// Band-limited sawtooth at phase `p` with increment `dt`.
+#[inline]
+pub fn saw(p: f32, dt: f32) -> f32 {
+    2.0 * p - 1.0 - poly_blep(p, dt)
+}
+
+/// Band-limited square at phase `p` with increment `dt`.
+#[inline]
+pub fn square(p: f32, dt: f32) -> f32 {
+    let naive = if p < 0.5 { 1.0 } else { -1.0 };
+    let mut q = p + 0.5;
+    if q >= 1.0 {
+        q -= 1.0;
+    }
+    naive + poly_blep(p, dt) - poly_blep(q, dt)
+}
+
+/// A state-variable filter (topology-preserving transform), giving low, band and high pass at
+/// once. Coefficients are recomputed only when asked, so callers set them at control rate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Svf {
+    ic1: f32,
+    ic2: f32,
+    g: f32,
+    k: f32,
+    a1: f32,
+    a2: f32,
+    a3: f32,
+}
+
+/// The three outputs of one [`Svf`] step.
+#[derive(Clone, Copy, Debug)]
+pub struct SvfOut {
+    pub low: f32,
+    pub band: f32,
+    pub high: f32,
+}
+
+impl Svf {
+    pub const ZERO: Svf = Svf {
+        ic1: 0.0,
+        ic2: 0.0,
+        g: 0.0,
+        k: 0.0,
+        a1: 0.0,
+        a2: 0.0,
+        a3: 0.0,
+    };
+
+    /// Sets cutoff (Hz) and resonance (0 = none, towards 1 = self-oscillation).
+    pub fn set(&mut self, cutoff: f32, res: f32, sr: f32) {
+        let fc = cutoff.clamp(20.0, sr * 0.45);
+        self.g = libm::tanf(PI * fc / sr);
+        self.k = 2.0 - 2.0 * res.clamp(0.0, 0.98);
+        self.a1 = 1.0 / (1.0 + self.g * (self.g + self.k));
+        self.a2 = self.g * self.a1;
+        self.a3 = self.g * self.a2;
+    }
+
+    #[inline]
+    pub fn process(&mut self, x: f32) -> SvfOut {
+        let v3 = x - self.ic2;
+        let v1 = self.a1 * self.ic1 + self.a2 * v3;
+        let v2 = self.ic2 + self.a2 * self.ic1 + self.a3 * v3;
+        self.ic1 = 2.0 * v1 - self.ic1;
+        self.ic2 = 2.0 * v2 - self.ic2;
+        SvfOut {
+            low: v2,
+            band: v1,
+            high: x - self.k * v1 - v2,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.ic1 = 0.0;
+        self.ic2 = 0.0;
+    }
+}
+
+/// Attack-decay-sustain-release envelope, advanced per sample with fixed coefficients.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Adsr {
+    pub level: f32,
+    stage: u8,
+    attack_inc: f32,
+    decay_mul: f32,
+    sustain: f32,
+    release_mul: f32,
+}
+
+const ATTACK: u8 = 1;
+const DECAY: u8 = 2;
+const RELEASE: u8 = 3;
+
+impl Adsr {
+    pub const ZERO: Adsr = Adsr {
+        level: 0.0,
+        stage: 0,
+        attack_inc: 0.0,
+        decay_mul: 0.0,
+        sustain: 0.0,
+        release_mul: 0.0,
+    };
+
+    /// Times in seconds; `sustain` in 0..1.
+    pub fn start(attack: f32, decay: f32, sustain: f32, release: f32, sr: f32) -> Adsr {
+        Adsr {
+            level: 0.0,
+            stage: ATTACK,
+            attack_inc: 1.0 / (attack.max(0.0005) * sr),
+            decay_mul: decay_coeff(decay / 4.0, sr),
+            sustain,
+            release_mul: decay_coeff(release / 5.0, sr),
+        }
+    }
+
+    pub fn release(&mut self) {
+        if self.stage != 0 {
+            self.stage = RELEASE;
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.stage == 0
+    }
+
+    #[inline]
+    pub fn tick(&mut self) -> f32 {
+        match self.stage {
+            ATTACK => {
+                self.level += self.attack_inc;
+                if self.level >= 1.0 {
+                    self.level = 1.0;
+                    self.stage = DECAY;
+                }
+            }
+            DECAY => {
+                self.level = self.sustain + (self.level - self.sustain) * self.decay_mul;
+            }
+            RELEASE => {
+                self.level *= self.release_mul;
+                if self.level < 1e-5 {
+                    self.level = 0.0;
+                    self.stage = 0;
+                }
+            }
+            _ => {}
+        }
+        self.level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_and_noise() {
+        assert!((note_hz(69.0) - 440.0).abs() < 1e-3);
+        assert!((note_hz(57.0) - 220.0).abs() < 1e-3);
+        let mut n = Noise::new(7);
+        let xs: Vec<f32> = (0..10_000).map(|_| n.sample()).collect();
+        assert!(xs.iter().all(|x| (-1.0..1.0).contains(x)));
+        let mean: f32 = xs.iter().sum::<f32>() / xs.len() as f32;
+        assert!(mean.abs() < 0.05);
+    }
+
+    #[test]
+    fn svf_lowpass_attenuates_highs() {
+        let sr = 48_000.0;
+        let mut f = Svf::default();
+        f.set(500.0, 0.0, sr);
+        let mut p = Phase::default();
+        let mut peak: f32 = 0.0;
+        for i in 0..4800 {
+            let x = sine(p.advance(8000.0 / sr));
+            let y = f.process(x).low;
+            if i > 2400 {
+                peak = peak.max(y.abs());
+            }
+        }
+        assert!(peak < 0.01, "8 kHz through a 500 Hz low-pass: {peak}");
+    }
+}

@@ -1,0 +1,516 @@
+//! The engine: a pattern, a transport, a pool of voices, a mixer and a limiter, rendered in
+//! blocks of at most [`MAX_BLOCK`] frames.
+//!
+//! Timing: every step's frame is computed from the transport's anchor, never by adding step
+//! lengths (so nothing drifts): step `n` of a track starts at
+//! `anchor_frame + (n - anchor_step) * frames_per_step + swing(n)`, rounded to a whole frame.
+//! Each track loops its own step count (polyrhythm) over the shared 16th-note grid. A transport
+//! change (play, stop, tempo) takes effect at its own anchor frame, exactly, even inside a block.
+//!
+//! Rendering allocates nothing: everything is sized in [`Engine::new`].
+
+use crate::instrument::{Drum, Instrument, SampleData, Voice};
+
+pub const MAX_BLOCK: usize = 128;
+pub const MAX_TRACKS: usize = 16;
+pub const STEP_SLOTS: usize = 128;
+pub const MAX_VOICES: usize = 64;
+pub const MAX_SAMPLES: usize = 64;
+const TRIGGER_LOG: usize = 1024;
+/// Peak ceiling of the output (about -0.2 dBFS).
+pub const CEILING: f32 = 0.977;
+const MASTER_GAIN: f32 = 0.55;
+
+/// A parameter lock on one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepLock {
+    /// Semitones added to the track's transpose.
+    pub pitch: Option<i8>,
+    /// Velocity, 0..1.
+    pub volume: Option<f32>,
+    /// Continue the previous step's note instead of striking a new one.
+    pub tie: bool,
+}
+
+/// One track as the engine plays it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Track {
+    /// `None`: the track is silent (an instrument this build does not know, or no sample yet).
+    pub instrument: Option<Instrument>,
+    pub steps: u128,
+    pub step_count: u16,
+    pub locks: [StepLock; STEP_SLOTS],
+    pub volume: f32,
+    pub pan: f32,
+    pub transpose: i8,
+    pub swing: u8,
+    pub muted: bool,
+    pub soloed: bool,
+}
+
+impl Track {
+    pub const EMPTY: Track = Track {
+        instrument: None,
+        steps: 0,
+        step_count: 16,
+        locks: [StepLock {
+            pitch: None,
+            volume: None,
+            tie: false,
+        }; STEP_SLOTS],
+        volume: 0.8,
+        pan: 0.0,
+        transpose: 0,
+        swing: 0,
+        muted: false,
+        soloed: false,
+    };
+
+    pub fn new(instrument: Instrument, steps: &[usize]) -> Track {
+        let mut t = Track {
+            instrument: Some(instrument),
+            ..Track::EMPTY
+        };
+        for &s in steps {
+            t.steps |= 1u128 << s;
+        }
+        t
+    }
+
+    fn active(&self, k: usize) -> bool {
+        self.steps & (1u128 << k) != 0
+    }
+}
+
+/// Everything the sequencer plays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pattern {
+    pub tracks: [Track; MAX_TRACKS],
+    pub track_count: usize,
+    /// Global swing, 0..100, added to each track's own.
+    pub swing: u8,
+}
+
+impl Default for Pattern {
+    fn default() -> Self {
+        Pattern {
+            tracks: [Track::EMPTY; MAX_TRACKS],
+            track_count: 0,
+            swing: 0,
+        }
+    }
+}
+
+impl Pattern {
+    pub fn push(&mut self, t: Track) {
+        if self.track_count < MAX_TRACKS {
+            self.tracks[self.track_count] = t;
+            self.track_count += 1;
+        }
+    }
+}
+
+/// Where playback is, in this engine's frames: while playing, step position
+/// `anchor_step + (frame - anchor_frame) / frames_per_step`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transport {
+    pub playing: bool,
+    pub anchor_frame: f64,
+    pub anchor_step: f64,
+    pub tempo: f64,
+}
+
+impl Transport {
+    pub const STOPPED: Transport = Transport {
+        playing: false,
+        anchor_frame: 0.0,
+        anchor_step: 0.0,
+        tempo: 120.0,
+    };
+
+    /// Playing from `step` at `frame`.
+    pub fn play(frame: f64, step: f64, tempo: f64) -> Transport {
+        Transport {
+            playing: true,
+            anchor_frame: frame,
+            anchor_step: step,
+            tempo,
+        }
+    }
+}
+
+/// A step that sounded, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub frame: u64,
+    pub track: u8,
+    pub step: i64,
+}
+
+struct SampleSlot {
+    pcm: Vec<f32>,
+    rate_ratio: f64,
+}
+
+/// The sound engine.
+pub struct Engine {
+    sr: f32,
+    frame: u64,
+    pattern: Pattern,
+    transport: Transport,
+    /// A transport that takes effect at its anchor frame (in the future when set).
+    pending: Option<Transport>,
+    next_step: [i64; MAX_TRACKS],
+    voices: [Voice; MAX_VOICES],
+    age: u64,
+    buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
+    gains: [(f32, f32); MAX_TRACKS],
+    samples: Vec<SampleSlot>,
+    limiter: f32,
+    limiter_release: f32,
+    log: [Trigger; TRIGGER_LOG],
+    logged: usize,
+}
+
+impl Engine {
+    pub fn new(sample_rate: f32) -> Box<Engine> {
+        let mut samples = Vec::with_capacity(MAX_SAMPLES);
+        for _ in 0..MAX_SAMPLES {
+            samples.push(SampleSlot {
+                pcm: Vec::new(),
+                rate_ratio: 1.0,
+            });
+        }
+        Box::new(Engine {
+            sr: sample_rate,
+            frame: 0,
+            pattern: Pattern::default(),
+            transport: Transport::STOPPED,
+            pending: None,
+            next_step: [0; MAX_TRACKS],
+            voices: [Voice::IDLE; MAX_VOICES],
+            age: 0,
+            buses: [[0.0; MAX_BLOCK]; MAX_TRACKS],
+            gains: [(0.0, 0.0); MAX_TRACKS],
+            samples,
+            limiter: 1.0,
+            limiter_release: 1.0 - libm::expf(-1.0 / (0.08 * sample_rate)),
+            log: [Trigger {
+                frame: 0,
+                track: 0,
+                step: 0,
+            }; TRIGGER_LOG],
+            logged: 0,
+        })
+    }
+
+    pub fn sample_rate(&self) -> f32 {
+        self.sr
+    }
+
+    /// The frame the next rendered sample will have.
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
+    /// Replaces the pattern; takes effect from the next step on.
+    pub fn set_pattern(&mut self, p: &Pattern) {
+        self.pattern.clone_from(p);
+        self.gains_to_targets_if_new();
+    }
+
+    pub fn set_track(&mut self, i: usize, t: &Track) {
+        if i < MAX_TRACKS {
+            self.pattern.tracks[i] = *t;
+            self.pattern.track_count = self.pattern.track_count.max(i + 1);
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.pending.unwrap_or(self.transport)
+    }
+
+    /// Sets the transport. If its anchor is in the future it waits for that frame (so a PLAY
+    /// or a tempo change anchored ahead starts exactly there); otherwise it applies now and
+    /// playback joins at the first step at or after the current frame.
+    pub fn set_transport(&mut self, t: Transport) {
+        if t.anchor_frame > self.frame as f64 {
+            self.pending = Some(t);
+        } else {
+            self.pending = None;
+            self.switch(t, self.frame);
+        }
+    }
+
+    /// Loads PCM (mono, at `rate` Hz) into a sample slot. Allocates: call from the control side.
+    pub fn load_sample(&mut self, slot: usize, pcm: Vec<f32>, rate: f32) {
+        if let Some(s) = self.samples.get_mut(slot) {
+            s.pcm = pcm;
+            s.rate_ratio = rate as f64 / self.sr as f64;
+        }
+    }
+
+    /// Back to the first frame: silence, fresh voices and limiter; pattern and transport kept.
+    pub fn reset(&mut self) {
+        self.frame = 0;
+        self.voices = [Voice::IDLE; MAX_VOICES];
+        self.age = 0;
+        self.limiter = 1.0;
+        self.logged = 0;
+        self.gains = [(0.0, 0.0); MAX_TRACKS];
+        self.gains_to_targets_if_new();
+        let t = self.transport();
+        self.set_transport(t);
+        if self.pending.is_none() {
+            self.switch(t, 0);
+        }
+    }
+
+    /// The most recent triggers (up to 1,024), oldest first.
+    pub fn triggers(&self) -> impl Iterator<Item = Trigger> + '_ {
+        let n = self.logged.min(TRIGGER_LOG);
+        let start = self.logged - n;
+        (start..self.logged).map(|i| self.log[i % TRIGGER_LOG])
+    }
+
+    pub fn active_voices(&self) -> usize {
+        self.voices.iter().filter(|v| v.active).count()
+    }
+
+    fn frames_per_step(t: &Transport, sr: f32) -> f64 {
+        sr as f64 * 60.0 / (t.tempo * 4.0)
+    }
+
+    /// The frame at which global step `n` of track `ti` starts under transport `t`.
+    fn step_frame(&self, t: &Transport, ti: usize, n: i64) -> i64 {
+        let fps = Self::frames_per_step(t, self.sr);
+        let mut f = t.anchor_frame + (n as f64 - t.anchor_step) * fps;
+        if n.rem_euclid(2) == 1 {
+            let swing = (self.pattern.swing as u32 + self.pattern.tracks[ti].swing as u32).min(100);
+            // Off-beat 16ths are late by up to half a step (100 = 3:1).
+            f += swing as f64 / 100.0 * 0.5 * fps;
+        }
+        libm::floor(f + 0.5) as i64
+    }
+
+    /// Makes `t` current at `frame` and finds each track's first step at or after it.
+    fn switch(&mut self, t: Transport, frame: u64) {
+        self.transport = t;
+        if !t.playing {
+            return;
+        }
+        let fps = Self::frames_per_step(&t, self.sr);
+        let pos = t.anchor_step + (frame as f64 - t.anchor_frame) / fps;
+        for ti in 0..MAX_TRACKS {
+            let mut n = libm::floor(pos) as i64 - 1;
+            while self.step_frame(&t, ti, n) < frame as i64 {
+                n += 1;
+            }
+            self.next_step[ti] = n;
+        }
+    }
+
+    fn gains_to_targets_if_new(&mut self) {
+        for i in 0..MAX_TRACKS {
+            if self.gains[i] == (0.0, 0.0) {
+                self.gains[i] = self.target_gain(i);
+            }
+        }
+    }
+
+    fn target_gain(&self, i: usize) -> (f32, f32) {
+        let p = &self.pattern;
+        if i >= p.track_count {
+            return (0.0, 0.0);
+        }
+        let t = &p.tracks[i];
+        let any_solo = p.tracks[..p.track_count].iter().any(|t| t.soloed);
+        if t.muted || (any_solo && !t.soloed) {
+            return (0.0, 0.0);
+        }
+        // Equal-power pan.
+        let theta = (t.pan.clamp(-1.0, 1.0) + 1.0) * core::f32::consts::FRAC_PI_4;
+        let v = t.volume.clamp(0.0, 1.0);
+        (v * libm::cosf(theta), v * libm::sinf(theta))
+    }
+
+    /// The next frame (absolute) at which something happens, if before `limit`.
+    fn next_event(&self, limit: u64) -> u64 {
+        let mut next = limit;
+        if let Some(p) = &self.pending {
+            let f = libm::ceil(p.anchor_frame).max(0.0) as u64;
+            next = next.min(f);
+        }
+        if self.transport.playing {
+            for ti in 0..self.pattern.track_count {
+                let f = self.step_frame(&self.transport, ti, self.next_step[ti]);
+                next = next.min(f.max(0) as u64);
+            }
+        }
+        next
+    }
+
+    /// Applies whatever happens at the current frame.
+    fn events(&mut self) {
+        let now = self.frame;
+        if let Some(p) = self.pending {
+            if libm::ceil(p.anchor_frame) as u64 <= now {
+                self.pending = None;
+                self.switch(p, now);
+            }
+        }
+        if !self.transport.playing {
+            return;
+        }
+        let t = self.transport;
+        for ti in 0..self.pattern.track_count {
+            while self.step_frame(&t, ti, self.next_step[ti]) <= now as i64 {
+                let n = self.next_step[ti];
+                self.next_step[ti] += 1;
+                self.strike(ti, n);
+            }
+        }
+    }
+
+    fn strike(&mut self, ti: usize, n: i64) {
+        let track = self.pattern.tracks[ti];
+        let Some(instrument) = track.instrument else {
+            return;
+        };
+        let count = track.step_count.clamp(1, STEP_SLOTS as u16) as usize;
+        let k = n.rem_euclid(count as i64) as usize;
+        if !track.active(k) {
+            return;
+        }
+        let lock = track.locks[k];
+        let prev = (k + count - 1) % count;
+        if lock.tie && track.active(prev) && count > 1 {
+            return; // the held note goes on
+        }
+        // A note lasts one step, plus every tied step that follows.
+        let mut len = 1;
+        while len < count {
+            let j = (k + len) % count;
+            if track.active(j) && track.locks[j].tie {
+                len += 1;
+            } else {
+                break;
+            }
+        }
+        let fps = Self::frames_per_step(&self.transport, self.sr);
+        let gate = (len as f64 * fps) as u32;
+        let pitch = track.transpose as f32 + lock.pitch.unwrap_or(0) as f32;
+        let gain = lock.volume.unwrap_or(1.0).clamp(0.0, 1.0);
+        if instrument == Instrument::Drum(Drum::HatClosed) {
+            for v in self.voices.iter_mut() {
+                if v.active && v.instrument == Instrument::Drum(Drum::HatOpen) {
+                    v.choke();
+                }
+            }
+        }
+        // A free voice, else the oldest one.
+        let slot = match self.voices.iter().position(|v| !v.active) {
+            Some(i) => i,
+            None => {
+                let mut oldest = 0;
+                for (i, v) in self.voices.iter().enumerate() {
+                    if v.age < self.voices[oldest].age {
+                        oldest = i;
+                    }
+                }
+                oldest
+            }
+        };
+        self.age += 1;
+        // Noise depends only on which step of which track this is, so one track's sound never
+        // changes because another track was muted, added or edited.
+        let seed =
+            (n as u32).wrapping_mul(0x9E37_79B9) ^ ((ti as u32 + 1).wrapping_mul(0x85EB_CA6B));
+        self.voices[slot].trigger(
+            instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
+        );
+        self.log[self.logged % TRIGGER_LOG] = Trigger {
+            frame: self.frame,
+            track: ti as u8,
+            step: n,
+        };
+        self.logged += 1;
+    }
+
+    /// Renders `left.len()` frames (at most [`MAX_BLOCK`]) into `left` and `right`.
+    pub fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let n = left.len().min(right.len()).min(MAX_BLOCK);
+        let tracks = self.pattern.track_count;
+        for bus in self.buses.iter_mut().take(MAX_TRACKS) {
+            bus[..n].fill(0.0);
+        }
+        let start = self.frame;
+        let end = start + n as u64;
+        loop {
+            self.events();
+            let seg_end = self.next_event(end).max(self.frame + 1).min(end);
+            let (a, b) = ((self.frame - start) as usize, (seg_end - start) as usize);
+            let Engine {
+                voices,
+                buses,
+                samples,
+                ..
+            } = self;
+            for v in voices.iter_mut().filter(|v| v.active) {
+                let data = match v.instrument {
+                    Instrument::Sample(s) => samples.get(s as usize).map(|s| SampleData {
+                        pcm: &s.pcm,
+                        rate_ratio: s.rate_ratio,
+                    }),
+                    _ => None,
+                };
+                v.render(&mut buses[v.track as usize][a..b], data.as_ref());
+            }
+            self.frame = seg_end;
+            if seg_end >= end {
+                break;
+            }
+        }
+        // Mix: per-track gain (ramped across the block when it changed), then master and a
+        // peak limiter that never lets a sample past the ceiling.
+        left[..n].fill(0.0);
+        right[..n].fill(0.0);
+        for ti in 0..tracks.min(MAX_TRACKS) {
+            let (tl, tr) = self.target_gain(ti);
+            let (cl, cr) = self.gains[ti];
+            let bus = &self.buses[ti];
+            if (cl, cr) == (tl, tr) {
+                for i in 0..n {
+                    left[i] += bus[i] * tl;
+                    right[i] += bus[i] * tr;
+                }
+            } else {
+                let inv = 1.0 / n as f32;
+                for i in 0..n {
+                    let k = (i + 1) as f32 * inv;
+                    left[i] += bus[i] * (cl + (tl - cl) * k);
+                    right[i] += bus[i] * (cr + (tr - cr) * k);
+                }
+                self.gains[ti] = (tl, tr);
+            }
+        }
+        for i in 0..n {
+            let l = left[i] * MASTER_GAIN;
+            let r = right[i] * MASTER_GAIN;
+            let peak = l.abs().max(r.abs());
+            let mut g = self.limiter + (1.0 - self.limiter) * self.limiter_release;
+            if peak * g > CEILING {
+                g = CEILING / peak;
+            }
+            self.limiter = g;
+            // The gain already brings the peak to the ceiling; the clamp only removes the last
+            // rounding ulp, so the guarantee is exact.
+            left[i] = (l * g).clamp(-CEILING, CEILING);
+            right[i] = (r * g).clamp(-CEILING, CEILING);
+        }
+    }
+}

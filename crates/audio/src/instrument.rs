@@ -1,0 +1,547 @@
+//! The built-in instruments and their ids (`drums/kick`, `synth/bass`, ...), and how one voice of
+//! each sounds. Drum voices are one-shots shaped by their own envelopes; synth voices follow a
+//! gate (note length) with an ADSR; sample voices play recorded PCM, pitched by resampling.
+
+use crate::dsp::*;
+
+/// Synthesized drum voices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drum {
+    Kick,
+    Kick808,
+    Snare,
+    Clap,
+    HatClosed,
+    HatOpen,
+    TomLow,
+    TomMid,
+    TomHigh,
+    Rim,
+    Cowbell,
+    Shaker,
+    Clave,
+}
+
+/// Tonal synth presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synth {
+    Bass,
+    SubBass,
+    Acid,
+    Lead,
+    Pad,
+    Pluck,
+    Keys,
+    Organ,
+}
+
+/// What a track plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instrument {
+    Drum(Drum),
+    Synth(Synth),
+    /// A loaded sample slot (recordings).
+    Sample(u8),
+}
+
+/// Where an instrument appears in the picker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Drums,
+    Bass,
+    Keys,
+    Leads,
+    Pads,
+    Fx,
+}
+
+/// One entry of the built-in catalog.
+pub struct Entry {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub group: Group,
+    pub instrument: Instrument,
+}
+
+macro_rules! catalog {
+    ($($id:literal, $name:literal, $group:ident, $inst:expr;)*) => {
+        /// Every built-in instrument, in picker order.
+        pub const CATALOG: &[Entry] = &[
+            $(Entry { id: $id, name: $name, group: Group::$group, instrument: $inst },)*
+        ];
+    };
+}
+
+catalog! {
+    "drums/kick", "Kick", Drums, Instrument::Drum(Drum::Kick);
+    "drums/kick-808", "808 Kick", Drums, Instrument::Drum(Drum::Kick808);
+    "drums/snare", "Snare", Drums, Instrument::Drum(Drum::Snare);
+    "drums/clap", "Clap", Drums, Instrument::Drum(Drum::Clap);
+    "drums/hihat-closed", "Closed Hat", Drums, Instrument::Drum(Drum::HatClosed);
+    "drums/hihat-open", "Open Hat", Drums, Instrument::Drum(Drum::HatOpen);
+    "drums/tom-low", "Low Tom", Drums, Instrument::Drum(Drum::TomLow);
+    "drums/tom-mid", "Mid Tom", Drums, Instrument::Drum(Drum::TomMid);
+    "drums/tom-high", "High Tom", Drums, Instrument::Drum(Drum::TomHigh);
+    "drums/rim", "Rim", Drums, Instrument::Drum(Drum::Rim);
+    "drums/cowbell", "Cowbell", Drums, Instrument::Drum(Drum::Cowbell);
+    "drums/shaker", "Shaker", Drums, Instrument::Drum(Drum::Shaker);
+    "drums/clave", "Clave", Drums, Instrument::Drum(Drum::Clave);
+    "synth/bass", "Bass", Bass, Instrument::Synth(Synth::Bass);
+    "synth/sub-bass", "Sub Bass", Bass, Instrument::Synth(Synth::SubBass);
+    "synth/acid", "Acid", Bass, Instrument::Synth(Synth::Acid);
+    "synth/keys", "Keys", Keys, Instrument::Synth(Synth::Keys);
+    "synth/organ", "Organ", Keys, Instrument::Synth(Synth::Organ);
+    "synth/pluck", "Pluck", Leads, Instrument::Synth(Synth::Pluck);
+    "synth/lead", "Lead", Leads, Instrument::Synth(Synth::Lead);
+    "synth/pad", "Pad", Pads, Instrument::Synth(Synth::Pad);
+}
+
+impl Instrument {
+    /// The built-in instrument with this id.
+    pub fn by_id(id: &str) -> Option<Instrument> {
+        CATALOG.iter().find(|e| e.id == id).map(|e| e.instrument)
+    }
+
+    /// A stable number for the instrument (for the worklet's numeric control interface):
+    /// its catalog index, or 256 + slot for samples.
+    pub fn code(self) -> u32 {
+        match self {
+            Instrument::Sample(s) => 256 + s as u32,
+            i => CATALOG
+                .iter()
+                .position(|e| e.instrument == i)
+                .expect("every built-in is in the catalog") as u32,
+        }
+    }
+
+    pub fn from_code(code: u32) -> Option<Instrument> {
+        if code >= 256 {
+            return u8::try_from(code - 256).ok().map(Instrument::Sample);
+        }
+        CATALOG.get(code as usize).map(|e| e.instrument)
+    }
+
+    /// The MIDI note a step plays before transpose and pitch locks.
+    pub fn base_note(self) -> f32 {
+        match self {
+            Instrument::Synth(Synth::Bass | Synth::SubBass | Synth::Acid) => 36.0,
+            Instrument::Synth(_) => 60.0,
+            _ => 60.0,
+        }
+    }
+}
+
+/// Shared, read-only sample data a sample voice plays from.
+pub struct SampleData<'a> {
+    pub pcm: &'a [f32],
+    /// Ratio of the sample's rate to the engine's.
+    pub rate_ratio: f64,
+}
+
+/// One sounding note. Plain data, so a pool of them is allocated once.
+#[derive(Clone, Copy, Debug)]
+pub struct Voice {
+    pub active: bool,
+    pub track: u8,
+    pub instrument: Instrument,
+    /// Trigger order, for stealing the oldest.
+    pub age: u64,
+    /// Frames since the trigger.
+    t: u32,
+    /// Frames until the gate closes (synths release then).
+    gate: u32,
+    sr: f32,
+    freq: f32,
+    gain: f32,
+    ph: [Phase; 6],
+    noise: Noise,
+    f1: Svf,
+    f2: Svf,
+    amp: f32,
+    amp_mul: f32,
+    aux: f32,
+    aux_mul: f32,
+    env: Adsr,
+    /// Sample playback position (frames of the source).
+    pos: f64,
+    /// Remainder of a stolen voice's last output, faded out to avoid a click.
+    declick: f32,
+    last: f32,
+}
+
+impl Voice {
+    pub const IDLE: Voice = Voice {
+        active: false,
+        track: 0,
+        instrument: Instrument::Drum(Drum::Kick),
+        age: 0,
+        t: 0,
+        gate: 0,
+        sr: 48_000.0,
+        freq: 0.0,
+        gain: 0.0,
+        ph: [Phase(0.0); 6],
+        noise: Noise(1),
+        f1: Svf::ZERO,
+        f2: Svf::ZERO,
+        amp: 0.0,
+        amp_mul: 0.0,
+        aux: 0.0,
+        aux_mul: 0.0,
+        env: Adsr::ZERO,
+        pos: 0.0,
+        declick: 0.0,
+        last: 0.0,
+    };
+
+    /// Starts a note. `pitch` is in semitones relative to the instrument's base note,
+    /// `gate_frames` how long a synth note is held, `seed` the noise seed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn trigger(
+        &mut self,
+        instrument: Instrument,
+        track: u8,
+        pitch: f32,
+        gain: f32,
+        gate_frames: u32,
+        sr: f32,
+        age: u64,
+        seed: u32,
+    ) {
+        let declick = if self.active { self.last } else { 0.0 };
+        *self = Voice::IDLE;
+        self.active = true;
+        self.track = track;
+        self.instrument = instrument;
+        self.age = age;
+        self.gate = gate_frames.max(1);
+        self.sr = sr;
+        self.gain = gain;
+        self.noise = Noise::new(seed);
+        self.declick = declick;
+        let ratio = semitones(pitch);
+        match instrument {
+            Instrument::Drum(d) => self.start_drum(d, ratio),
+            Instrument::Synth(s) => {
+                self.freq = note_hz(instrument.base_note() + pitch);
+                self.start_synth(s);
+            }
+            Instrument::Sample(_) => {
+                self.freq = ratio; // playback speed
+                self.env = Adsr::start(0.002, 0.0, 1.0, 0.03, sr);
+            }
+        }
+    }
+
+    fn start_drum(&mut self, d: Drum, ratio: f32) {
+        let sr = self.sr;
+        let (freq, amp_tau, aux_tau) = match d {
+            Drum::Kick => (52.0, 0.15, 0.035),
+            Drum::Kick808 => (46.0, 0.4, 0.05),
+            Drum::Snare => (185.0, 0.07, 0.1),
+            Drum::Clap => (0.0, 0.13, 0.0),
+            Drum::HatClosed => (0.0, 0.045, 0.0),
+            Drum::HatOpen => (0.0, 0.3, 0.0),
+            Drum::TomLow => (95.0, 0.28, 0.06),
+            Drum::TomMid => (140.0, 0.24, 0.05),
+            Drum::TomHigh => (200.0, 0.2, 0.04),
+            Drum::Rim => (1700.0, 0.012, 0.004),
+            Drum::Cowbell => (587.0, 0.14, 0.012),
+            Drum::Shaker => (0.0, 0.07, 0.006),
+            Drum::Clave => (2500.0, 0.03, 0.0),
+        };
+        // Unpitched voices (0 Hz in the table) keep the pitch ratio in `freq` instead.
+        self.freq = if freq == 0.0 { ratio } else { freq * ratio };
+        self.amp = 1.0;
+        self.amp_mul = decay_coeff(amp_tau, sr);
+        self.aux = 1.0;
+        self.aux_mul = decay_coeff(aux_tau, sr);
+        match d {
+            Drum::Snare => {
+                self.f1.set(3200.0 * ratio, 0.05, sr);
+                self.f2.set(9000.0 * ratio, 0.0, sr);
+            }
+            Drum::Clap => {
+                self.f1.set(1200.0 * ratio, 0.55, sr);
+                self.f2.set(1400.0 * ratio, 0.3, sr);
+            }
+            Drum::HatClosed | Drum::HatOpen => {
+                self.f1.set(9000.0 * ratio, 0.3, sr);
+                self.f2.set(6500.0 * ratio, 0.0, sr);
+            }
+            Drum::Rim => self.f1.set(1700.0 * ratio, 0.7, sr),
+            Drum::Cowbell => self.f1.set(800.0 * ratio, 0.6, sr),
+            Drum::Shaker => self.f1.set(6000.0 * ratio, 0.2, sr),
+            _ => {}
+        }
+    }
+
+    fn start_synth(&mut self, s: Synth) {
+        let sr = self.sr;
+        // (attack, decay, sustain, release), filter cutoff start/end and resonance.
+        let (a, d, sus, r) = match s {
+            Synth::Bass => (0.003, 0.25, 0.7, 0.06),
+            Synth::SubBass => (0.005, 0.3, 0.9, 0.08),
+            Synth::Acid => (0.002, 0.2, 0.5, 0.05),
+            Synth::Lead => (0.006, 0.15, 0.8, 0.15),
+            Synth::Pad => (0.35, 0.6, 0.8, 0.9),
+            Synth::Pluck => (0.002, 0.35, 0.0, 0.2),
+            Synth::Keys => (0.003, 1.4, 0.25, 0.25),
+            Synth::Organ => (0.005, 0.05, 1.0, 0.05),
+        };
+        self.env = Adsr::start(a, d, sus, r, sr);
+        // aux is the filter/modulation envelope, decaying from 1.
+        let aux_tau = match s {
+            Synth::Bass => 0.12,
+            Synth::Acid => 0.11,
+            Synth::Pluck => 0.12,
+            Synth::Keys => 0.35,
+            Synth::Lead => 0.25,
+            _ => 1.0,
+        };
+        self.aux = 1.0;
+        self.aux_mul = decay_coeff(aux_tau, sr);
+        self.set_synth_filter(s);
+    }
+
+    fn set_synth_filter(&mut self, s: Synth) {
+        let f = self.freq;
+        let (cut, res) = match s {
+            Synth::Bass => (f * 3.0 + 1400.0 * self.aux, 0.35),
+            Synth::SubBass => (f * 4.0, 0.0),
+            Synth::Acid => (f * 2.0 + 3600.0 * self.aux * self.aux, 0.86),
+            Synth::Lead => (2400.0 + 1800.0 * self.aux, 0.25),
+            Synth::Pad => (900.0 + 500.0 * self.env.level, 0.15),
+            Synth::Pluck => (f * 1.5 + 5000.0 * self.aux, 0.2),
+            Synth::Keys | Synth::Organ => (6000.0, 0.0),
+        };
+        self.f1.set(cut, res, self.sr);
+    }
+
+    /// Closes the gate now (a choke, or a note cut short).
+    pub fn choke(&mut self) {
+        self.gate = self.t.min(self.gate);
+        self.amp_mul = self.amp_mul.min(decay_coeff(0.004, self.sr));
+        self.env.release();
+    }
+
+    /// Adds this voice's output for `out.len()` frames into `out`.
+    pub fn render(&mut self, out: &mut [f32], sample: Option<&SampleData<'_>>) {
+        for o in out.iter_mut() {
+            if !self.active {
+                break;
+            }
+            let mut y = self.next(sample) * self.gain;
+            if self.declick != 0.0 {
+                y += self.declick;
+                self.declick *= 0.96;
+                if self.declick.abs() < 1e-6 {
+                    self.declick = 0.0;
+                }
+            }
+            self.last = y;
+            *o += y;
+            self.t += 1;
+        }
+    }
+
+    #[inline]
+    fn next(&mut self, sample: Option<&SampleData<'_>>) -> f32 {
+        let sr = self.sr;
+        match self.instrument {
+            Instrument::Drum(d) => self.next_drum(d, sr),
+            Instrument::Synth(s) => self.next_synth(s, sr),
+            Instrument::Sample(_) => self.next_sample(sample),
+        }
+    }
+
+    fn next_drum(&mut self, d: Drum, sr: f32) -> f32 {
+        let amp = self.amp;
+        self.amp *= self.amp_mul;
+        let aux = self.aux;
+        self.aux *= self.aux_mul;
+        let t = self.t;
+        let y = match d {
+            Drum::Kick | Drum::Kick808 => {
+                // A sine falling from a few times its pitch, plus a short click.
+                let sweep = if d == Drum::Kick { 3.2 } else { 2.2 };
+                let f = self.freq * (1.0 + sweep * aux);
+                let s = sine(self.ph[0].advance(f / sr));
+                let click = if t < (0.003 * sr) as u32 {
+                    self.noise.sample() * 0.25 * (1.0 - t as f32 / (0.003 * sr))
+                } else {
+                    0.0
+                };
+                let body = s * amp + click;
+                if d == Drum::Kick808 {
+                    libm::tanhf(body * 1.6) * 0.8
+                } else {
+                    body
+                }
+            }
+            Drum::Snare => {
+                let f = self.freq * (1.0 + 0.3 * aux);
+                let tone = sine(self.ph[0].advance(f / sr)) * 0.6
+                    + sine(self.ph[1].advance(f * 1.78 / sr)) * 0.3;
+                // Noise in a wide band around 3 kHz (the snares), over the drum's tone.
+                let band = self.f1.process(self.noise.sample()).band;
+                let n = self.f2.process(band).low;
+                tone * aux + n * amp * 1.6
+            }
+            Drum::Clap => {
+                // Three quick bursts, then a tail.
+                let ms = t as f32 * 1000.0 / sr;
+                let burst = if ms < 30.0 {
+                    let within = ms % 10.0;
+                    libm::expf(-within / 2.0)
+                } else {
+                    0.0
+                };
+                let env = burst.max(amp * 0.7);
+                let b = self.f1.process(self.noise.sample()).band;
+                self.f2.process(b).band * env * 3.0
+            }
+            Drum::HatClosed | Drum::HatOpen => {
+                // Six detuned squares (the classic metallic cluster), band-limited.
+                const R: [f32; 6] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637];
+                let base = 330.0 * self.freq;
+                let mut m = 0.0;
+                for (i, r) in R.iter().enumerate() {
+                    let inc = base * r / sr;
+                    m += square(self.ph[i].advance(inc), inc);
+                }
+                let b = self.f1.process(m * 0.2).band;
+                self.f2.process(b).high * amp * 3.2
+            }
+            Drum::TomLow | Drum::TomMid | Drum::TomHigh => {
+                let f = self.freq * (1.0 + 0.6 * aux);
+                sine(self.ph[0].advance(f / sr)) * amp + self.noise.sample() * 0.05 * aux
+            }
+            Drum::Rim => {
+                let s = sine(self.ph[0].advance(self.freq / sr));
+                let n = self.f1.process(self.noise.sample()).band;
+                (s * 0.6 + n * 0.8) * amp + n * aux * 0.5
+            }
+            Drum::Cowbell => {
+                let i0 = self.freq / sr;
+                let i1 = self.freq * 1.4395 / sr;
+                let m = square(self.ph[0].advance(i0), i0) + square(self.ph[1].advance(i1), i1);
+                let env = amp * 0.75 + aux * 0.25;
+                self.f1.process(m * 0.4).band * env * 1.5
+            }
+            Drum::Shaker => {
+                // A short swell (1 - fast decay) into a slower decay.
+                self.f1.process(self.noise.sample()).high * (1.0 - aux) * amp * 1.2
+            }
+            Drum::Clave => sine(self.ph[0].advance(self.freq / sr)) * amp,
+        };
+        if (amp < 1e-4 && aux < 1e-4 && t > (0.005 * sr) as u32) || t > (4.0 * sr) as u32 {
+            self.active = false;
+        }
+        y
+    }
+
+    fn next_synth(&mut self, s: Synth, sr: f32) -> f32 {
+        if self.t == self.gate {
+            self.env.release();
+        }
+        // Filter and modulation envelopes move at control rate (every 16 frames of the voice's
+        // own time, so the result does not depend on block sizes).
+        if self.t.is_multiple_of(16) && self.t > 0 {
+            self.set_synth_filter(s);
+        }
+        let aux = self.aux;
+        self.aux *= self.aux_mul;
+        let env = self.env.tick();
+        let f = self.freq;
+        let inc = f / sr;
+        let y = match s {
+            Synth::Bass => {
+                let a = saw(self.ph[0].advance(inc), inc);
+                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
+                self.f1.process(a * 0.7 + sub * 0.4).low
+            }
+            Synth::SubBass => {
+                let p = self.ph[0].advance(inc);
+                self.f1.process(sine(p) + 0.15 * sine(2.0 * p)).low
+            }
+            Synth::Acid => {
+                let a = saw(self.ph[0].advance(inc), inc);
+                libm::tanhf(self.f1.process(a).low * 1.5) * 0.8
+            }
+            Synth::Lead => {
+                let i2 = inc * 1.004;
+                let i3 = inc * 0.996;
+                let m = saw(self.ph[0].advance(i2), i2)
+                    + saw(self.ph[1].advance(i3), i3)
+                    + 0.5 * square(self.ph[2].advance(inc), inc);
+                self.f1.process(m * 0.4).low
+            }
+            Synth::Pad => {
+                let mut m = 0.0;
+                for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
+                    let ii = inc * d;
+                    m += saw(self.ph[i].advance(ii), ii);
+                }
+                self.f1.process(m * 0.25).low
+            }
+            Synth::Pluck => {
+                let m = saw(self.ph[0].advance(inc), inc) * 0.6
+                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4;
+                self.f1.process(m).low
+            }
+            Synth::Keys => {
+                // Two-operator FM: a sine modulating a sine, the index falling after the strike.
+                let m = sine(self.ph[1].advance(inc));
+                let index = 0.15 + 1.6 * aux;
+                let p = self.ph[0].advance(inc);
+                let mut q = p + index * m / crate::dsp::TAU;
+                q -= libm::floorf(q);
+                sine(q) * 0.8 + 0.1 * sine(self.ph[2].advance(inc * 4.0))
+            }
+            Synth::Organ => {
+                let p = self.ph[0].advance(inc);
+                let mut y = 0.0;
+                for (h, w) in [
+                    (1.0f32, 0.5f32),
+                    (2.0, 0.3),
+                    (3.0, 0.18),
+                    (4.0, 0.12),
+                    (8.0, 0.06),
+                ] {
+                    let mut q = p * h;
+                    q -= libm::floorf(q);
+                    y += sine(q) * w;
+                }
+                y * 0.8
+            }
+        };
+        if self.env.is_done() {
+            self.active = false;
+        }
+        y * env
+    }
+
+    fn next_sample(&mut self, sample: Option<&SampleData<'_>>) -> f32 {
+        let Some(s) = sample else {
+            self.active = false;
+            return 0.0;
+        };
+        let i = self.pos as usize;
+        if i + 1 >= s.pcm.len() {
+            self.active = false;
+            return 0.0;
+        }
+        let frac = (self.pos - i as f64) as f32;
+        let y = s.pcm[i] + (s.pcm[i + 1] - s.pcm[i]) * frac;
+        self.pos += s.rate_ratio * self.freq as f64;
+        if self.t >= self.gate.saturating_add((4.0 * self.sr) as u32) {
+            self.env.release();
+        }
+        let env = self.env.tick();
+        if self.env.is_done() {
+            self.active = false;
+        }
+        y * env
+    }
+}

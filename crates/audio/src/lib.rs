@@ -1,0 +1,18 @@
+//! # keyboardia-audio
+//!
+//! Keyboardia's sound engine, one crate for every place sound is made: natively (tests, WAV
+//! export, the built-in kit) and in the browser inside an AudioWorklet (wasm). Renders are
+//! deterministic and bit-identical across the two: transcendental functions come from `libm`
+//! and noise is seeded.
+//!
+//! Start reading at [`engine`] (sequencer, voices, mixer, limiter), then [`instrument`] (the
+//! catalog and how each voice sounds) and [`dsp`] (oscillators, filters, envelopes).
+//! [`offline`] renders patterns and sessions to PCM and WAV.
+
+pub mod dsp;
+pub mod engine;
+pub mod instrument;
+pub mod offline;
+
+pub use engine::{Engine, Pattern, StepLock, Track, Transport, MAX_BLOCK};
+pub use instrument::{Drum, Instrument, Synth, CATALOG};

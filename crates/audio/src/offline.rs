@@ -1,0 +1,153 @@
+//! Offline rendering: a pattern (or a whole session) to PCM, and PCM to WAV.
+
+use crate::engine::{Engine, Pattern, Transport, MAX_BLOCK};
+
+/// Stereo PCM.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stereo {
+    pub left: Vec<f32>,
+    pub right: Vec<f32>,
+    pub sample_rate: f32,
+}
+
+/// Renders `frames` frames of `pattern` playing from step 0 at `tempo`, in blocks of `block`.
+pub fn render(
+    pattern: &Pattern,
+    tempo: f64,
+    sample_rate: f32,
+    frames: usize,
+    block: usize,
+) -> Stereo {
+    let mut e = Engine::new(sample_rate);
+    e.set_pattern(pattern);
+    e.set_transport(Transport::play(0.0, 0.0, tempo));
+    render_engine(&mut e, frames, block)
+}
+
+/// Renders `frames` frames from an engine as it is.
+pub fn render_engine(e: &mut Engine, frames: usize, block: usize) -> Stereo {
+    let block = block.clamp(1, MAX_BLOCK);
+    let mut out = Stereo {
+        left: vec![0.0; frames],
+        right: vec![0.0; frames],
+        sample_rate: e.sample_rate(),
+    };
+    let mut i = 0;
+    while i < frames {
+        let n = block.min(frames - i);
+        e.render(&mut out.left[i..i + n], &mut out.right[i..i + n]);
+        i += n;
+    }
+    out
+}
+
+/// How many 16th-note steps an export should cover: one full cycle of every track (their
+/// least common multiple) when that is at most 256 steps, else twice the longest track.
+pub fn export_steps(pattern: &Pattern) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let counts = pattern.tracks[..pattern.track_count]
+        .iter()
+        .filter(|t| t.steps != 0)
+        .map(|t| t.step_count.max(1) as u64);
+    let mut lcm = 16u64;
+    let mut longest = 16u64;
+    for c in counts {
+        longest = longest.max(c);
+        lcm = (lcm / gcd(lcm, c) * c).min(1 << 20);
+    }
+    if lcm <= 256 {
+        lcm
+    } else {
+        longest * 2
+    }
+}
+
+#[cfg(feature = "session")]
+mod session {
+    use super::*;
+    use crate::engine::{StepLock, Track};
+    use crate::instrument::Instrument;
+    use keyboardia_core::model::SessionState;
+
+    /// The pattern of a session. `sample_slot` maps a recording's id to the engine slot its PCM
+    /// was loaded into; tracks whose instrument is unknown or not loaded stay silent (and the
+    /// caller should say so: a missing sound is never replaced by another).
+    pub fn pattern_from_session(
+        s: &SessionState,
+        sample_slot: impl Fn(&str) -> Option<u8>,
+    ) -> Pattern {
+        let mut p = Pattern {
+            swing: s.swing,
+            ..Pattern::default()
+        };
+        for t in &s.tracks {
+            let instrument = match t.instrument.strip_prefix("recording/") {
+                Some(id) => sample_slot(id).map(Instrument::Sample),
+                None => Instrument::by_id(&t.instrument),
+            };
+            let mut locks = [StepLock::default(); crate::engine::STEP_SLOTS];
+            for (&k, l) in &t.locks {
+                locks[k as usize] = StepLock {
+                    pitch: l.pitch,
+                    volume: l.volume,
+                    tie: l.tie,
+                };
+            }
+            p.push(Track {
+                instrument,
+                steps: t.steps.0,
+                step_count: t.step_count,
+                locks,
+                volume: t.volume,
+                pan: t.pan,
+                transpose: t.transpose,
+                swing: t.swing,
+                muted: t.muted,
+                soloed: t.soloed,
+            });
+        }
+        p
+    }
+
+    /// Renders a session's pattern for export: `loops` times [`export_steps`], plus a tail of
+    /// one second so the last notes ring out.
+    pub fn render_session(s: &SessionState, sample_rate: f32, loops: u32) -> Stereo {
+        let p = pattern_from_session(s, |_| None);
+        let steps = export_steps(&p) * loops.max(1) as u64;
+        let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
+        let frames = (steps as f64 * frames_per_step) as usize + sample_rate as usize;
+        render(&p, s.tempo as f64, sample_rate, frames, MAX_BLOCK)
+    }
+}
+
+#[cfg(feature = "session")]
+pub use session::{pattern_from_session, render_session};
+
+/// Encodes stereo PCM as a 16-bit WAV file.
+#[cfg(feature = "wav")]
+pub fn to_wav(pcm: &Stereo) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: pcm.sample_rate as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = hound::WavWriter::new(&mut out, spec).expect("writing to memory");
+        for (l, r) in pcm.left.iter().zip(&pcm.right) {
+            for x in [l, r] {
+                let s = (x.clamp(-1.0, 1.0) * 32767.0) as i16;
+                w.write_sample(s).expect("writing to memory");
+            }
+        }
+        w.finalize().expect("writing to memory");
+    }
+    out.into_inner()
+}

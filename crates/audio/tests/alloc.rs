@@ -1,0 +1,57 @@
+//! Rendering must not allocate: a counting global allocator watches `Engine::render`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use keyboardia_audio::engine::{Engine, Transport};
+
+struct Counting;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn render_never_allocates() {
+    use keyboardia_audio::engine::{Pattern, Track};
+    use keyboardia_audio::{Instrument, CATALOG};
+    let mut e = Engine::new(48_000.0);
+    e.load_sample(0, vec![0.5; 10_000], 44_100.0);
+    let mut p = Pattern::default();
+    for (i, entry) in CATALOG.iter().take(15).enumerate() {
+        let mut t = Track::new(entry.instrument, &[0, 2, 3, 5, 8, 11, 13]);
+        t.swing = (i * 3) as u8;
+        p.push(t);
+    }
+    p.push(Track::new(Instrument::Sample(0), &[0, 4, 8, 12]));
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 170.0));
+    let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..2000 {
+        e.render(&mut l, &mut r);
+    }
+    // A tempo change and a stop, applied by the render loop itself.
+    e.set_transport(Transport::play(e.frame() as f64 + 500.0, 10.0, 90.0));
+    for _ in 0..500 {
+        e.render(&mut l, &mut r);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "render allocated");
+}

@@ -1,0 +1,348 @@
+//! The sequencer and mixer: onsets land on exactly the expected frame (straight, swung,
+//! polyrhythmic, across a tempo change, when joining mid-play), rendering does not depend on block
+//! size, reset reproduces the output, and the mix never clips.
+
+use keyboardia_audio::engine::{Engine, Pattern, Track, Transport, CEILING};
+use keyboardia_audio::offline::{render, render_engine};
+use keyboardia_audio::{Drum, Instrument, Synth};
+
+const SR: f32 = 48_000.0;
+/// Frames per 16th note at 120 BPM and 48 kHz.
+const FPS: u64 = 6000;
+
+fn pattern(tracks: &[Track]) -> Pattern {
+    let mut p = Pattern::default();
+    for t in tracks {
+        p.push(*t);
+    }
+    p
+}
+
+fn all_steps(i: Instrument, count: u16) -> Track {
+    let mut t = Track::new(i, &(0..count as usize).collect::<Vec<_>>());
+    t.step_count = count;
+    t
+}
+
+fn onsets(e: &Engine, track: u8) -> Vec<u64> {
+    e.triggers()
+        .filter(|t| t.track == track)
+        .map(|t| t.frame)
+        .collect()
+}
+
+fn run(p: &Pattern, t: Transport, frames: usize, block: usize) -> Box<Engine> {
+    let mut e = Engine::new(SR);
+    e.set_pattern(p);
+    e.set_transport(t);
+    render_engine(&mut e, frames, block);
+    e
+}
+
+/// A busy 16-track pattern touching every kind of voice, lock, swing and step count.
+fn busy() -> Pattern {
+    use Drum::*;
+    let kinds = [
+        Instrument::Drum(Kick),
+        Instrument::Drum(Snare),
+        Instrument::Drum(HatClosed),
+        Instrument::Drum(HatOpen),
+        Instrument::Drum(Clap),
+        Instrument::Drum(TomLow),
+        Instrument::Drum(Rim),
+        Instrument::Drum(Shaker),
+        Instrument::Synth(Synth::Bass),
+        Instrument::Synth(Synth::Acid),
+        Instrument::Synth(Synth::Lead),
+        Instrument::Synth(Synth::Pad),
+        Instrument::Synth(Synth::Keys),
+        Instrument::Synth(Synth::Pluck),
+        Instrument::Synth(Synth::Organ),
+        Instrument::Drum(Cowbell),
+    ];
+    let counts = [16, 16, 16, 8, 12, 7, 5, 16, 16, 15, 32, 64, 9, 11, 13, 3];
+    let mut p = Pattern {
+        swing: 20,
+        ..Pattern::default()
+    };
+    for (i, (k, c)) in kinds.iter().zip(counts).enumerate() {
+        let steps: Vec<usize> = (0..c as usize).filter(|s| (s * 7 + i) % 3 != 0).collect();
+        let mut t = Track::new(*k, &steps);
+        t.step_count = c;
+        t.volume = 0.9;
+        t.pan = (i as f32 / 7.5) - 1.0;
+        t.swing = (i * 5) as u8;
+        t.transpose = (i as i8 % 5) - 2;
+        t.locks[2].pitch = Some(7);
+        t.locks[3].volume = Some(0.4);
+        t.locks[4].tie = true;
+        p.push(t);
+    }
+    p
+}
+
+#[test]
+fn straight_sixteenths_land_on_exact_frames() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let e = run(&p, Transport::play(0.0, 0.0, 120.0), 16 * FPS as usize, 128);
+    let expect: Vec<u64> = (0..16).map(|n| n * FPS).collect();
+    assert_eq!(onsets(&e, 0), expect);
+}
+
+#[test]
+fn the_audio_starts_on_the_onset_frame() {
+    // A sample of ones: the first non-zero output sample is the onset frame.
+    let mut e = Engine::new(SR);
+    e.load_sample(0, vec![1.0; 48_000], SR);
+    let p = pattern(&[Track::new(Instrument::Sample(0), &[1])]);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(1234.0, 0.0, 120.0));
+    let out = render_engine(&mut e, 20_000, 128);
+    let first = out.left.iter().position(|x| *x != 0.0).unwrap();
+    assert_eq!(first as u64, 1234 + FPS);
+}
+
+#[test]
+fn swing_delays_the_off_beats() {
+    let mut t = all_steps(Instrument::Drum(Drum::Rim), 16);
+    t.swing = 30;
+    let mut p = pattern(&[t]);
+    p.swing = 20; // global and track swing add up: 50 = a quarter step late
+    let e = run(&p, Transport::play(0.0, 0.0, 120.0), 8 * FPS as usize, 64);
+    let expect: Vec<u64> = (0..8)
+        .map(|n| n * FPS + if n % 2 == 1 { FPS / 4 } else { 0 })
+        .collect();
+    assert_eq!(onsets(&e, 0), expect);
+}
+
+#[test]
+fn each_track_loops_its_own_step_count() {
+    let three = Track {
+        step_count: 3,
+        ..Track::new(Instrument::Drum(Drum::Rim), &[0])
+    };
+    let four = Track {
+        step_count: 4,
+        ..Track::new(Instrument::Drum(Drum::Clave), &[0])
+    };
+    let e = run(
+        &pattern(&[three, four]),
+        Transport::play(0.0, 0.0, 120.0),
+        12 * FPS as usize + 1,
+        128,
+    );
+    assert_eq!(onsets(&e, 0), [0, 3 * FPS, 6 * FPS, 9 * FPS, 12 * FPS]);
+    assert_eq!(onsets(&e, 1), [0, 4 * FPS, 8 * FPS, 12 * FPS]);
+}
+
+#[test]
+fn a_tempo_change_reanchors_without_a_jump() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 120.0));
+    render_engine(&mut e, 1000, 128);
+    // At frame 30,000 (step 5 at 120 BPM) switch to 60 BPM: 12,000 frames per step after that.
+    e.set_transport(Transport::play(30_000.0, 5.0, 60.0));
+    render_engine(&mut e, 80_000, 100);
+    let expect: Vec<u64> = (0..5)
+        .map(|n| n * FPS)
+        .chain((0..5).map(|k| 30_000 + k * 12_000))
+        .collect();
+    assert_eq!(onsets(&e, 0), expect, "no step repeated, skipped or early");
+}
+
+#[test]
+fn joining_mid_play_comes_in_on_the_right_step() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    // Playback started (in someone else's engine) at frame -X; we join at frame 0.
+    for (offset, first_step, first_frame) in [
+        (3 * FPS as i64, 3, 0),                 // exactly on a boundary: step 3 now
+        (3 * FPS as i64 - 1, 3, 1),             // just before: step 3 one frame later
+        (3 * FPS as i64 + 1, 4, FPS - 1),       // just after: step 3 is gone, step 4 next
+        (3 * FPS as i64 + 2000, 4, FPS - 2000), // mid-step: no replay of step 3
+    ] {
+        let e = run(
+            &p,
+            Transport::play(-offset as f64, 0.0, 120.0),
+            2 * FPS as usize,
+            128,
+        );
+        let t: Vec<_> = e.triggers().collect();
+        assert_eq!(t[0].step, first_step, "offset {offset}");
+        assert_eq!(t[0].frame, first_frame, "offset {offset}");
+    }
+}
+
+#[test]
+fn play_anchored_in_the_future_starts_exactly_there_and_stop_stops() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(10_007.0, 0.0, 120.0));
+    render_engine(&mut e, 25_000, 128);
+    e.set_transport(Transport {
+        playing: false,
+        ..Transport::play(30_000.0, 0.0, 120.0)
+    });
+    render_engine(&mut e, 40_000, 128);
+    assert_eq!(onsets(&e, 0), [10_007, 16_007, 22_007, 28_007]);
+}
+
+#[test]
+fn rendering_does_not_depend_on_block_size() {
+    let p = busy();
+    let reference = render(&p, 133.0, SR, 3 * SR as usize, 128);
+    for block in [1, 7, 64, 100, 127] {
+        let r = render(&p, 133.0, SR, 3 * SR as usize, block);
+        assert!(
+            r.left
+                .iter()
+                .zip(&reference.left)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+                && r.right
+                    .iter()
+                    .zip(&reference.right)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "block size {block} changed the output"
+        );
+    }
+}
+
+#[test]
+fn reset_reproduces_the_output() {
+    let mut e = Engine::new(SR);
+    e.set_pattern(&busy());
+    e.set_transport(Transport::play(0.0, 0.0, 128.0));
+    let a = render_engine(&mut e, 2 * SR as usize, 128);
+    e.reset();
+    let b = render_engine(&mut e, 2 * SR as usize, 128);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn the_limiter_never_lets_a_peak_past_full_scale() {
+    let mut p = Pattern::default();
+    for i in 0..16 {
+        let mut t = all_steps(
+            if i % 2 == 0 {
+                Instrument::Drum(Drum::Kick808)
+            } else {
+                Instrument::Synth(Synth::Acid)
+            },
+            16,
+        );
+        t.volume = 1.0;
+        p.push(t);
+    }
+    let out = render(&p, 180.0, SR, 4 * SR as usize, 128);
+    let peak = out
+        .left
+        .iter()
+        .chain(&out.right)
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(peak <= CEILING, "peak {peak}");
+    assert!(peak > 0.5, "and it is still loud: {peak}");
+}
+
+#[test]
+fn mute_and_solo() {
+    let a = Track::new(Instrument::Drum(Drum::Kick), &[0, 4, 8, 12]);
+    let b = Track::new(Instrument::Drum(Drum::HatClosed), &[2, 6, 10, 14]);
+    let energy = |p: &Pattern| -> f32 {
+        render(p, 120.0, SR, SR as usize, 128)
+            .left
+            .iter()
+            .map(|x| x * x)
+            .sum()
+    };
+    let both = energy(&pattern(&[a, b]));
+    let muted = energy(&pattern(&[Track { muted: true, ..a }, b]));
+    let solo = energy(&pattern(&[Track { soloed: true, ..a }, b]));
+    let only_a = energy(&pattern(&[a]));
+    let only_b = energy(&pattern(&[b]));
+    assert!(
+        (muted - only_b).abs() <= only_b * 1e-4,
+        "mute silences a track"
+    );
+    assert!(
+        (solo - only_a).abs() <= only_a * 1e-4,
+        "solo silences the others"
+    );
+    assert!(both > only_a && both > only_b);
+}
+
+#[test]
+fn ties_hold_the_note_instead_of_striking_again() {
+    let mut t = Track::new(Instrument::Synth(Synth::Organ), &[0, 1, 2, 4]);
+    t.locks[1].tie = true;
+    t.locks[2].tie = true;
+    let e = run(
+        &pattern(&[t]),
+        Transport::play(0.0, 0.0, 120.0),
+        16 * FPS as usize,
+        128,
+    );
+    let steps: Vec<i64> = e.triggers().map(|t| t.step).collect();
+    assert_eq!(steps, [0, 4], "tied steps 1 and 2 continue step 0");
+}
+
+#[test]
+fn a_closed_hat_chokes_the_open_hat() {
+    let open = Track::new(Instrument::Drum(Drum::HatOpen), &[0]);
+    let closed = Track {
+        volume: 0.0, // silent itself: only its choke is heard
+        ..Track::new(Instrument::Drum(Drum::HatClosed), &[1])
+    };
+    let tail = |p: &Pattern| -> f32 {
+        let x = render(p, 120.0, SR, SR as usize, 128).left;
+        x[8000..20_000].iter().map(|v| v * v).sum()
+    };
+    let ringing = tail(&pattern(&[open]));
+    let choked = tail(&pattern(&[open, closed]));
+    assert!(
+        choked < ringing * 0.01,
+        "choked {choked} vs ringing {ringing}"
+    );
+}
+
+#[test]
+fn more_notes_than_voices_steal_the_oldest() {
+    let mut p = Pattern::default();
+    for _ in 0..16 {
+        let mut t = all_steps(Instrument::Synth(Synth::Pad), 16);
+        t.locks.iter_mut().for_each(|l| l.tie = false);
+        p.push(t);
+    }
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 180.0));
+    let out = render_engine(&mut e, 3 * SR as usize, 128);
+    assert!(e.active_voices() <= keyboardia_audio::engine::MAX_VOICES);
+    assert!(out.left.iter().all(|x| x.is_finite() && x.abs() <= CEILING));
+}
+
+/// FNV-1a over the bits of the samples.
+fn hash(x: &[f32]) -> u64 {
+    x.iter().fold(0xcbf29ce484222325, |h, v| {
+        v.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    })
+}
+
+#[test]
+fn golden_render_is_unchanged() {
+    // A change to how anything sounds changes this. If the change is intended, regenerate with
+    // KEYBOARDIA_UPDATE_GOLDEN=1 and listen to the difference first.
+    let out = render(&busy(), 120.0, SR, SR as usize, 128);
+    let got = format!("{:016x} {:016x}\n", hash(&out.left), hash(&out.right));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/busy-1s-48k.txt");
+    if std::env::var_os("KEYBOARDIA_UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &got).unwrap();
+    }
+    let want =
+        std::fs::read_to_string(path).expect("golden file (KEYBOARDIA_UPDATE_GOLDEN=1 creates it)");
+    assert_eq!(got, want);
+}
