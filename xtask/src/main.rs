@@ -45,6 +45,16 @@ fn main() {
                 "--target",
                 "wasm32-unknown-unknown",
             ]);
+            step("sound engine builds for wasm32-unknown-unknown (as the AudioWorklet uses it)");
+            cargo(&[
+                "build",
+                "-p",
+                "keyboardia-audio",
+                "--lib",
+                "--no-default-features",
+                "--target",
+                "wasm32-unknown-unknown",
+            ]);
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
             println!("\nxtask test: all steps passed");
