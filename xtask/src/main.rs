@@ -5,7 +5,8 @@
 //!   URL to open.
 //! - `test`: every test: the workspace's tests (core, sound engine, native server, conformance
 //!   suite against the native host), the wasm32 builds, and a build of the benchmarks.
-//! - `bench [flags...]`: the fan-out benchmark (see docs/BENCHMARKS.md).
+//! - `bench [flags...]`: the benchmarks in crates/bench (see docs/BENCHMARKS.md).
+//! - `bench-worklet [seconds]`: render speed of the sound engine in Chromium's AudioWorklet.
 
 use std::process::{exit, Command};
 
@@ -55,6 +56,8 @@ fn main() {
                 "--target",
                 "wasm32-unknown-unknown",
             ]);
+            step("sound engine in headless Chromium: the AudioWorklet render is bit-identical to native");
+            worklet_check(&[]);
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
             println!("\nxtask test: all steps passed");
@@ -72,8 +75,14 @@ fn main() {
             a.extend(rest.iter().map(String::as_str));
             cargo(&a);
         }
+        "bench-worklet" => {
+            let seconds = rest.first().map(String::as_str).unwrap_or("60");
+            worklet_check(&["--bench", seconds]);
+        }
         _ => {
-            eprintln!("usage: cargo xtask run [server flags] | test | bench [bench flags]");
+            eprintln!(
+                "usage: cargo xtask run [server flags] | test | bench [bench flags] | bench-worklet [seconds]"
+            );
             exit(2);
         }
     }
@@ -89,6 +98,70 @@ fn cargo(args: &[&str]) {
     if !status.success() {
         eprintln!("xtask: `cargo {}` failed", args.join(" "));
         exit(status.code().unwrap_or(1));
+    }
+}
+
+/// Builds the worklet module and the native reference render, then renders the same pattern in
+/// headless Chromium's AudioWorklet and compares (crates/audio-worklet/browser/check.mjs).
+fn worklet_check(extra: &[&str]) {
+    ensure_wasm_target();
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "keyboardia-audio-worklet",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    let reference = "target/worklet-check";
+    cargo(&[
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "keyboardia-audio",
+        "--features",
+        "tools",
+        "--bin",
+        "render-reference",
+        "--",
+        reference,
+    ]);
+    let browser_dir = "crates/audio-worklet/browser";
+    if !std::path::Path::new(browser_dir)
+        .join("node_modules/playwright-core")
+        .exists()
+    {
+        run(
+            "npm",
+            &["ci", "--no-audit", "--no-fund", "--prefix", browser_dir],
+        );
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        eprintln!(
+            "xtask: Chromium is needed at {chromium} (Debian: apt-get install chromium; or set CHROMIUM)"
+        );
+        exit(1);
+    }
+    let mut args = vec![
+        "crates/audio-worklet/browser/check.mjs",
+        reference,
+        "target/wasm32-unknown-unknown/release/keyboardia_audio_worklet.wasm",
+    ];
+    args.extend_from_slice(extra);
+    run("node", &args);
+}
+
+fn run(program: &str, args: &[&str]) {
+    let ok = Command::new(program)
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("xtask: `{program} {}` failed", args.join(" "));
+        exit(1);
     }
 }
 

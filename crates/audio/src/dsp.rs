@@ -60,9 +60,49 @@ impl Phase {
     }
 }
 
+/// sin(2πp) for a phase `p` in [0, 1): a 9th-order polynomial after folding into a quarter
+/// wave (error below 4e-6, about -109 dB). Plain arithmetic, so it is fast on the audio thread
+/// and bit-identical natively and in wasm.
 #[inline]
 pub fn sine(p: f32) -> f32 {
-    libm::sinf(TAU * p)
+    // sin(2πp) = -sin(2π(p - 1/2)); fold x = p - 1/2 into [-1/4, 1/4].
+    let mut x = p - 0.5;
+    if x > 0.25 {
+        x = 0.5 - x;
+    } else if x < -0.25 {
+        x = -0.5 - x;
+    }
+    let t = TAU * x;
+    let t2 = t * t;
+    let s = t
+        * (1.0
+            + t2 * (-1.0 / 6.0
+                + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
+    -s
+}
+
+/// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
+#[inline]
+pub fn floor(x: f32) -> f32 {
+    let i = x as i32 as f32;
+    if i > x {
+        i - 1.0
+    } else {
+        i
+    }
+}
+
+/// A smooth saturator close to tanh (exact at 0, reaches ±1 at ±3 and stays there).
+#[inline]
+pub fn soft_clip(x: f32) -> f32 {
+    if x >= 3.0 {
+        1.0
+    } else if x <= -3.0 {
+        -1.0
+    } else {
+        let x2 = x * x;
+        x * (27.0 + x2) / (27.0 + 9.0 * x2)
+    }
 }
 
 /// PolyBLEP residual, to band-limit the discontinuities of saw and square waves.
@@ -244,6 +284,18 @@ mod tests {
         assert!(xs.iter().all(|x| (-1.0..1.0).contains(x)));
         let mean: f32 = xs.iter().sum::<f32>() / xs.len() as f32;
         assert!(mean.abs() < 0.05);
+    }
+
+    #[test]
+    fn polynomial_sine_matches_libm() {
+        let mut worst: f32 = 0.0;
+        for i in 0..100_000 {
+            let p = i as f32 / 100_000.0;
+            worst = worst.max((sine(p) - libm::sinf(TAU * p)).abs());
+        }
+        assert!(worst < 4e-6, "worst error {worst}");
+        assert!((soft_clip(0.5) - libm::tanhf(0.5)).abs() < 0.01);
+        assert_eq!(soft_clip(10.0), 1.0);
     }
 
     #[test]

@@ -15,11 +15,15 @@ pub const MAX_BLOCK: usize = 128;
 pub const MAX_TRACKS: usize = 16;
 pub const STEP_SLOTS: usize = 128;
 pub const MAX_VOICES: usize = 64;
+/// Notes one synth or sample track can hold at once.
+pub const VOICES_PER_TRACK: usize = 4;
 pub const MAX_SAMPLES: usize = 64;
 const TRIGGER_LOG: usize = 1024;
 /// Peak ceiling of the output (about -0.2 dBFS).
 pub const CEILING: f32 = 0.977;
 const MASTER_GAIN: f32 = 0.55;
+/// Frames over which a track's gain moves to a new volume, pan, mute or solo (no clicks).
+const GAIN_RAMP: u32 = 64;
 
 /// A parameter lock on one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -147,6 +151,45 @@ pub struct Trigger {
     pub step: i64,
 }
 
+/// A track's stereo gain, ramping per sample towards its target.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Gain {
+    left: f32,
+    right: f32,
+    target: (f32, f32),
+    step: (f32, f32),
+    remaining: u32,
+}
+
+impl Gain {
+    /// Starts a ramp if the target moved. Called at block starts, where control changes land.
+    fn aim(&mut self, target: (f32, f32)) {
+        if target != self.target {
+            self.target = target;
+            self.step = (
+                (target.0 - self.left) / GAIN_RAMP as f32,
+                (target.1 - self.right) / GAIN_RAMP as f32,
+            );
+            self.remaining = GAIN_RAMP;
+        }
+    }
+
+    #[inline]
+    fn tick(&mut self) -> (f32, f32) {
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            if self.remaining == 0 {
+                self.left = self.target.0;
+                self.right = self.target.1;
+            } else {
+                self.left += self.step.0;
+                self.right += self.step.1;
+            }
+        }
+        (self.left, self.right)
+    }
+}
+
 struct SampleSlot {
     pcm: Vec<f32>,
     rate_ratio: f64,
@@ -164,7 +207,7 @@ pub struct Engine {
     voices: [Voice; MAX_VOICES],
     age: u64,
     buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
-    gains: [(f32, f32); MAX_TRACKS],
+    gains: [Gain; MAX_TRACKS],
     samples: Vec<SampleSlot>,
     limiter: f32,
     limiter_release: f32,
@@ -191,7 +234,7 @@ impl Engine {
             voices: [Voice::IDLE; MAX_VOICES],
             age: 0,
             buses: [[0.0; MAX_BLOCK]; MAX_TRACKS],
-            gains: [(0.0, 0.0); MAX_TRACKS],
+            gains: [Gain::default(); MAX_TRACKS],
             samples,
             limiter: 1.0,
             limiter_release: 1.0 - libm::expf(-1.0 / (0.08 * sample_rate)),
@@ -220,7 +263,21 @@ impl Engine {
     /// Replaces the pattern; takes effect from the next step on.
     pub fn set_pattern(&mut self, p: &Pattern) {
         self.pattern.clone_from(p);
-        self.gains_to_targets_if_new();
+    }
+
+    /// One track, to change a field (takes effect from its next step; volume and pan ramp
+    /// over the next block).
+    pub fn track_mut(&mut self, i: usize) -> Option<&mut Track> {
+        self.pattern.tracks.get_mut(i)
+    }
+
+    /// How many tracks play (the first `n`).
+    pub fn set_track_count(&mut self, n: usize) {
+        self.pattern.track_count = n.min(MAX_TRACKS);
+    }
+
+    pub fn set_swing(&mut self, swing: u8) {
+        self.pattern.swing = swing.min(100);
     }
 
     pub fn set_track(&mut self, i: usize, t: &Track) {
@@ -261,8 +318,7 @@ impl Engine {
         self.age = 0;
         self.limiter = 1.0;
         self.logged = 0;
-        self.gains = [(0.0, 0.0); MAX_TRACKS];
-        self.gains_to_targets_if_new();
+        self.gains = [Gain::default(); MAX_TRACKS];
         let t = self.transport();
         self.set_transport(t);
         if self.pending.is_none() {
@@ -279,6 +335,13 @@ impl Engine {
 
     pub fn active_voices(&self) -> usize {
         self.voices.iter().filter(|v| v.active).count()
+    }
+
+    pub fn active_voices_on(&self, track: u8) -> usize {
+        self.voices
+            .iter()
+            .filter(|v| v.active && v.track == track)
+            .count()
     }
 
     fn frames_per_step(t: &Transport, sr: f32) -> f64 {
@@ -311,14 +374,6 @@ impl Engine {
                 n += 1;
             }
             self.next_step[ti] = n;
-        }
-    }
-
-    fn gains_to_targets_if_new(&mut self) {
-        for i in 0..MAX_TRACKS {
-            if self.gains[i] == (0.0, 0.0) {
-                self.gains[i] = self.target_gain(i);
-            }
         }
     }
 
@@ -376,6 +431,45 @@ impl Engine {
         }
     }
 
+    /// Which voice a new note on track `track` takes. Drum tracks are monophonic, as on a drum
+    /// machine: a new hit restarts the track's voice (the de-click fade smooths the cut). Other
+    /// tracks hold up to [`VOICES_PER_TRACK`] notes and then take their own oldest. Otherwise
+    /// a free voice, else the oldest of all.
+    fn voice_for(&self, track: u8, instrument: Instrument) -> usize {
+        let mine = |v: &&Voice| v.active && v.track == track;
+        fn oldest<'a>(a: (usize, &'a Voice), b: (usize, &'a Voice)) -> (usize, &'a Voice) {
+            if b.1.age < a.1.age {
+                b
+            } else {
+                a
+            }
+        }
+        if let Instrument::Drum(_) = instrument {
+            if let Some(i) = self.voices.iter().position(|v| mine(&v)) {
+                return i;
+            }
+        } else if self.voices.iter().filter(mine).count() >= VOICES_PER_TRACK {
+            if let Some((i, _)) = self
+                .voices
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| mine(v))
+                .reduce(oldest)
+            {
+                return i;
+            }
+        }
+        if let Some(i) = self.voices.iter().position(|v| !v.active) {
+            return i;
+        }
+        self.voices
+            .iter()
+            .enumerate()
+            .reduce(oldest)
+            .map(|(i, _)| i)
+            .unwrap_or(0)
+    }
+
     fn strike(&mut self, ti: usize, n: i64) {
         let track = self.pattern.tracks[ti];
         let Some(instrument) = track.instrument else {
@@ -412,19 +506,7 @@ impl Engine {
                 }
             }
         }
-        // A free voice, else the oldest one.
-        let slot = match self.voices.iter().position(|v| !v.active) {
-            Some(i) => i,
-            None => {
-                let mut oldest = 0;
-                for (i, v) in self.voices.iter().enumerate() {
-                    if v.age < self.voices[oldest].age {
-                        oldest = i;
-                    }
-                }
-                oldest
-            }
-        };
+        let slot = self.voice_for(ti as u8, instrument);
         self.age += 1;
         // Noise depends only on which step of which track this is, so one track's sound never
         // changes because another track was muted, added or edited.
@@ -475,27 +557,30 @@ impl Engine {
                 break;
             }
         }
-        // Mix: per-track gain (ramped across the block when it changed), then master and a
-        // peak limiter that never lets a sample past the ceiling.
+        // Mix: per-track gain (ramping when it changed), then master and a peak limiter that
+        // never lets a sample past the ceiling.
         left[..n].fill(0.0);
         right[..n].fill(0.0);
-        for ti in 0..tracks.min(MAX_TRACKS) {
-            let (tl, tr) = self.target_gain(ti);
-            let (cl, cr) = self.gains[ti];
-            let bus = &self.buses[ti];
-            if (cl, cr) == (tl, tr) {
-                for i in 0..n {
-                    left[i] += bus[i] * tl;
-                    right[i] += bus[i] * tr;
+        for ti in 0..MAX_TRACKS {
+            let target = self.target_gain(ti);
+            let gain = &mut self.gains[ti];
+            gain.aim(target);
+            if ti >= tracks && gain.remaining == 0 {
+                continue;
+            }
+            let bus = &self.buses[ti][..n];
+            if gain.remaining == 0 {
+                let (gl, gr) = (gain.left, gain.right);
+                for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
+                    *l += b * gl;
+                    *r += b * gr;
                 }
             } else {
-                let inv = 1.0 / n as f32;
                 for i in 0..n {
-                    let k = (i + 1) as f32 * inv;
-                    left[i] += bus[i] * (cl + (tl - cl) * k);
-                    right[i] += bus[i] * (cr + (tr - cr) * k);
+                    let (gl, gr) = gain.tick();
+                    left[i] += bus[i] * gl;
+                    right[i] += bus[i] * gr;
                 }
-                self.gains[ti] = (tl, tr);
             }
         }
         for i in 0..n {

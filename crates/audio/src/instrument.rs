@@ -167,6 +167,10 @@ pub struct Voice {
     /// Remainder of a stolen voice's last output, faded out to avoid a click.
     declick: f32,
     last: f32,
+    /// Frame counts fixed at the trigger (kick click length, shortest and longest drum).
+    click_frames: u32,
+    min_frames: u32,
+    max_frames: u32,
 }
 
 impl Voice {
@@ -192,6 +196,9 @@ impl Voice {
         pos: 0.0,
         declick: 0.0,
         last: 0.0,
+        click_frames: 0,
+        min_frames: 0,
+        max_frames: 0,
     };
 
     /// Starts a note. `pitch` is in semitones relative to the instrument's base note,
@@ -219,6 +226,9 @@ impl Voice {
         self.gain = gain;
         self.noise = Noise::new(seed);
         self.declick = declick;
+        self.click_frames = (0.003 * sr) as u32;
+        self.min_frames = (0.005 * sr) as u32;
+        self.max_frames = (4.0 * sr) as u32;
         let ratio = semitones(pitch);
         match instrument {
             Instrument::Drum(d) => self.start_drum(d, ratio),
@@ -327,35 +337,61 @@ impl Voice {
 
     /// Adds this voice's output for `out.len()` frames into `out`.
     pub fn render(&mut self, out: &mut [f32], sample: Option<&SampleData<'_>>) {
+        // Dispatch once per block, into a loop compiled for that one instrument.
+        macro_rules! each {
+            ($value:expr, $ty:ident, $next:ident, [$($v:ident),*]) => {
+                match $value {
+                    $($ty::$v => self.run(out, |v| v.$next($ty::$v)),)*
+                }
+            };
+        }
+        match self.instrument {
+            Instrument::Drum(d) => each!(
+                d,
+                Drum,
+                next_drum,
+                [
+                    Kick, Kick808, Snare, Clap, HatClosed, HatOpen, TomLow, TomMid, TomHigh, Rim,
+                    Cowbell, Shaker, Clave
+                ]
+            ),
+            Instrument::Synth(s) => each!(
+                s,
+                Synth,
+                next_synth,
+                [Bass, SubBass, Acid, Lead, Pad, Pluck, Keys, Organ]
+            ),
+            Instrument::Sample(_) => self.run(out, |v| v.next_sample(sample)),
+        }
+    }
+
+    #[inline(always)]
+    fn run(&mut self, out: &mut [f32], mut next: impl FnMut(&mut Voice) -> f32) {
+        // Work on a local copy for the block, so the state can live in registers rather than
+        // being loaded and stored through `self` every sample.
+        let mut v = *self;
         for o in out.iter_mut() {
-            if !self.active {
+            if !v.active {
                 break;
             }
-            let mut y = self.next(sample) * self.gain;
-            if self.declick != 0.0 {
-                y += self.declick;
-                self.declick *= 0.96;
-                if self.declick.abs() < 1e-6 {
-                    self.declick = 0.0;
+            let mut y = next(&mut v) * v.gain;
+            if v.declick != 0.0 {
+                y += v.declick;
+                v.declick *= 0.96;
+                if v.declick.abs() < 1e-6 {
+                    v.declick = 0.0;
                 }
             }
-            self.last = y;
+            v.last = y;
             *o += y;
-            self.t += 1;
+            v.t += 1;
         }
+        *self = v;
     }
 
-    #[inline]
-    fn next(&mut self, sample: Option<&SampleData<'_>>) -> f32 {
+    #[inline(always)]
+    fn next_drum(&mut self, d: Drum) -> f32 {
         let sr = self.sr;
-        match self.instrument {
-            Instrument::Drum(d) => self.next_drum(d, sr),
-            Instrument::Synth(s) => self.next_synth(s, sr),
-            Instrument::Sample(_) => self.next_sample(sample),
-        }
-    }
-
-    fn next_drum(&mut self, d: Drum, sr: f32) -> f32 {
         let amp = self.amp;
         self.amp *= self.amp_mul;
         let aux = self.aux;
@@ -367,14 +403,14 @@ impl Voice {
                 let sweep = if d == Drum::Kick { 3.2 } else { 2.2 };
                 let f = self.freq * (1.0 + sweep * aux);
                 let s = sine(self.ph[0].advance(f / sr));
-                let click = if t < (0.003 * sr) as u32 {
-                    self.noise.sample() * 0.25 * (1.0 - t as f32 / (0.003 * sr))
+                let click = if t < self.click_frames {
+                    self.noise.sample() * 0.25 * (1.0 - t as f32 / self.click_frames as f32)
                 } else {
                     0.0
                 };
                 let body = s * amp + click;
                 if d == Drum::Kick808 {
-                    libm::tanhf(body * 1.6) * 0.8
+                    soft_clip(body * 1.6) * 0.8
                 } else {
                     body
                 }
@@ -402,13 +438,17 @@ impl Voice {
                 self.f2.process(b).band * env * 3.0
             }
             Drum::HatClosed | Drum::HatOpen => {
-                // Six detuned squares (the classic metallic cluster), band-limited.
+                // Six detuned squares (the classic metallic cluster). They go straight into a
+                // 6.5-9 kHz band, so plain squares do: band-limiting them changes nothing audible.
                 const R: [f32; 6] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637];
-                let base = 330.0 * self.freq;
+                let base = 330.0 * self.freq / sr;
                 let mut m = 0.0;
                 for (i, r) in R.iter().enumerate() {
-                    let inc = base * r / sr;
-                    m += square(self.ph[i].advance(inc), inc);
+                    m += if self.ph[i].advance(base * r) < 0.5 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                 }
                 let b = self.f1.process(m * 0.2).band;
                 self.f2.process(b).high * amp * 3.2
@@ -435,19 +475,22 @@ impl Voice {
             }
             Drum::Clave => sine(self.ph[0].advance(self.freq / sr)) * amp,
         };
-        if (amp < 1e-4 && aux < 1e-4 && t > (0.005 * sr) as u32) || t > (4.0 * sr) as u32 {
+        // Done at -60 dB (inaudible under anything else playing).
+        if (amp < 1e-3 && aux < 1e-3 && t > self.min_frames) || t > self.max_frames {
             self.active = false;
         }
         y
     }
 
-    fn next_synth(&mut self, s: Synth, sr: f32) -> f32 {
+    #[inline(always)]
+    fn next_synth(&mut self, s: Synth) -> f32 {
+        let sr = self.sr;
         if self.t == self.gate {
             self.env.release();
         }
-        // Filter and modulation envelopes move at control rate (every 16 frames of the voice's
-        // own time, so the result does not depend on block sizes).
-        if self.t.is_multiple_of(16) && self.t > 0 {
+        // Filter and modulation envelopes move at control rate: every 32 frames (0.7 ms) of the
+        // voice's own time, so the result does not depend on block sizes.
+        if self.t.is_multiple_of(32) && self.t > 0 {
             self.set_synth_filter(s);
         }
         let aux = self.aux;
@@ -467,7 +510,7 @@ impl Voice {
             }
             Synth::Acid => {
                 let a = saw(self.ph[0].advance(inc), inc);
-                libm::tanhf(self.f1.process(a).low * 1.5) * 0.8
+                soft_clip(self.f1.process(a).low * 1.5) * 0.8
             }
             Synth::Lead => {
                 let i2 = inc * 1.004;
@@ -496,22 +539,21 @@ impl Voice {
                 let index = 0.15 + 1.6 * aux;
                 let p = self.ph[0].advance(inc);
                 let mut q = p + index * m / crate::dsp::TAU;
-                q -= libm::floorf(q);
+                q -= floor(q);
                 sine(q) * 0.8 + 0.1 * sine(self.ph[2].advance(inc * 4.0))
             }
             Synth::Organ => {
-                let p = self.ph[0].advance(inc);
-                let mut y = 0.0;
-                for (h, w) in [
-                    (1.0f32, 0.5f32),
+                // Drawbars: five sine partials, each with its own phase.
+                const H: [(f32, f32); 5] = [
+                    (1.0, 0.5),
                     (2.0, 0.3),
                     (3.0, 0.18),
                     (4.0, 0.12),
                     (8.0, 0.06),
-                ] {
-                    let mut q = p * h;
-                    q -= libm::floorf(q);
-                    y += sine(q) * w;
+                ];
+                let mut y = 0.0;
+                for (i, (h, w)) in H.iter().enumerate() {
+                    y += sine(self.ph[i].advance(inc * h)) * w;
                 }
                 y * 0.8
             }
@@ -522,6 +564,7 @@ impl Voice {
         y * env
     }
 
+    #[inline(always)]
     fn next_sample(&mut self, sample: Option<&SampleData<'_>>) -> f32 {
         let Some(s) = sample else {
             self.active = false;

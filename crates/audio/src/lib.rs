@@ -9,6 +9,7 @@
 //! catalog and how each voice sounds) and [`dsp`] (oscillators, filters, envelopes).
 //! [`offline`] renders patterns and sessions to PCM and WAV.
 
+pub mod demo;
 pub mod dsp;
 pub mod engine;
 pub mod instrument;

@@ -51,6 +51,14 @@ enum Cmd {
         #[arg(long, default_value_t = 20.0)]
         seconds: f64,
     },
+    /// Sound engine render speed (the busy 16-track reference pattern), natively on one core.
+    Render {
+        /// Seconds of audio per run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 48_000.0)]
+        sample_rate: f32,
+    },
     /// Server memory per idle connection.
     Idle {
         #[arg(long, default_value_t = 5000)]
@@ -188,6 +196,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Cmd::Render {
+        seconds,
+        sample_rate,
+    } = args.cmd
+    {
+        return render_speed(seconds, sample_rate);
+    }
     let spawned = match &args.url {
         Some(_) => None,
         None => Some(spawn_server(&args.host)?),
@@ -227,7 +242,38 @@ async fn main() -> anyhow::Result<()> {
             connections,
             per_room,
         } => idle(&http, &base, pid, connections, per_room).await,
+        Cmd::Render { .. } => unreachable!("handled above"),
     }
+}
+
+/// Renders the reference pattern in 128-frame blocks, as the AudioWorklet does; the best of
+/// three runs, as a multiple of real time.
+fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
+    use keyboardia_audio::engine::{Engine, Transport};
+    let pattern = keyboardia_audio::demo::busy_pattern();
+    let frames = (seconds * sample_rate as f64) as usize;
+    let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
+    let mut best = f64::INFINITY;
+    let mut checksum = 0.0f64;
+    for _ in 0..3 {
+        let mut e = Engine::new(sample_rate);
+        e.set_pattern(&pattern);
+        e.set_transport(Transport::play(0.0, 0.0, 120.0));
+        let t0 = Instant::now();
+        let mut done = 0;
+        while done < frames {
+            e.render(&mut l, &mut r);
+            checksum += l[0] as f64;
+            done += 128;
+        }
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    println!(
+        "native render: {seconds} s of the 16-track reference pattern at {sample_rate} Hz in {:.0} ms = {:.0}x real time (checksum {checksum:.3})",
+        best * 1000.0,
+        seconds / best
+    );
+    Ok(())
 }
 
 /// The fields of a server frame the benchmark reads (cheaper than a full parse, so the client

@@ -1,0 +1,63 @@
+// Keyboardia's AudioWorklet processor: runs the Rust sound engine (keyboardia-audio-worklet).
+//
+// The main thread compiles the wasm module and sends it first:
+//   node.port.postMessage({ type: 'init', module })  -> replies { type: 'ready' }
+// then control messages, applied between render quanta (block boundaries):
+//   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
+//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
+//   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
+//   { type: 'sample', slot, rate, pcm: Float32Array }
+// Every message may carry `id`; the processor answers { type: 'applied', id } once done.
+class KeyboardiaProcessor extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.kb = null;
+    this.h = 0;
+    this.port.onmessage = (e) => this.onMessage(e.data);
+  }
+
+  onMessage(m) {
+    if (m.type === 'init') {
+      const instance = new WebAssembly.Instance(m.module, {});
+      this.kb = instance.exports;
+      this.h = this.kb.kb_new(sampleRate);
+      this.port.postMessage({ type: 'ready' });
+      return;
+    }
+    if (!this.kb) return;
+    const kb = this.kb;
+    const h = this.h;
+    if (m.type === 'pattern') {
+      kb.kb_set_swing(h, m.swing | 0);
+      m.tracks.forEach((t, i) => {
+        kb.kb_set_track(h, i, t.instrument, t.stepCount, t.volume, t.pan, t.transpose, t.swing,
+          t.muted ? 1 : 0, t.soloed ? 1 : 0);
+        kb.kb_set_steps(h, i, t.steps[0] >>> 0, t.steps[1] >>> 0, t.steps[2] >>> 0, t.steps[3] >>> 0);
+        for (let s = 0; s < 128; s++) kb.kb_set_lock(h, i, s, 127, -1, 0);
+        for (const [step, pitch, volume, tie] of t.locks) kb.kb_set_lock(h, i, step, pitch, volume, tie);
+      });
+      kb.kb_set_track_count(h, m.tracks.length);
+    } else if (m.type === 'transport') {
+      kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
+    } else if (m.type === 'sample') {
+      const ptr = kb.kb_sample_buffer(h, m.pcm.length);
+      new Float32Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);
+      kb.kb_commit_sample(h, m.slot, m.rate);
+    }
+    if (m.id !== undefined) this.port.postMessage({ type: 'applied', id: m.id });
+  }
+
+  process(_inputs, outputs) {
+    const out = outputs[0];
+    if (!this.kb || !out || out.length < 2) return true;
+    const n = out[0].length;
+    this.kb.kb_render(this.h, n);
+    // Views are made per block: wasm memory may have grown since the last one.
+    const mem = this.kb.memory.buffer;
+    out[0].set(new Float32Array(mem, this.kb.kb_left(this.h), n));
+    out[1].set(new Float32Array(mem, this.kb.kb_right(this.h), n));
+    return true;
+  }
+}
+
+registerProcessor('keyboardia', KeyboardiaProcessor);
