@@ -2,7 +2,7 @@
 //! Rust with no dependencies so it builds in seconds.
 //!
 //! - `run [server flags...]`: builds and starts the native server (release), which prints the
-//!   URL to open.
+//!   URL to open; on first run it renders the built-in kit into `data/blobs/samples/`.
 //! - `test`: every test: the workspace's tests (core, sound engine, native server, conformance
 //!   suite against the native host), the wasm32 builds, and a build of the benchmarks.
 //! - `bench [flags...]`: the benchmarks in crates/bench (see docs/BENCHMARKS.md).
@@ -23,6 +23,25 @@ fn main() {
     std::env::set_current_dir(&root).expect("workspace root");
     match cmd {
         "run" => {
+            // The built-in kit in the sample store's layout, rendered once (default data dir).
+            let custom_dir = rest.iter().any(|a| a.starts_with("--data-dir"))
+                || std::env::var_os("KEYBOARDIA_DATA_DIR").is_some();
+            if !custom_dir && !std::path::Path::new("data/blobs/samples/drums/kick.wav").exists() {
+                step("rendering the built-in kit into data/blobs/samples");
+                cargo(&[
+                    "run",
+                    "-q",
+                    "--release",
+                    "-p",
+                    "keyboardia-audio",
+                    "--features",
+                    "tools",
+                    "--bin",
+                    "render-kit",
+                    "--",
+                    "data/blobs",
+                ]);
+            }
             let mut a = vec!["run", "--release", "-p", "keyboardia-server", "--"];
             a.extend(rest.iter().map(String::as_str));
             cargo(&a);

@@ -115,19 +115,44 @@ mod session {
         p
     }
 
-    /// Renders a session's pattern for export: `loops` times [`export_steps`], plus a tail of
-    /// one second so the last notes ring out.
-    pub fn render_session(s: &SessionState, sample_rate: f32, loops: u32) -> Stereo {
-        let p = pattern_from_session(s, |_| None);
+    /// A recording's audio, decoded, for rendering a session that uses it.
+    pub struct LoadedSample {
+        pub id: String,
+        /// Mono PCM.
+        pub pcm: Vec<f32>,
+        pub rate: f32,
+    }
+
+    /// Renders a session for export: `loops` times [`export_steps`], plus a one-second tail so
+    /// the last notes ring out. Recordings the session uses are taken from `samples`.
+    pub fn render_session(
+        s: &SessionState,
+        sample_rate: f32,
+        loops: u32,
+        samples: Vec<LoadedSample>,
+    ) -> Stereo {
+        let mut e = Engine::new(sample_rate);
+        let mut slots = Vec::new();
+        for (slot, smp) in samples
+            .into_iter()
+            .take(crate::engine::MAX_SAMPLES)
+            .enumerate()
+        {
+            slots.push(smp.id);
+            e.load_sample(slot, smp.pcm, smp.rate);
+        }
+        let p = pattern_from_session(s, |id| slots.iter().position(|x| x == id).map(|i| i as u8));
         let steps = export_steps(&p) * loops.max(1) as u64;
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
         let frames = (steps as f64 * frames_per_step) as usize + sample_rate as usize;
-        render(&p, s.tempo as f64, sample_rate, frames, MAX_BLOCK)
+        e.set_pattern(&p);
+        e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
+        render_engine(&mut e, frames, MAX_BLOCK)
     }
 }
 
 #[cfg(feature = "session")]
-pub use session::{pattern_from_session, render_session};
+pub use session::{pattern_from_session, render_session, LoadedSample};
 
 /// Encodes stereo PCM as a 16-bit WAV file.
 #[cfg(feature = "wav")]

@@ -532,6 +532,32 @@ async fn http_edits_and_recordings_reach_live_players() {
         .unwrap();
     assert_eq!(a.ack(&mid).await.unwrap()["type"], "SET_TRACK_INSTRUMENT");
 
+    // Export renders the session, the recording included, to a WAV file.
+    let res = t
+        .http
+        .get(t.url(&format!("/api/sessions/{id}/export.wav?loops=1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/wav");
+    let wav = res.bytes().await.unwrap();
+    let r = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    assert_eq!(r.spec().channels, 2);
+    // One bar at 120 BPM (2 s) plus a 1 s tail.
+    assert_eq!(r.duration(), 3 * r.spec().sample_rate);
+    let peak = r
+        .into_samples::<i16>()
+        .map(|s| s.unwrap().unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(peak > 3000, "the export is not silent: {peak}");
+    let bad = t
+        .get(&format!("/api/sessions/{id}/export.wav?loops=99"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400);
+
     let junk = t
         .request(
             reqwest::Method::POST,

@@ -301,6 +301,85 @@ pub async fn upload_recording(
     ))
 }
 
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    loops: Option<u32>,
+}
+
+/// Sample rate of exported WAV files.
+const EXPORT_RATE: f32 = 44_100.0;
+
+/// The session rendered to a WAV file by the same engine that plays it in the browser: one full
+/// cycle of every track (`loops` times, default 2) and a short tail.
+pub async fn export_wav(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let loops = q.loops.unwrap_or(2);
+    if !(1..=8).contains(&loops) {
+        return Err(ApiError::bad_request("loops must be between 1 and 8"));
+    }
+    let (session, _) = state.sessions.get(id).await?;
+    // The recordings the tracks use, decoded from the sample store.
+    let mut samples = Vec::new();
+    for smp in &session.samples {
+        let used = session
+            .tracks
+            .iter()
+            .any(|t| t.instrument == smp.instrument());
+        if !used {
+            continue;
+        }
+        let bytes = state
+            .blobs
+            .get(&smp.path)
+            .await
+            .map_err(|_| ApiError::internal("bad sample path in session"))?
+            .ok_or_else(|| ApiError::internal(format!("recording {} is missing", smp.path)))?;
+        let (pcm, rate) = crate::recordings::decode_mono(&bytes).map_err(ApiError::internal)?;
+        samples.push(keyboardia_audio::offline::LoadedSample {
+            id: smp.id.clone(),
+            pcm,
+            rate,
+        });
+    }
+    let name = session.name.clone();
+    let wav = tokio::task::spawn_blocking(move || {
+        let pcm = keyboardia_audio::offline::render_session(&session, EXPORT_RATE, loops, samples);
+        keyboardia_audio::offline::to_wav(&pcm)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let file = if file.trim_matches('_').is_empty() {
+        "keyboardia".to_string()
+    } else {
+        file
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}.wav\""),
+            ),
+        ],
+        wav,
+    )
+        .into_response())
+}
+
 pub async fn get_sample(
     State(state): State<AppState>,
     Path(path): Path<String>,

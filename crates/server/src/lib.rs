@@ -147,6 +147,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/sessions/{id}/publish", post(http::publish_session))
         .route("/sessions/{id}/recordings", post(http::upload_recording))
         .route("/sessions/{id}/ws", get(ws::upgrade))
+        .route("/sessions/{id}/export.wav", get(http::export_wav))
         .route("/samples/{*path}", get(http::get_sample))
         .fallback(http::api_not_found)
         .layer(cors);

@@ -59,6 +59,33 @@ pub fn validate_wav(bytes: &[u8]) -> Result<WavInfo, String> {
     })
 }
 
+/// Decodes a stored WAV to mono f32 (channels averaged) and its sample rate.
+pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, f32), String> {
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("not a WAV file: {e}"))?;
+    let spec = reader.spec();
+    let channels = spec.channels.max(1) as usize;
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let mono = interleaved
+        .chunks(channels)
+        .map(|c| c.iter().sum::<f32>() / channels as f32)
+        .collect();
+    Ok((mono, spec.sample_rate as f32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +105,13 @@ mod tests {
         assert!(validate_wav(&cut).is_err());
         assert!(validate_wav(&wav(31.0)).is_err());
         assert!(validate_wav(&wav(0.0)).is_err());
+    }
+
+    #[test]
+    fn decodes_to_mono_floats() {
+        let (pcm, rate) = decode_mono(&wav(0.1)).unwrap();
+        assert_eq!(rate, 44_100.0);
+        assert_eq!(pcm.len(), 4410);
+        assert!(pcm.iter().all(|x| x.abs() <= 1.0) && pcm.iter().any(|x| x.abs() > 0.1));
     }
 }

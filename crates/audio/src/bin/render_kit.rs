@@ -33,6 +33,6 @@ fn main() {
             .join(format!("{}.wav", e.id));
         std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create dir");
         std::fs::write(&path, to_wav(&pcm)).expect("write wav");
-        println!("{}", path.display());
     }
+    println!("rendered {} instruments into {out}/samples", CATALOG.len());
 }
