@@ -42,7 +42,16 @@ fn main() {
                     "data/blobs",
                 ]);
             }
-            let mut a = vec!["run", "--release", "-p", "keyboardia-server", "--"];
+            build_web();
+            let mut a = vec![
+                "run",
+                "--release",
+                "-p",
+                "keyboardia-server",
+                "--",
+                "--web-dir",
+                "target/web-dist",
+            ];
             a.extend(rest.iter().map(String::as_str));
             cargo(&a);
         }
@@ -77,6 +86,19 @@ fn main() {
             ]);
             step("sound engine in headless Chromium: the AudioWorklet render is bit-identical to native");
             worklet_check(&[]);
+            step("web app end to end in headless Chromium against the real server");
+            build_web();
+            cargo(&["build", "-p", "keyboardia-server"]);
+            npm_ci("crates/web/e2e");
+            ensure_chromium();
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/e2e.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
             println!("\nxtask test: all steps passed");
@@ -94,6 +116,7 @@ fn main() {
             a.extend(rest.iter().map(String::as_str));
             cargo(&a);
         }
+        "build-web" => build_web(),
         "bench-worklet" => {
             let seconds = rest.first().map(String::as_str).unwrap_or("60");
             worklet_check(&["--bench", seconds]);
@@ -118,6 +141,69 @@ fn cargo(args: &[&str]) {
         eprintln!("xtask: `cargo {}` failed", args.join(" "));
         exit(status.code().unwrap_or(1));
     }
+}
+
+/// The web app, ready to serve: `target/web-dist/` with index.html, style.css, the app's wasm and
+/// JS (`pkg/`), and the sound engine for the AudioWorklet (`worklet/`).
+fn build_web() {
+    ensure_wasm_target();
+    let dist = std::path::Path::new("target/web-dist");
+    cargo(&[
+        "build",
+        "--profile",
+        "web",
+        "-p",
+        "keyboardia-web",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "keyboardia-audio-worklet",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    let want = "0.2.130";
+    let have = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string());
+    if !have.as_deref().unwrap_or("").contains(want) {
+        eprintln!("xtask: wasm-bindgen {want} is needed (cargo install wasm-bindgen-cli --version {want})");
+        exit(1);
+    }
+    run(
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-dir",
+            "target/web-dist/pkg",
+            "target/wasm32-unknown-unknown/web/keyboardia-web.wasm",
+        ],
+    );
+    std::fs::create_dir_all(dist.join("worklet")).expect("dist dir");
+    for (from, to) in [
+        ("crates/web/static/index.html", "index.html"),
+        ("crates/web/static/style.css", "style.css"),
+        (
+            "crates/audio-worklet/js/processor.js",
+            "worklet/processor.js",
+        ),
+        (
+            "target/wasm32-unknown-unknown/release/keyboardia_audio_worklet.wasm",
+            "worklet/engine.wasm",
+        ),
+    ] {
+        std::fs::copy(from, dist.join(to)).unwrap_or_else(|e| panic!("copy {from}: {e}"));
+    }
+    println!("web app built into {}", dist.display());
 }
 
 /// Builds the worklet module and the native reference render, then renders the same pattern in
@@ -170,6 +256,26 @@ fn worklet_check(extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     run("node", &args);
+}
+
+/// Installs a browser test's npm packages (playwright-core) if they are missing.
+fn npm_ci(dir: &str) {
+    if !std::path::Path::new(dir)
+        .join("node_modules/playwright-core")
+        .exists()
+    {
+        run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", dir]);
+    }
+}
+
+fn ensure_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        eprintln!(
+            "xtask: Chromium is needed at {chromium} (Debian: apt-get install chromium; or set CHROMIUM)"
+        );
+        exit(1);
+    }
 }
 
 fn run(program: &str, args: &[&str]) {

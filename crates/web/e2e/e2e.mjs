@@ -1,0 +1,187 @@
+// End-to-end tests of the web app: the real server binary, real Chromium (Debian's), real
+// WebSockets and AudioWorklets. Prints one line per test and "N passed, M failed".
+//
+// Usage: node e2e.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const [bin, webDir, shotDir] = process.argv.slice(2);
+if (!bin || !webDir) {
+  console.error('usage: node e2e.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir]');
+  process.exit(2);
+}
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kbd-e2e-'));
+const server = spawn(bin, ['--addr', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', webDir], {
+  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' },
+});
+const base = await new Promise((resolve, reject) => {
+  const rl = readline.createInterface({ input: server.stdout });
+  rl.on('line', (l) => { const m = l.match(/open (http:\/\/\S+?)\/?$/); if (m) resolve(m[1]); });
+  server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+const consoleErrors = [];
+async function page(opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 760 }, colorScheme: 'dark', ...opts });
+  const p = await ctx.newPage();
+  const name = `page${consoleErrors.length}`;
+  p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
+  p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e}`));
+  return p;
+}
+async function shot(p, name) {
+  if (shotDir) { fs.mkdirSync(shotDir, { recursive: true }); await p.screenshot({ path: path.join(shotDir, `${name}.png`) }); }
+}
+const cell = (track, step) => `[data-track="${track}"] .cell[data-step="${step}"]`;
+async function newSession(p) {
+  await p.goto(base + '/');
+  await p.click('text=New session');
+  await p.waitForURL(/\/s\//);
+  await p.waitForSelector('[data-testid=status]:has-text("live")');
+  return p.url();
+}
+async function startAudio(p) {
+  await p.click('.start-audio');
+  await p.waitForFunction(() => !document.querySelector('.start-audio'));
+}
+async function anchorHeard(p) {
+  return p.evaluate(() => window.keyboardia.anchorHeardAtServerTime());
+}
+const results = [];
+async function test(name, f) {
+  try {
+    const note = await f();
+    results.push([name, true]);
+    console.log(`ok   ${name}${note ? ` (${note})` : ''}`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
+}
+function assert(c, msg) { if (!c) throw new Error(msg); }
+
+let url, a, b;
+await test('landing page and a new session with a starter beat', async () => {
+  a = await page();
+  await a.goto(base + '/');
+  await shot(a, 'landing');
+  url = await newSession(a);
+  const on = await a.locator('.cell.on').count();
+  assert(on >= 8, `starter beat has ${on} cells on`);
+});
+
+await test('two players see each other\'s edits', async () => {
+  b = await page();
+  await b.goto(url);
+  await b.waitForSelector('[data-testid=status]:has-text("live")');
+  await a.click(cell('kick', 2));
+  await b.waitForSelector(cell('kick', 2) + '.on', { timeout: 5000 });
+  await b.click(cell('snare', 3));
+  await a.waitForSelector(cell('snare', 3) + '.on', { timeout: 5000 });
+  assert(await a.locator('.avatar').count() === 2, 'two avatars');
+});
+
+await test('play in one starts the other on the same step within 3 ms', async () => {
+  await startAudio(a);
+  await startAudio(b);
+  await a.waitForTimeout(1500); // clock sync samples
+  await a.click('.play');
+  await b.waitForSelector('.play:has-text("Stop")');
+  await a.waitForTimeout(400);
+  const ta = await anchorHeard(a);
+  const tb = await anchorHeard(b);
+  assert(ta && tb, `both engines scheduled (${ta}, ${tb})`);
+  const diff = Math.abs(ta - tb);
+  assert(diff < 3, `start differs by ${diff.toFixed(3)} ms`);
+  await shot(a, 'session-playing');
+  return `measured ${diff.toFixed(3)} ms`;
+});
+
+await test('a late joiner comes in on the right step', async () => {
+  const c = await page();
+  await c.goto(url);
+  await c.waitForSelector('[data-testid=status]:has-text("live")');
+  await startAudio(c);
+  await c.waitForTimeout(1500);
+  // The audio engine: same anchor, heard at the same moment.
+  await a.evaluate(() => 0);
+  const ta = await anchorHeard(a);
+  const tc = await anchorHeard(c);
+  const diff = Math.abs(ta - tc);
+  assert(diff < 3, `late joiner off by ${diff.toFixed(3)} ms`);
+  // The playhead shows the same step.
+  const now = async (p) => p.getAttribute('[data-track="hat"] .cell.now', 'data-step');
+  const [sa, sc] = await Promise.all([now(a), now(c)]);
+  const d = Math.abs(Number(sa) - Number(sc));
+  assert(d <= 1 || d === 15, `playheads at ${sa} and ${sc}`);
+  await c.close();
+  return `measured ${diff.toFixed(3)} ms`;
+});
+
+await test('publish gives a read-only page with a remix button', async () => {
+  await a.click('.play'); // stop
+  await a.click('text=Publish');
+  await a.waitForURL((u) => u.toString() !== url);
+  await a.waitForSelector('.banner');
+  assert(await a.locator('.cell').first().isDisabled(), 'cells are read-only');
+  await shot(a, 'published');
+  await a.click('.banner button');
+  await a.waitForSelector('.cell:not([disabled])');
+  assert(!(await a.locator('.banner').count()), 'the remix is editable');
+});
+
+await test('keyboard only: new session, toggle a cell, play and stop', async () => {
+  const k = await page();
+  await k.goto(base + '/');
+  await k.waitForSelector('text=New session');
+  await k.keyboard.press('Tab');
+  await k.keyboard.press('Enter');
+  await k.waitForURL(/\/s\//);
+  await k.waitForSelector('[data-testid=status]:has-text("live")');
+  const first = k.locator(cell('kick', 1));
+  await first.focus();
+  const before = await first.getAttribute('aria-pressed');
+  await k.keyboard.press('Space');
+  await k.waitForFunction(([sel, b]) => document.querySelector(sel).getAttribute('aria-pressed') !== b, [cell('kick', 1), before]);
+  await k.evaluate(() => document.activeElement.blur());
+  await k.keyboard.press('Space');
+  await k.waitForSelector('.play:has-text("Stop")');
+  await k.keyboard.press('Space');
+  await k.waitForSelector('.play:has-text("Play")');
+  await k.close();
+});
+
+await test('phone viewport (375x667): usable by touch, no sideways page scroll', async () => {
+  const m = await page({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
+  await m.goto(url);
+  await m.waitForSelector('[data-testid=status]:has-text("live")');
+  const wide = await m.evaluate(() => document.documentElement.scrollWidth);
+  assert(wide <= 375, `page is ${wide}px wide`);
+  const target = m.locator(cell('bass', 1));
+  const box = await target.boundingBox();
+  assert(box && box.width >= 44 && box.height >= 44, `touch target ${box && box.width}x${box && box.height}`);
+  await target.tap();
+  await m.waitForSelector(cell('bass', 1) + '.on');
+  await shot(m, 'phone');
+  await m.close();
+});
+
+await test('no console errors', async () => {
+  assert(consoleErrors.length === 0, consoleErrors.join('\n'));
+});
+
+await browser.close();
+server.kill('SIGTERM');
+const failed = results.filter((r) => !r[1]).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,506 @@
+//! Pages: the landing page (new session, published gallery) and the session page (the grid).
+
+use std::collections::HashMap;
+
+use keyboardia_audio::instrument::Group;
+use keyboardia_audio::CATALOG;
+use keyboardia_core::limits::{STEP_COUNTS, TEMPO_MAX, TEMPO_MIN};
+use keyboardia_core::model::{SessionState, Track};
+use keyboardia_core::protocol::{Edit, NewTrack};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::live::{self, Signals, Status};
+use crate::{api, audio};
+
+#[component]
+pub fn App() -> impl IntoView {
+    let path = api::location_path();
+    match path.strip_prefix("/s/") {
+        Some(id) if !id.is_empty() => {
+            view! { <SessionPage id=id.trim_end_matches('/').to_string()/> }.into_any()
+        }
+        _ => view! { <Landing/> }.into_any(),
+    }
+}
+
+#[component]
+fn Landing() -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let gallery = RwSignal::new(Vec::<serde_json::Value>::new());
+    spawn_local(async move {
+        if let Ok(v) = api::get("/api/sessions?limit=12").await {
+            gallery.set(v["sessions"].as_array().cloned().unwrap_or_default());
+        }
+    });
+    let new_session = move |_| {
+        spawn_local(async move {
+            match api::post("/api/sessions").await {
+                Ok(v) => api::navigate(v["url"].as_str().unwrap_or("/")),
+                Err(e) => error.set(Some(e)),
+            }
+        })
+    };
+    view! {
+        <main class="landing">
+            <h1 class="brand">"Keyboardia"</h1>
+            <p class="promise">"Make a beat together. Share the link."</p>
+            <button class="big" on:click=new_session>"New session"</button>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <section class="gallery" aria-label="Published sessions">
+                <h2>"Published"</h2>
+                <ul>
+                    <For each=move || gallery.get() key=|s| s["id"].to_string() let:s>
+                        <li>
+                            <a href=format!("/s/{}", s["id"].as_str().unwrap_or(""))>
+                                <span class="name">{s["name"].as_str().unwrap_or("Untitled").to_string()}</span>
+                                <span class="meta">{format!("{} BPM · {} tracks", s["tempo"], s["trackCount"])}</span>
+                            </a>
+                        </li>
+                    </For>
+                </ul>
+            </section>
+        </main>
+    }
+}
+
+fn instrument_name(id: &str) -> String {
+    CATALOG
+        .iter()
+        .find(|e| e.id == id)
+        .map(|e| e.name.to_string())
+        .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(id).to_string())
+}
+
+#[component]
+fn SessionPage(id: String) -> impl IntoView {
+    let sig = Signals {
+        state: RwSignal::new(None),
+        players: RwSignal::new(Vec::new()),
+        me: RwSignal::new(None),
+        status: RwSignal::new(Status::Connecting),
+        pending: RwSignal::new(0),
+        read_only: RwSignal::new(false),
+        message: RwSignal::new(None),
+        glows: RwSignal::new(Vec::new()),
+        offset: RwSignal::new(None),
+    };
+    live::start(&id, sig);
+    let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
+    let audio_on = RwSignal::new(false);
+    // The clock of the playhead: server time, refreshed every animation-ish tick.
+    let now = RwSignal::new(0.0f64);
+    let tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        if let Some(o) = sig.offset.get_untracked() {
+            now.set(live::perf_now() + o);
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        use wasm_bindgen::JsCast;
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            33,
+        );
+    }
+    tick.forget();
+    // Keep the engine in step with the session, the personal mix and the clock.
+    Effect::new(move |_| {
+        let s = sig.state.get();
+        let p = personal.get();
+        let o = sig.offset.get();
+        if audio_on.get() {
+            if let Some(s) = s {
+                audio::update(&s, &p, o);
+            }
+        }
+    });
+    let start_audio = move || {
+        spawn_local(async move {
+            match audio::start().await {
+                Ok(()) => audio_on.set(true),
+                Err(e) => sig
+                    .message
+                    .set(Some(format!("Audio could not start: {}", api::js_err(e)))),
+            }
+        })
+    };
+    let toggle_play = move || {
+        let playing = sig
+            .state
+            .get_untracked()
+            .map(|s| s.transport.playing)
+            .unwrap_or(false);
+        if !audio::is_running() {
+            start_audio();
+        }
+        live::edit(if playing {
+            Edit::Stop {}
+        } else {
+            Edit::Play { from_step: None }
+        });
+    };
+    // Space plays and stops (unless typing in a field).
+    let on_key = window_event_listener(leptos::ev::keydown, move |e| {
+        let tag = e
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .map(|el| el.tag_name())
+            .unwrap_or_default();
+        if e.code() == "Space"
+            && !matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON")
+        {
+            e.prevent_default();
+            toggle_play();
+        }
+    });
+    on_cleanup(move || on_key.remove());
+    let session_id = id.clone();
+    let copy_link = move |_| {
+        if let Some(w) = web_sys::window() {
+            api::copy_to_clipboard(&w.location().href().unwrap_or_default());
+            sig.message.set(Some(
+                "Link copied: send it to whoever you want to jam with".into(),
+            ));
+        }
+    };
+    let remix = {
+        let id = session_id.clone();
+        move |_| {
+            let id = id.clone();
+            spawn_local(async move {
+                match api::post(&format!("/api/sessions/{id}/remix")).await {
+                    Ok(v) => api::navigate(v["url"].as_str().unwrap_or("/")),
+                    Err(e) => sig.message.set(Some(e)),
+                }
+            })
+        }
+    };
+    let publish = {
+        let id = session_id.clone();
+        move |_| {
+            let id = id.clone();
+            spawn_local(async move {
+                match api::post(&format!("/api/sessions/{id}/publish")).await {
+                    Ok(v) => api::navigate(v["url"].as_str().unwrap_or("/")),
+                    Err(e) => sig.message.set(Some(e)),
+                }
+            })
+        }
+    };
+    let export_href = format!("/api/sessions/{session_id}/export.wav");
+    view! {
+        <div class="session">
+            <header class="top">
+                <a class="brand" href="/">"Keyboardia"</a>
+                <input class="session-name" aria-label="Session name"
+                    prop:value=move || sig.state.get().map(|s| s.name).unwrap_or_default()
+                    prop:disabled=move || sig.read_only.get()
+                    on:change=move |e| live::edit(Edit::SetSessionName { name: event_target_value(&e) })/>
+                <Avatars sig=sig/>
+                <nav class="actions">
+                    <button on:click=copy_link>"Share"</button>
+                    <button on:click=remix.clone()>"Remix"</button>
+                    <button on:click=publish prop:hidden=move || sig.read_only.get()>"Publish"</button>
+                    <a class="button" href=export_href download="">"WAV"</a>
+                </nav>
+            </header>
+            <Show when=move || sig.read_only.get()>
+                <div class="banner" role="status">"This is a published session: it is read-only. "
+                    <button on:click=remix.clone()>"Remix it"</button></div>
+            </Show>
+            <section class="transport" aria-label="Transport">
+                <button class="play" aria-label=move || if playing(sig) { "Stop" } else { "Play" }
+                    on:click=move |_| toggle_play()>
+                    {move || if playing(sig) { "■ Stop" } else { "▶ Play" }}
+                </button>
+                <Show when=move || !audio_on.get()>
+                    <button class="start-audio" on:click=move |_| start_audio()>"Start audio"</button>
+                </Show>
+                <div class="tempo" role="group" aria-label="Tempo">
+                    <button aria-label="Slower" on:click=move |_| nudge_tempo(sig, -1)>"−"</button>
+                    <span class="bpm">{move || sig.state.get().map(|s| s.tempo).unwrap_or(120)}" BPM"</span>
+                    <button aria-label="Faster" on:click=move |_| nudge_tempo(sig, 1)>"+"</button>
+                </div>
+                <label class="swing">"Swing "
+                    <input type="range" min="0" max="100"
+                        prop:value=move || sig.state.get().map(|s| s.swing).unwrap_or(0).to_string()
+                        on:change=move |e| {
+                            if let Ok(v) = event_target_value(&e).parse::<i64>() {
+                                live::edit(Edit::SetSwing { swing: v })
+                            }
+                        }/>
+                </label>
+                <ConnectionStatus sig=sig/>
+            </section>
+            {move || sig.message.get().map(|m| view! {
+                <p class="message" role="status" on:click=move |_| sig.message.set(None)>{m}</p>
+            })}
+            <Grid sig=sig personal=personal now=now/>
+        </div>
+    }
+}
+
+fn playing(sig: Signals) -> bool {
+    sig.state
+        .get()
+        .map(|s| s.transport.playing)
+        .unwrap_or(false)
+}
+
+fn nudge_tempo(sig: Signals, d: i64) {
+    if let Some(s) = sig.state.get_untracked() {
+        let t = (s.tempo as i64 + d).clamp(TEMPO_MIN as i64, TEMPO_MAX as i64);
+        live::edit(Edit::SetTempo { tempo: t });
+    }
+}
+
+#[component]
+fn Avatars(sig: Signals) -> impl IntoView {
+    view! {
+        <ul class="avatars" aria-label="Who is here">
+            {move || {
+                let players = sig.players.get();
+                let more = players.len().saturating_sub(5);
+                let shown: Vec<_> = players
+                    .into_iter()
+                    .take(5)
+                    .map(|p| {
+                        let initials: String =
+                            p.name.split_whitespace().filter_map(|w| w.chars().next()).collect();
+                        view! {
+                            <li class="avatar" style=format!("background:{}", p.color)
+                                title=p.name.clone() aria-label=p.name.clone()>{initials}</li>
+                        }
+                    })
+                    .collect();
+                view! {
+                    {shown}
+                    {(more > 0).then(|| view! { <li class="avatar more">{format!("+{more}")}</li> })}
+                }
+            }}
+        </ul>
+    }
+}
+
+#[component]
+fn ConnectionStatus(sig: Signals) -> impl IntoView {
+    let text = move || match (sig.status.get(), sig.pending.get()) {
+        (Status::Live, _) => "live".to_string(),
+        (Status::Connecting, _) => "connecting…".to_string(),
+        (Status::Reconnecting, 0) => "reconnecting…".to_string(),
+        (Status::Reconnecting, n) => format!("reconnecting, {n} unsent"),
+        (Status::Refused, _) => "not connected".to_string(),
+    };
+    let class = move || match sig.status.get() {
+        Status::Live => "status live",
+        Status::Refused => "status off",
+        _ => "status wait",
+    };
+    view! { <span class=class role="status" aria-live="polite" data-testid="status">{text}</span> }
+}
+
+/// The current step of a track at server time `now` (None when stopped).
+fn current_step(s: &SessionState, t: &Track, now: f64) -> Option<usize> {
+    let tr = s.transport;
+    if !tr.playing || now < tr.anchor_time - 1.0 {
+        return None;
+    }
+    let pos = tr.position_at(now).floor() as i64;
+    Some(pos.rem_euclid(t.step_count.max(1) as i64) as usize)
+}
+
+#[component]
+fn Grid(
+    sig: Signals,
+    personal: RwSignal<HashMap<String, (bool, bool)>>,
+    now: RwSignal<f64>,
+) -> impl IntoView {
+    let add_track = move |e: leptos::ev::Event| {
+        let instrument = event_target_value(&e);
+        if instrument.is_empty() {
+            return;
+        }
+        let n = sig
+            .state
+            .get_untracked()
+            .map(|s| s.tracks.len())
+            .unwrap_or(0);
+        let id = format!("t{:x}", (js_sys::Math::random() * 1e9) as u64);
+        live::edit(Edit::AddTrack {
+            track: NewTrack {
+                id,
+                name: instrument_name(&instrument),
+                instrument,
+                step_count: None,
+            },
+        });
+        let _ = n;
+    };
+    let track_ids = move || {
+        sig.state
+            .get()
+            .map(|s| s.tracks.iter().map(|t| t.id.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    view! {
+        <section class="grid" role="grid" aria-label="Pattern">
+            <For each=track_ids key=|id| id.clone() let:track_id>
+                <TrackRow sig=sig personal=personal now=now track_id=track_id/>
+            </For>
+            <Show when=move || !sig.read_only.get()>
+                <div class="add-track">
+                    <label>"+ Add track "
+                        <InstrumentSelect value=String::new() on_change=Callback::new(add_track)/>
+                    </label>
+                </div>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn InstrumentSelect(value: String, on_change: Callback<leptos::ev::Event>) -> impl IntoView {
+    let groups = [
+        (Group::Drums, "Drums"),
+        (Group::Bass, "Bass"),
+        (Group::Keys, "Keys"),
+        (Group::Leads, "Leads"),
+        (Group::Pads, "Pads"),
+        (Group::Fx, "FX"),
+    ];
+    let empty = value.is_empty();
+    view! {
+        <select aria-label="Instrument" on:change=move |e| on_change.run(e)>
+            {empty.then(|| view! { <option value="" selected=true>"choose…"</option> })}
+            {groups.into_iter().map(|(g, label)| {
+                let items: Vec<_> = CATALOG.iter().filter(|e| e.group == g).map(|e| {
+                    let selected = e.id == value;
+                    view! { <option value=e.id selected=selected>{e.name}</option> }
+                }).collect();
+                (!items.is_empty()).then(|| view! { <optgroup label=label>{items}</optgroup> })
+            }).collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn TrackRow(
+    sig: Signals,
+    personal: RwSignal<HashMap<String, (bool, bool)>>,
+    now: RwSignal<f64>,
+    track_id: String,
+) -> impl IntoView {
+    let id = track_id.clone();
+    let track = Memo::new(move |_| sig.state.get().and_then(|s| s.track(&id).cloned()));
+    let id = track_id.clone();
+    let index = Memo::new(move |_| {
+        sig.state
+            .get()
+            .and_then(|s| s.tracks.iter().position(|t| t.id == id))
+            .unwrap_or(0)
+    });
+    let color = move || TRACK_COLORS[index.get() % TRACK_COLORS.len()];
+    let id = track_id.clone();
+    let mine = Memo::new(move |_| personal.get().get(&id).copied().unwrap_or((false, false)));
+    let id = track_id.clone();
+    let toggle_personal = move |which: usize| {
+        let id = id.clone();
+        personal.update(move |m| {
+            let e = m.entry(id).or_insert((false, false));
+            if which == 0 {
+                e.0 = !e.0
+            } else {
+                e.1 = !e.1
+            }
+        });
+    };
+    let tp = toggle_personal.clone();
+    let id = track_id.clone();
+    let playhead = Memo::new(move |_| {
+        let n = now.get();
+        sig.state
+            .get()
+            .and_then(|s| s.track(&id).and_then(|t| current_step(&s, t, n)))
+    });
+    let tid = track_id.clone();
+    let cells = move || {
+        let Some(t) = track.get() else {
+            return Vec::new();
+        };
+        let tid = tid.clone();
+        (0..t.step_count as usize).map(move |k| {
+            let on = t.steps.get(k);
+            let lock = t.locks.get(&(k as u8)).copied();
+            let tid2 = tid.clone();
+            let tid3 = tid.clone();
+            let label = format!("{} step {}, {}", t.name, k + 1, if on { "on" } else { "off" });
+            let glow = move || {
+                let n = crate::live::perf_now();
+                sig.glows.get().iter().rev().find(|g| g.track == tid3 && g.step as usize == k && g.until > n)
+                    .map(|g| format!("--glow:{}", g.color))
+            };
+            view! {
+                <button class="cell" class:on=on class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
+                    class:locked=lock.is_some() role="gridcell" aria-pressed=on.to_string() aria-label=label
+                    style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
+                    data-step=k.to_string()
+                    prop:disabled=move || sig.read_only.get()
+                    on:click=move |_| live::edit(Edit::SetStep { track_id: tid2.clone(), step: k as i64, active: !on })>
+                    {lock.and_then(|l| l.pitch).map(|p| if p > 0 { format!("+{p}") } else { p.to_string() })}
+                </button>
+            }
+        }).collect::<Vec<_>>()
+    };
+    let id_inst = track_id.clone();
+    let id_count = track_id.clone();
+    let id_del = track_id.clone();
+    let id_vol = track_id.clone();
+    view! {
+        <div class="track" role="row" data-track=track_id.clone()>
+            <div class="track-head">
+                <span class="chip" style=move || format!("background:{}", color())></span>
+                <span class="track-name">{move || track.get().map(|t| t.name).unwrap_or_default()}</span>
+                {move || track.get().map(|t| {
+                    let id = id_inst.clone();
+                    view! { <InstrumentSelect value=t.instrument.clone()
+                        on_change=Callback::new(move |e| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument: event_target_value(&e) }))/> }
+                })}
+                <button class="toggle" aria-label="Mute (only for you)" aria-pressed=move || mine.get().0.to_string()
+                    class:active=move || mine.get().0 on:click=move |_| toggle_personal(0)>"M"</button>
+                <button class="toggle" aria-label="Solo (only for you)" aria-pressed=move || mine.get().1.to_string()
+                    class:active=move || mine.get().1 on:click=move |_| tp(1)>"S"</button>
+                <details class="more">
+                    <summary aria-label="Track settings">"⋯"</summary>
+                    <label>"Steps "
+                        <select aria-label="Step count" on:change=move |e| {
+                            if let Ok(n) = event_target_value(&e).parse::<i64>() {
+                                live::edit(Edit::SetTrackStepCount { track_id: id_count.clone(), step_count: n })
+                            }
+                        }>
+                            {move || {
+                                let cur = track.get().map(|t| t.step_count).unwrap_or(16);
+                                STEP_COUNTS.iter().map(|&n| view! { <option value=n.to_string() selected=n == cur>{n}</option> }).collect_view()
+                            }}
+                        </select>
+                    </label>
+                    <label>"Volume "
+                        <input type="range" min="0" max="100"
+                            prop:value=move || track.get().map(|t| ((t.volume * 100.0).round() as i64).to_string()).unwrap_or_default()
+                            on:change=move |e| {
+                                if let Ok(v) = event_target_value(&e).parse::<f64>() {
+                                    live::edit(Edit::SetTrackVolume { track_id: id_vol.clone(), volume: v / 100.0 })
+                                }
+                            }/>
+                    </label>
+                    <button class="danger" on:click=move |_| live::edit(Edit::DeleteTrack { track_id: id_del.clone() })>"Delete track"</button>
+                </details>
+            </div>
+            <div class="cells">{cells}</div>
+        </div>
+    }
+}
+
+/// Track colours: distinct for colour-blind players too, always paired with the track's name.
+const TRACK_COLORS: &[&str] = &[
+    "#f4a261", "#2ec4b6", "#e76f51", "#8ecae6", "#ffb703", "#b5179e", "#90be6d", "#4361ee",
+];

@@ -1,0 +1,315 @@
+//! The live connection to a session: a WebSocket driving the core's `SyncClient` (optimistic
+//! edits confirmed by mutation id, resume from the last seq, unconfirmed edits re-sent), with
+//! reconnection (backoff with jitter) and continuous clock sync. The UI reads signals and calls
+//! [`edit`]; nothing here knows about the DOM.
+
+use std::cell::RefCell;
+
+use keyboardia_core::client::{Event, SyncClient};
+use keyboardia_core::clock::{ClockEstimator, SyncSample};
+use keyboardia_core::model::SessionState;
+use keyboardia_core::protocol::{
+    Applied, Change, ClientMessage, Control, Edit, Player, ServerMessage,
+};
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// What the connection looks like to the player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Connecting,
+    Live,
+    Reconnecting,
+    /// The server refused us for good (session full, protocol too new).
+    Refused,
+}
+
+/// A cell someone else just changed: glows in their colour for a moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Glow {
+    pub track: String,
+    pub step: u8,
+    pub color: String,
+    pub until: f64,
+}
+
+/// Everything the UI shows about the live session.
+#[derive(Clone, Copy)]
+pub struct Signals {
+    pub state: RwSignal<Option<SessionState>>,
+    pub players: RwSignal<Vec<Player>>,
+    pub me: RwSignal<Option<Player>>,
+    pub status: RwSignal<Status>,
+    pub pending: RwSignal<usize>,
+    pub read_only: RwSignal<bool>,
+    pub message: RwSignal<Option<String>>,
+    pub glows: RwSignal<Vec<Glow>>,
+    /// Server clock minus `performance.now()`, once known.
+    pub offset: RwSignal<Option<f64>>,
+}
+
+struct Inner {
+    session_id: String,
+    sync: SyncClient,
+    ws: Option<WebSocket>,
+    clock: ClockEstimator,
+    attempts: u32,
+    sig: Signals,
+    refused: bool,
+}
+
+thread_local! {
+    static LIVE: RefCell<Option<Inner>> = const { RefCell::new(None) };
+}
+
+pub fn perf_now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// A stable id for this browser tab (kept across reloads of the tab, not shared with others).
+fn player_id() -> String {
+    let storage = web_sys::window().and_then(|w| w.session_storage().ok().flatten());
+    if let Some(id) = storage
+        .as_ref()
+        .and_then(|s| s.get_item("keyboardia-player").ok().flatten())
+    {
+        return id;
+    }
+    let id = format!(
+        "tab-{:08x}{:08x}",
+        (js_sys::Math::random() * 4e9) as u32,
+        (js_sys::Math::random() * 4e9) as u32
+    );
+    if let Some(s) = storage {
+        let _ = s.set_item("keyboardia-player", &id);
+    }
+    id
+}
+
+/// Connects to a session (once per page).
+pub fn start(session_id: &str, sig: Signals) {
+    LIVE.with(|l| {
+        *l.borrow_mut() = Some(Inner {
+            session_id: session_id.to_string(),
+            sync: SyncClient::new(player_id(), None),
+            ws: None,
+            clock: ClockEstimator::default(),
+            attempts: 0,
+            sig,
+            refused: false,
+        })
+    });
+    connect();
+    // Continuous clock sync.
+    let tick = Closure::<dyn FnMut()>::new(|| {
+        with(|inner| {
+            if let Some(ws) = &inner.ws {
+                if ws.ready_state() == WebSocket::OPEN {
+                    let m = ClientMessage::Control(Control::ClockSync {
+                        client_time: perf_now(),
+                    });
+                    let _ = ws.send_with_str(&m.encode());
+                }
+            }
+        });
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            2000,
+        );
+    }
+    tick.forget();
+}
+
+fn with<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+    LIVE.with(|l| l.borrow_mut().as_mut().map(f))
+}
+
+fn ws_url(session_id: &str) -> String {
+    let loc = web_sys::window().expect("window").location();
+    let proto = if loc.protocol().unwrap_or_default() == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!(
+        "{proto}://{}/api/sessions/{session_id}/ws",
+        loc.host().unwrap_or_default()
+    )
+}
+
+fn connect() {
+    let Some(url) = with(|i| ws_url(&i.session_id)) else {
+        return;
+    };
+    let Ok(ws) = WebSocket::new(&url) else {
+        schedule_reconnect();
+        return;
+    };
+    let onopen = Closure::<dyn FnMut()>::new(|| {
+        with(|inner| {
+            inner.attempts = 0;
+            let hello = inner.sync.hello().encode();
+            if let Some(ws) = &inner.ws {
+                let _ = ws.send_with_str(&hello);
+            }
+            // Clock samples right away, so playback can be mapped soon.
+            for _ in 0..3 {
+                let m = ClientMessage::Control(Control::ClockSync {
+                    client_time: perf_now(),
+                });
+                if let Some(ws) = &inner.ws {
+                    let _ = ws.send_with_str(&m.encode());
+                }
+            }
+        });
+    });
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        if let Some(text) = e.data().as_string() {
+            on_text(&text);
+        }
+    });
+    let onclose = Closure::<dyn FnMut(CloseEvent)>::new(|e: CloseEvent| {
+        let code = e.code();
+        let refused = code == 4003 || code == 4002;
+        with(|inner| {
+            inner.ws = None;
+            inner.refused |= refused;
+            inner.sig.status.set(if inner.refused {
+                Status::Refused
+            } else {
+                Status::Reconnecting
+            });
+        });
+        if !refused {
+            schedule_reconnect();
+        }
+    });
+    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+    onopen.forget();
+    onmessage.forget();
+    onclose.forget();
+    with(|inner| inner.ws = Some(ws));
+}
+
+/// Reconnects after an exponential backoff with jitter (0.5 s doubling to 10 s).
+fn schedule_reconnect() {
+    let Some(attempts) = with(|i| {
+        i.attempts += 1;
+        i.attempts
+    }) else {
+        return;
+    };
+    let base = (500.0 * 2f64.powi(attempts.min(5) as i32)).min(10_000.0);
+    let delay = base * (0.5 + js_sys::Math::random() * 0.5);
+    let cb = Closure::once_into_js(connect);
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+            cb.unchecked_ref(),
+            delay as i32,
+        );
+    }
+}
+
+fn on_text(text: &str) {
+    let Some(msg) = ServerMessage::decode(text) else {
+        return;
+    };
+    let glow = match &msg {
+        ServerMessage::Applied(a) => glow_for(a),
+        _ => None,
+    };
+    with(|inner| {
+        let sig = inner.sig;
+        match inner.sync.on_message(msg) {
+            Event::Welcomed { resend } => {
+                if let Some(ws) = &inner.ws {
+                    for m in resend {
+                        let _ = ws.send_with_str(&m.encode());
+                    }
+                }
+                sig.status.set(Status::Live);
+                sig.read_only.set(inner.sync.read_only);
+                sig.me.set(inner.sync.me.clone());
+            }
+            Event::Rejected { message, .. } | Event::Error { message, .. } => {
+                sig.message.set(Some(message));
+            }
+            Event::ClockSync {
+                client_time,
+                server_time,
+            } => {
+                inner.clock.add(SyncSample {
+                    sent_at: client_time,
+                    server_time,
+                    received_at: perf_now(),
+                });
+                sig.offset.set(inner.clock.offset());
+                return;
+            }
+            Event::Changed { .. } | Event::Presence | Event::Ignored => {}
+        }
+        sig.players.set(inner.sync.players.clone());
+        sig.state.set(inner.sync.view().cloned());
+        sig.pending.set(inner.sync.pending_count());
+        if let Some((track, step, player)) = glow {
+            if player != inner.sync.player_id() {
+                let color = inner
+                    .sync
+                    .players
+                    .iter()
+                    .find(|p| p.id == player)
+                    .map(|p| p.color.clone())
+                    .unwrap_or_else(|| "#ffffff".into());
+                let now = perf_now();
+                sig.glows.update(|g| {
+                    g.retain(|x| x.until > now);
+                    g.push(Glow {
+                        track,
+                        step,
+                        color,
+                        until: now + 600.0,
+                    });
+                });
+            }
+        }
+    });
+}
+
+fn glow_for(a: &Applied) -> Option<(String, u8, String)> {
+    let player = a.player_id.clone()?;
+    match &a.change {
+        Change::SetStep { track_id, step, .. }
+        | Change::SetParameterLock { track_id, step, .. } => {
+            Some((track_id.clone(), *step, player))
+        }
+        _ => None,
+    }
+}
+
+/// Makes an edit: shown at once, sent now or when the connection is back.
+pub fn edit(e: Edit) {
+    with(|inner| {
+        let sig = inner.sig;
+        match inner.sync.edit(e) {
+            Ok(m) => {
+                if let Some(ws) = &inner.ws {
+                    if ws.ready_state() == WebSocket::OPEN {
+                        let _ = ws.send_with_str(&m.encode());
+                    }
+                }
+                sig.state.set(inner.sync.view().cloned());
+                sig.pending.set(inner.sync.pending_count());
+            }
+            Err(err) => sig.message.set(Some(err.to_string())),
+        }
+    });
+}
