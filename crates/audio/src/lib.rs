@@ -13,6 +13,8 @@ pub mod demo;
 pub mod dsp;
 pub mod engine;
 pub mod instrument;
+#[cfg(feature = "midi")]
+pub mod midi;
 pub mod offline;
 
 pub use engine::{Engine, Pattern, StepLock, Track, Transport, MAX_BLOCK};

@@ -345,28 +345,13 @@ pub async fn export_wav(
             rate,
         });
     }
-    let name = session.name.clone();
+    let file = download_name(&session.name);
     let wav = tokio::task::spawn_blocking(move || {
         let pcm = keyboardia_audio::offline::render_session(&session, EXPORT_RATE, loops, samples);
         keyboardia_audio::offline::to_wav(&pcm)
     })
     .await
     .map_err(ApiError::internal)?;
-    let file: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let file = if file.trim_matches('_').is_empty() {
-        "keyboardia".to_string()
-    } else {
-        file
-    };
     Ok((
         [
             (header::CONTENT_TYPE, "audio/wav".to_string()),
@@ -378,6 +363,78 @@ pub async fn export_wav(
         wav,
     )
         .into_response())
+}
+
+/// The session's pattern as a Standard MIDI File.
+pub async fn export_midi(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let loops = q.loops.unwrap_or(1);
+    if !(1..=8).contains(&loops) {
+        return Err(ApiError::bad_request("loops must be between 1 and 8"));
+    }
+    let (session, _) = state.sessions.get(id).await?;
+    let file = download_name(&session.name);
+    let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/midi".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}.mid\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A QR code (SVG) of the session's link, for sharing to a phone.
+pub async fn session_qr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    state.sessions.meta(id).await?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    let url = format!("{scheme}://{host}/s/{id}");
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(ApiError::internal)?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// A file name from a session name: letters, digits and dashes.
+fn download_name(name: &str) -> String {
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if file.trim_matches('_').is_empty() {
+        "keyboardia".to_string()
+    } else {
+        file
+    }
 }
 
 pub async fn get_sample(

@@ -148,6 +148,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/sessions/{id}/recordings", post(http::upload_recording))
         .route("/sessions/{id}/ws", get(ws::upgrade))
         .route("/sessions/{id}/export.wav", get(http::export_wav))
+        .route("/sessions/{id}/export.mid", get(http::export_midi))
+        .route("/sessions/{id}/qr.svg", get(http::session_qr))
         .route("/samples/{*path}", get(http::get_sample))
         .fallback(http::api_not_found)
         .layer(cors);

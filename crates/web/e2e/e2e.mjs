@@ -140,7 +140,7 @@ await test('publish gives a read-only page with a remix button', async () => {
   assert(!(await a.locator('.banner').count()), 'the remix is editable');
 });
 
-await test('keyboard only: new session, toggle a cell, play and stop', async () => {
+await test('keyboard only: new session, toggle a cell, move with arrows, share, play and stop', async () => {
   const k = await page();
   await k.goto(base + '/');
   await k.waitForSelector('text=New session');
@@ -153,6 +153,18 @@ await test('keyboard only: new session, toggle a cell, play and stop', async () 
   const before = await first.getAttribute('aria-pressed');
   await k.keyboard.press('Space');
   await k.waitForFunction(([sel, b]) => document.querySelector(sel).getAttribute('aria-pressed') !== b, [cell('kick', 1), before]);
+  // Arrow keys move through the grid: right along the track, down to the next track.
+  await k.keyboard.press('ArrowRight');
+  assert(await k.evaluate(() => document.activeElement.dataset.step) === '2', 'ArrowRight');
+  await k.keyboard.press('ArrowDown');
+  const here = await k.evaluate(() => [document.activeElement.closest('.track').dataset.track, document.activeElement.dataset.step]);
+  assert(here[0] === 'snare' && here[1] === '2', `ArrowDown went to ${here}`);
+  // Share opens a panel with a QR code; Esc closes it.
+  await k.click('text=Share');
+  await k.waitForSelector('.share img[alt*="QR"]');
+  assert(await k.evaluate(() => document.querySelector('.share img').naturalWidth > 0), 'the QR code loaded');
+  await k.keyboard.press('Escape');
+  await k.waitForSelector('.share', { state: 'detached' });
   await k.evaluate(() => document.activeElement.blur());
   await k.keyboard.press('Space');
   await k.waitForSelector('.play:has-text("Stop")');

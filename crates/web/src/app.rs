@@ -87,6 +87,7 @@ fn SessionPage(id: String) -> impl IntoView {
     };
     live::start(&id, sig);
     let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
+    let share_open = RwSignal::new(false);
     let audio_on = RwSignal::new(false);
     // The clock of the playhead: server time, refreshed every animation-ish tick.
     let now = RwSignal::new(0.0f64);
@@ -152,16 +153,22 @@ fn SessionPage(id: String) -> impl IntoView {
             e.prevent_default();
             toggle_play();
         }
+        if e.key() == "Escape" {
+            share_open.set(false);
+            close_open_menus();
+        }
     });
     on_cleanup(move || on_key.remove());
     let session_id = id.clone();
+    let page_url = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    let link = page_url.clone();
     let copy_link = move |_| {
-        if let Some(w) = web_sys::window() {
-            api::copy_to_clipboard(&w.location().href().unwrap_or_default());
-            sig.message.set(Some(
-                "Link copied: send it to whoever you want to jam with".into(),
-            ));
-        }
+        api::copy_to_clipboard(&link);
+        sig.message.set(Some(
+            "Link copied: send it to whoever you want to jam with".into(),
+        ));
     };
     let remix = {
         let id = session_id.clone();
@@ -188,6 +195,8 @@ fn SessionPage(id: String) -> impl IntoView {
         }
     };
     let export_href = format!("/api/sessions/{session_id}/export.wav");
+    let midi_href = format!("/api/sessions/{session_id}/export.mid");
+    let qr_src = format!("/api/sessions/{session_id}/qr.svg");
     view! {
         <div class="session">
             <header class="top">
@@ -198,12 +207,24 @@ fn SessionPage(id: String) -> impl IntoView {
                     on:change=move |e| live::edit(Edit::SetSessionName { name: event_target_value(&e) })/>
                 <Avatars sig=sig/>
                 <nav class="actions">
-                    <button on:click=copy_link>"Share"</button>
+                    <button aria-expanded=move || share_open.get().to_string()
+                        on:click=move |_| share_open.update(|o| *o = !*o)>"Share"</button>
                     <button on:click=remix.clone()>"Remix"</button>
                     <button on:click=publish prop:hidden=move || sig.read_only.get()>"Publish"</button>
                     <a class="button" href=export_href download="">"WAV"</a>
+                    <a class="button" href=midi_href download="">"MIDI"</a>
                 </nav>
             </header>
+            <Show when=move || share_open.get()>
+                <div class="share" role="dialog" aria-label="Share this session">
+                    <img src=qr_src.clone() width="200" height="200" alt="QR code of this session's link"/>
+                    <div class="share-link">
+                        <input readonly aria-label="Session link" prop:value=page_url.clone()/>
+                        <button on:click=copy_link.clone()>"Copy link"</button>
+                    </div>
+                    <p class="dim">"Anyone with the link joins instantly. Esc closes this."</p>
+                </div>
+            </Show>
             <Show when=move || sig.read_only.get()>
                 <div class="banner" role="status">"This is a published session: it is read-only. "
                     <button on:click=remix.clone()>"Remix it"</button></div>
@@ -237,6 +258,72 @@ fn SessionPage(id: String) -> impl IntoView {
             })}
             <Grid sig=sig personal=personal now=now/>
         </div>
+    }
+}
+
+/// Closes any open track menu (<details>).
+fn close_open_menus() {
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        if let Ok(list) = doc.query_selector_all("details[open]") {
+            for i in 0..list.length() {
+                if let Some(el) = list
+                    .item(i)
+                    .and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok())
+                {
+                    let _ = el.remove_attribute("open");
+                }
+            }
+        }
+    }
+}
+
+/// Arrow keys move focus through the grid: left and right along a track, up and down across
+/// tracks (to the same step, or the last one a shorter track has).
+fn grid_keys(e: leptos::ev::KeyboardEvent) {
+    use wasm_bindgen::JsCast;
+    let (dx, dy) = match e.key().as_str() {
+        "ArrowLeft" => (-1i64, 0i64),
+        "ArrowRight" => (1, 0),
+        "ArrowUp" => (0, -1),
+        "ArrowDown" => (0, 1),
+        _ => return,
+    };
+    let Some(cell) = e
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    if !cell.class_list().contains("cell") {
+        return;
+    }
+    let step: i64 = cell
+        .get_attribute("data-step")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let Ok(Some(row)) = cell.closest(".track") else {
+        return;
+    };
+    let target_row = match dy {
+        -1 => row.previous_element_sibling(),
+        1 => row.next_element_sibling(),
+        _ => Some(row),
+    };
+    let Some(target_row) = target_row.filter(|r| r.class_list().contains("track")) else {
+        return;
+    };
+    let cells = target_row.query_selector_all(".cell").ok();
+    let n = cells.as_ref().map(|c| c.length() as i64).unwrap_or(0);
+    if n == 0 {
+        return;
+    }
+    let next = (step + dx).clamp(0, n - 1);
+    if let Some(el) = cells
+        .and_then(|c| c.item(next as u32))
+        .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        e.prevent_default();
+        let _ = el.focus();
     }
 }
 
@@ -343,7 +430,7 @@ fn Grid(
             .unwrap_or_default()
     };
     view! {
-        <section class="grid" role="grid" aria-label="Pattern">
+        <section class="grid" role="grid" aria-label="Pattern" on:keydown=grid_keys>
             <For each=track_ids key=|id| id.clone() let:track_id>
                 <TrackRow sig=sig personal=personal now=now track_id=track_id/>
             </For>
