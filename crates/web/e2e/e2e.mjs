@@ -128,6 +128,18 @@ await test('a late joiner comes in on the right step', async () => {
   return `measured ${diff.toFixed(3)} ms`;
 });
 
+await test('shift-click opens the parameter-lock editor; a pitch lock reaches the other player', async () => {
+  await a.click(cell('bass', 0), { modifiers: ['Shift'] });
+  await a.waitForSelector('.lock-editor');
+  const pitch = a.locator('.lock-editor input[aria-label="Pitch lock in semitones"]');
+  await pitch.fill('7');
+  await pitch.dispatchEvent('change');
+  await b.waitForSelector(cell('bass', 0) + ':has-text("+7")', { timeout: 5000 });
+  await shot(a, 'lock-editor');
+  await a.keyboard.press('Escape');
+  await a.waitForSelector('.lock-editor', { state: 'detached' });
+});
+
 await test('publish gives a read-only page with a remix button', async () => {
   await a.click('.play'); // stop
   await a.click('text=Publish');

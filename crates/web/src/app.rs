@@ -88,6 +88,7 @@ fn SessionPage(id: String) -> impl IntoView {
     live::start(&id, sig);
     let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
     let share_open = RwSignal::new(false);
+    let lock_target = RwSignal::new(None::<(String, u8)>);
     let audio_on = RwSignal::new(false);
     // The clock of the playhead: server time, refreshed every animation-ish tick.
     let now = RwSignal::new(0.0f64);
@@ -155,6 +156,7 @@ fn SessionPage(id: String) -> impl IntoView {
         }
         if e.key() == "Escape" {
             share_open.set(false);
+            lock_target.set(None);
             close_open_menus();
         }
     });
@@ -256,7 +258,8 @@ fn SessionPage(id: String) -> impl IntoView {
             {move || sig.message.get().map(|m| view! {
                 <p class="message" role="status" on:click=move |_| sig.message.set(None)>{m}</p>
             })}
-            <Grid sig=sig personal=personal now=now/>
+            <Grid sig=sig personal=personal now=now lock_target=lock_target/>
+            <LockEditor sig=sig target=lock_target/>
         </div>
     }
 }
@@ -401,6 +404,7 @@ fn Grid(
     sig: Signals,
     personal: RwSignal<HashMap<String, (bool, bool)>>,
     now: RwSignal<f64>,
+    lock_target: RwSignal<Option<(String, u8)>>,
 ) -> impl IntoView {
     let add_track = move |e: leptos::ev::Event| {
         let instrument = event_target_value(&e);
@@ -432,7 +436,7 @@ fn Grid(
     view! {
         <section class="grid" role="grid" aria-label="Pattern" on:keydown=grid_keys>
             <For each=track_ids key=|id| id.clone() let:track_id>
-                <TrackRow sig=sig personal=personal now=now track_id=track_id/>
+                <TrackRow sig=sig personal=personal now=now track_id=track_id lock_target=lock_target/>
             </For>
             <Show when=move || !sig.read_only.get()>
                 <div class="add-track">
@@ -476,6 +480,7 @@ fn TrackRow(
     personal: RwSignal<HashMap<String, (bool, bool)>>,
     now: RwSignal<f64>,
     track_id: String,
+    lock_target: RwSignal<Option<(String, u8)>>,
 ) -> impl IntoView {
     let id = track_id.clone();
     let track = Memo::new(move |_| sig.state.get().and_then(|s| s.track(&id).cloned()));
@@ -532,7 +537,25 @@ fn TrackRow(
                     style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
                     data-step=k.to_string()
                     prop:disabled=move || sig.read_only.get()
-                    on:click=move |_| live::edit(Edit::SetStep { track_id: tid2.clone(), step: k as i64, active: !on })>
+                    on:click={
+                        let tid = tid2.clone();
+                        move |e: leptos::ev::MouseEvent| {
+                            if e.shift_key() {
+                                // Shift-click opens the parameter-lock editor.
+                                lock_target.set(Some((tid.clone(), k as u8)));
+                            } else {
+                                live::edit(Edit::SetStep { track_id: tid.clone(), step: k as i64, active: !on })
+                            }
+                        }
+                    }
+                    on:contextmenu={
+                        let tid = tid2.clone();
+                        move |e: leptos::ev::MouseEvent| {
+                            // A long press on a phone arrives as a context menu.
+                            e.prevent_default();
+                            lock_target.set(Some((tid.clone(), k as u8)));
+                        }
+                    }>
                     {lock.and_then(|l| l.pitch).map(|p| if p > 0 { format!("+{p}") } else { p.to_string() })}
                 </button>
             }
@@ -584,6 +607,72 @@ fn TrackRow(
             </div>
             <div class="cells">{cells}</div>
         </div>
+    }
+}
+
+/// The parameter-lock editor for one step: pitch, volume and tie.
+#[component]
+fn LockEditor(sig: Signals, target: RwSignal<Option<(String, u8)>>) -> impl IntoView {
+    let lock = Memo::new(move |_| {
+        let (t, k) = target.get()?;
+        let s = sig.state.get()?;
+        let track = s.track(&t)?;
+        Some((
+            track.name.clone(),
+            k,
+            track.locks.get(&k).copied().unwrap_or_default(),
+        ))
+    });
+    let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool| {
+        if let Some((t, k)) = target.get_untracked() {
+            let l = keyboardia_core::protocol::LockRequest { pitch, volume, tie };
+            let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie;
+            live::edit(Edit::SetParameterLock {
+                track_id: t,
+                step: k as i64,
+                lock: (!empty).then_some(l),
+            });
+        }
+    };
+    let current = move || lock.get_untracked().map(|x| x.2).unwrap_or_default();
+    view! {
+        <Show when=move || lock.get().is_some()>
+            <div class="lock-editor" role="dialog" aria-label="Parameter lock">
+                <h3>{move || lock.get().map(|(n, k, _)| format!("{n}, step {}", k + 1))}</h3>
+                <label>"Pitch "
+                    <input type="range" min="-24" max="24" aria-label="Pitch lock in semitones"
+                        prop:value=move || lock.get().and_then(|x| x.2.pitch).unwrap_or(0).to_string()
+                        on:change=move |e| {
+                            let c = current();
+                            let p = event_target_value(&e).parse::<i64>().ok().filter(|p| *p != 0);
+                            send(p, c.volume.map(f64::from), c.tie);
+                        }/>
+                    <output>{move || lock.get().and_then(|x| x.2.pitch).map(|p| format!("{p:+}")).unwrap_or_else(|| "0".into())}</output>
+                </label>
+                <label>"Volume "
+                    <input type="range" min="0" max="100" aria-label="Volume lock"
+                        prop:value=move || lock.get().and_then(|x| x.2.volume).map(|v| (v * 100.0).round() as i64).unwrap_or(100).to_string()
+                        on:change=move |e| {
+                            let c = current();
+                            let v = event_target_value(&e).parse::<f64>().ok().map(|v| v / 100.0).filter(|v| *v < 1.0);
+                            send(c.pitch.map(i64::from), v, c.tie);
+                        }/>
+                </label>
+                <label>
+                    <input type="checkbox" aria-label="Tie to the previous step"
+                        prop:checked=move || lock.get().map(|x| x.2.tie).unwrap_or(false)
+                        on:change=move |_| {
+                            let c = current();
+                            send(c.pitch.map(i64::from), c.volume.map(f64::from), !c.tie);
+                        }/>
+                    " Tie to the previous step"
+                </label>
+                <div class="row">
+                    <button on:click=move |_| send(None, None, false)>"Clear"</button>
+                    <button on:click=move |_| target.set(None)>"Done"</button>
+                </div>
+            </div>
+        </Show>
     }
 }
 
