@@ -28,19 +28,7 @@ fn main() {
                 || std::env::var_os("KEYBOARDIA_DATA_DIR").is_some();
             if !custom_dir && !std::path::Path::new("data/blobs/samples/drums/kick.wav").exists() {
                 step("rendering the built-in kit into data/blobs/samples");
-                cargo(&[
-                    "run",
-                    "-q",
-                    "--release",
-                    "-p",
-                    "keyboardia-audio",
-                    "--features",
-                    "tools",
-                    "--bin",
-                    "render-kit",
-                    "--",
-                    "data/blobs",
-                ]);
+                audio_tool("render-kit", &["data/blobs"]);
             }
             build_web();
             let mut a = vec![
@@ -219,19 +207,7 @@ fn worklet_check(extra: &[&str]) {
         "wasm32-unknown-unknown",
     ]);
     let reference = "target/worklet-check";
-    cargo(&[
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "keyboardia-audio",
-        "--features",
-        "tools",
-        "--bin",
-        "render-reference",
-        "--",
-        reference,
-    ]);
+    audio_tool("render-reference", &[reference]);
     let browser_dir = "crates/audio-worklet/browser";
     if !std::path::Path::new(browser_dir)
         .join("node_modules/playwright-core")
@@ -256,6 +232,24 @@ fn worklet_check(extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     run("node", &args);
+}
+
+/// Runs one of the sound engine's command-line tools (crates/audio/src/bin).
+fn audio_tool(bin: &str, args: &[&str]) {
+    let mut a = vec![
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "keyboardia-audio",
+        "--features",
+        "tools",
+        "--bin",
+        bin,
+        "--",
+    ];
+    a.extend_from_slice(args);
+    cargo(&a);
 }
 
 /// Installs a browser test's npm packages (playwright-core) if they are missing.

@@ -75,6 +75,11 @@ mod session {
     use crate::instrument::Instrument;
     use keyboardia_core::model::SessionState;
 
+    // The engine's sizes are its own (the worklet build does not depend on the core), but they
+    // must agree with the session model's limits: checked at compile time.
+    const _: () = assert!(crate::engine::MAX_TRACKS == keyboardia_core::limits::MAX_TRACKS);
+    const _: () = assert!(crate::engine::STEP_SLOTS == keyboardia_core::limits::STEP_SLOTS);
+
     /// The pattern of a session. `sample_slot` maps a recording's id to the engine slot its PCM
     /// was loaded into; tracks whose instrument is unknown or not loaded stay silent (and the
     /// caller should say so: a missing sound is never replaced by another).

@@ -306,6 +306,18 @@ pub struct ExportQuery {
     loops: Option<u32>,
 }
 
+impl ExportQuery {
+    /// How many full cycles to export: 1 to 8.
+    fn loops(&self, default: u32) -> Result<u32, ApiError> {
+        let loops = self.loops.unwrap_or(default);
+        if (1..=8).contains(&loops) {
+            Ok(loops)
+        } else {
+            Err(ApiError::bad_request("loops must be between 1 and 8"))
+        }
+    }
+}
+
 /// Sample rate of exported WAV files.
 const EXPORT_RATE: f32 = 44_100.0;
 
@@ -317,10 +329,7 @@ pub async fn export_wav(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = q.loops.unwrap_or(2);
-    if !(1..=8).contains(&loops) {
-        return Err(ApiError::bad_request("loops must be between 1 and 8"));
-    }
+    let loops = q.loops(2)?;
     let (session, _) = state.sessions.get(id).await?;
     // The recordings the tracks use, decoded from the sample store.
     let mut samples = Vec::new();
@@ -372,10 +381,7 @@ pub async fn export_midi(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = q.loops.unwrap_or(1);
-    if !(1..=8).contains(&loops) {
-        return Err(ApiError::bad_request("loops must be between 1 and 8"));
-    }
+    let loops = q.loops(1)?;
     let (session, _) = state.sessions.get(id).await?;
     let file = download_name(&session.name);
     let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
