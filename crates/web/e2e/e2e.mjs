@@ -121,9 +121,12 @@ await test('a late joiner comes in on the right step', async () => {
   assert(diff < 3, `late joiner off by ${diff.toFixed(3)} ms`);
   // The playhead shows the same step.
   const now = async (p) => p.getAttribute('[data-track="hat"] .cell.now', 'data-step');
+  // Read on two pages at nearly the same moment: allow two steps (250 ms) of reading skew,
+  // around the loop's wrap too.
   const [sa, sc] = await Promise.all([now(a), now(c)]);
-  const d = Math.abs(Number(sa) - Number(sc));
-  assert(d <= 1 || d === 15, `playheads at ${sa} and ${sc}`);
+  const raw = Math.abs(Number(sa) - Number(sc));
+  const d = Math.min(raw, 16 - raw);
+  assert(d <= 2, `playheads at ${sa} and ${sc}`);
   await c.close();
   return `measured ${diff.toFixed(3)} ms`;
 });
