@@ -131,6 +131,32 @@ await test('a late joiner comes in on the right step', async () => {
   return `measured ${diff.toFixed(3)} ms`;
 });
 
+await test('track settings (name, pan, transpose, swing) reach the session', async () => {
+  await a.click('[data-track="hat"] summary');
+  const set = async (label, v) => {
+    const input = a.locator(`[data-track="hat"] input[aria-label="${label}"]`);
+    await input.fill(String(v));
+    await input.dispatchEvent('change');
+  };
+  await set('Pan', -40);
+  await set('Transpose', 5);
+  await set('Swing', 30);
+  const name = a.locator('[data-track="hat"] input[aria-label="Track name"]');
+  await name.fill('Hats!');
+  await name.dispatchEvent('change');
+  const id = url.split('/s/')[1];
+  let hat;
+  for (let i = 0; i < 50; i++) {
+    const doc = await (await fetch(`${base}/api/sessions/${id}`)).json();
+    hat = doc.tracks.find((t) => t.id === 'hat');
+    if (hat.name === 'Hats!' && hat.transpose === 5) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert(Math.abs(hat.pan + 0.4) < 1e-6 && hat.transpose === 5 && hat.swing === 30 && hat.name === 'Hats!', JSON.stringify(hat));
+  await b.waitForSelector('[data-track="hat"] .track-name:has-text("Hats!")');
+  await a.keyboard.press('Escape');
+});
+
 await test('shift-click opens the parameter-lock editor; a pitch lock reaches the other player', async () => {
   await a.click(cell('bass', 0), { modifiers: ['Shift'] });
   await a.waitForSelector('.lock-editor');

@@ -593,20 +593,66 @@ fn TrackRow(
                             }}
                         </select>
                     </label>
-                    <label>"Volume "
-                        <input type="range" min="0" max="100"
-                            prop:value=move || track.get().map(|t| ((t.volume * 100.0).round() as i64).to_string()).unwrap_or_default()
-                            on:change=move |e| {
-                                if let Ok(v) = event_target_value(&e).parse::<f64>() {
-                                    live::edit(Edit::SetTrackVolume { track_id: id_vol.clone(), volume: v / 100.0 })
-                                }
+                    <label>"Name "
+                        <input type="text" maxlength="32" aria-label="Track name"
+                            prop:value=move || track.get().map(|t| t.name).unwrap_or_default()
+                            on:change={
+                                let id = id_vol.clone();
+                                move |e| live::edit(Edit::SetTrackName { track_id: id.clone(), name: event_target_value(&e) })
                             }/>
                     </label>
+                    <Slider label="Volume" min=0 max=100
+                        value=Signal::derive(move || track.get().map(|t| (t.volume * 100.0).round() as i64).unwrap_or(80))
+                        on_set={
+                            let id = id_vol.clone();
+                            Callback::new(move |v: i64| live::edit(Edit::SetTrackVolume { track_id: id.clone(), volume: v as f64 / 100.0 }))
+                        }/>
+                    <Slider label="Pan" min=-100 max=100
+                        value=Signal::derive(move || track.get().map(|t| (t.pan * 100.0).round() as i64).unwrap_or(0))
+                        on_set={
+                            let id = id_vol.clone();
+                            Callback::new(move |v: i64| live::edit(Edit::SetTrackPan { track_id: id.clone(), pan: v as f64 / 100.0 }))
+                        }/>
+                    <Slider label="Transpose" min=-24 max=24
+                        value=Signal::derive(move || track.get().map(|t| t.transpose as i64).unwrap_or(0))
+                        on_set={
+                            let id = id_vol.clone();
+                            Callback::new(move |v: i64| live::edit(Edit::SetTrackTranspose { track_id: id.clone(), transpose: v }))
+                        }/>
+                    <Slider label="Swing" min=0 max=100
+                        value=Signal::derive(move || track.get().map(|t| t.swing as i64).unwrap_or(0))
+                        on_set={
+                            let id = id_vol.clone();
+                            Callback::new(move |v: i64| live::edit(Edit::SetTrackSwing { track_id: id.clone(), swing: v }))
+                        }/>
                     <button class="danger" on:click=move |_| live::edit(Edit::DeleteTrack { track_id: id_del.clone() })>"Delete track"</button>
                 </details>
             </div>
             <div class="cells">{cells}</div>
         </div>
+    }
+}
+
+/// A labelled range input showing its value; `on_set` gets the new value when it is released.
+#[component]
+fn Slider(
+    label: &'static str,
+    min: i64,
+    max: i64,
+    value: Signal<i64>,
+    on_set: Callback<i64>,
+) -> impl IntoView {
+    view! {
+        <label class="slider">{label}" "
+            <input type="range" min=min.to_string() max=max.to_string() aria-label=label
+                prop:value=move || value.get().to_string()
+                on:change=move |e| {
+                    if let Ok(v) = event_target_value(&e).parse::<i64>() {
+                        on_set.run(v)
+                    }
+                }/>
+            <output>{move || value.get()}</output>
+        </label>
     }
 }
 
