@@ -28,7 +28,9 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
+    '--autoplay-policy=no-user-gesture-required',
+    // A fake microphone (a beep) that needs no permission prompt.
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
 });
 const consoleErrors = [];
 async function page(opts = {}) {
@@ -167,6 +169,22 @@ await test('shift-click opens the parameter-lock editor; a pitch lock reaches th
   await shot(a, 'lock-editor');
   await a.keyboard.press('Escape');
   await a.waitForSelector('.lock-editor', { state: 'detached' });
+});
+
+await test('record from the microphone: the take becomes a track for everyone', async () => {
+  await a.click('.record');
+  await a.waitForSelector('.record:has-text("Stop recording")');
+  await a.waitForTimeout(1500);
+  await a.click('.record');
+  await a.waitForSelector('.message:has-text("is a track now")', { timeout: 15000 });
+  const id = url.split('/s/')[1];
+  const doc = await (await fetch(`${base}/api/sessions/${id}`)).json();
+  assert(doc.samples && doc.samples.length === 1, `samples: ${JSON.stringify(doc.samples)}`);
+  const rec = doc.tracks.find((t) => t.instrument === `recording/${doc.samples[0].id}`);
+  assert(rec && rec.steps.includes(0), 'a track plays the recording');
+  assert(doc.samples[0].durationMs > 500, `take length ${doc.samples[0].durationMs} ms`);
+  await b.waitForSelector(`[data-track="${rec.id}"]`);
+  await b.waitForSelector(`[data-track="${rec.id}"] optgroup[label="Recordings"]`, { state: 'attached' });
 });
 
 await test('publish gives a read-only page with a remix button', async () => {

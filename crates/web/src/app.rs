@@ -106,12 +106,16 @@ fn SessionPage(id: String) -> impl IntoView {
     }
     tick.forget();
     // Keep the engine in step with the session, the personal mix and the clock.
+    // Bumped when a recording finishes loading, to send the pattern again.
+    let loaded = RwSignal::new(0u32);
     Effect::new(move |_| {
         let s = sig.state.get();
         let p = personal.get();
         let o = sig.offset.get();
+        let _ = loaded.get();
         if audio_on.get() {
             if let Some(s) = s {
+                audio::load_samples(&s, move || loaded.update(|n| *n += 1));
                 audio::update(&s, &p, o);
             }
         }
@@ -123,6 +127,40 @@ fn SessionPage(id: String) -> impl IntoView {
                 Err(e) => sig
                     .message
                     .set(Some(format!("Audio could not start: {}", api::js_err(e)))),
+            }
+        })
+    };
+    let recording = RwSignal::new(false);
+    let takes = RwSignal::new(0usize);
+    let rec_session = id.clone();
+    let toggle_record = move |_| {
+        let sid = rec_session.clone();
+        spawn_local(async move {
+            if !recording.get_untracked() {
+                if let Err(e) = audio::start().await {
+                    sig.message
+                        .set(Some(format!("Audio could not start: {}", api::js_err(e))));
+                    return;
+                }
+                audio_on.set(true);
+                match crate::record::start().await {
+                    Ok(()) => recording.set(true),
+                    Err(e) => sig.message.set(Some(format!(
+                        "The microphone is not available: {}",
+                        api::js_err(e)
+                    ))),
+                }
+            } else {
+                recording.set(false);
+                takes.update(|n| *n += 1);
+                match crate::record::stop_and_upload(&sid, takes.get_untracked()).await {
+                    Ok(name) => sig
+                        .message
+                        .set(Some(format!("{name} is a track now: everyone hears it"))),
+                    Err(e) => sig
+                        .message
+                        .set(Some(format!("The recording failed: {}", api::js_err(e)))),
+                }
             }
         })
     };
@@ -238,6 +276,12 @@ fn SessionPage(id: String) -> impl IntoView {
                 </button>
                 <Show when=move || !audio_on.get()>
                     <button class="start-audio" on:click=move |_| start_audio()>"Start audio"</button>
+                </Show>
+                <Show when=move || !sig.read_only.get()>
+                    <button class="record" class:on=move || recording.get() aria-pressed=move || recording.get().to_string()
+                        on:click=toggle_record.clone()>
+                        {move || if recording.get() { "■ Stop recording" } else { "● Record" }}
+                    </button>
                 </Show>
                 <div class="tempo" role="group" aria-label="Tempo">
                     <button aria-label="Slower" on:click=move |_| nudge_tempo(sig, -1)>"−"</button>
@@ -389,6 +433,19 @@ fn ConnectionStatus(sig: Signals) -> impl IntoView {
     view! { <span class=class role="status" aria-live="polite" data-testid="status">{text}</span> }
 }
 
+/// The session's recordings as (instrument id, name), for the instrument picker.
+fn recordings_of(sig: Signals) -> Vec<(String, String)> {
+    sig.state
+        .get()
+        .map(|s| {
+            s.samples
+                .iter()
+                .map(|x| (x.instrument(), x.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The current step of a track at server time `now` (None when stopped).
 fn current_step(s: &SessionState, t: &Track, now: f64) -> Option<usize> {
     let tr = s.transport;
@@ -450,7 +507,11 @@ fn Grid(
 }
 
 #[component]
-fn InstrumentSelect(value: String, on_change: Callback<leptos::ev::Event>) -> impl IntoView {
+fn InstrumentSelect(
+    value: String,
+    on_change: Callback<leptos::ev::Event>,
+    #[prop(default = Vec::new())] recordings: Vec<(String, String)>,
+) -> impl IntoView {
     let groups = [
         (Group::Drums, "Drums"),
         (Group::Bass, "Bass"),
@@ -470,6 +531,14 @@ fn InstrumentSelect(value: String, on_change: Callback<leptos::ev::Event>) -> im
                 }).collect();
                 (!items.is_empty()).then(|| view! { <optgroup label=label>{items}</optgroup> })
             }).collect_view()}
+            {(!recordings.is_empty()).then(|| view! {
+                <optgroup label="Recordings">
+                    {recordings.into_iter().map(|(id, name)| {
+                        let selected = id == value;
+                        view! { <option value=id selected=selected>{name}</option> }
+                    }).collect_view()}
+                </optgroup>
+            })}
         </select>
     }
 }
@@ -572,7 +641,8 @@ fn TrackRow(
                 <span class="track-name">{move || track.get().map(|t| t.name).unwrap_or_default()}</span>
                 {move || track.get().map(|t| {
                     let id = id_inst.clone();
-                    view! { <InstrumentSelect value=t.instrument.clone()
+                    let recordings = recordings_of(sig);
+                    view! { <InstrumentSelect value=t.instrument.clone() recordings=recordings
                         on_change=Callback::new(move |e| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument: event_target_value(&e) }))/> }
                 })}
                 <button class="toggle" aria-label="Mute (only for you)" aria-pressed=move || mine.get().0.to_string()

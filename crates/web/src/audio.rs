@@ -18,8 +18,10 @@ struct Audio {
     ctx: AudioContext,
     node: AudioWorkletNode,
     sample_rate: f64,
-    /// The last transport sent: (anchor frame, clock offset used).
-    last: Option<(f64, f64)>,
+    /// Recordings loaded into the engine: sample id -> engine slot (or None while loading).
+    samples: HashMap<String, Option<u8>>,
+    /// The last transport sent: (anchor frame, clock offset used, the transport itself).
+    last: Option<(f64, f64, keyboardia_core::model::Transport)>,
 }
 
 thread_local! {
@@ -58,11 +60,21 @@ pub async fn start() -> Result<(), JsValue> {
     js_sys::Reflect::set(&init, &"module".into(), &module)?;
     node.port()?.post_message(&init)?;
     let sample_rate = ctx.sample_rate() as f64;
+    // Nothing is scheduled until the context reports where its output really is: before the
+    // first rendered quantum, getOutputTimestamp() has no reading, and guessing the output
+    // latency put a late joiner 10 ms off.
+    for _ in 0..100 {
+        if output_timestamp(&ctx).is_some() {
+            break;
+        }
+        sleep_ms(10).await;
+    }
     AUDIO.with(|a| {
         *a.borrow_mut() = Some(Audio {
             ctx,
             node,
             sample_rate,
+            samples: HashMap::new(),
             last: None,
         })
     });
@@ -85,6 +97,17 @@ pub fn pattern_message(
     s: &SessionState,
     personal: &HashMap<String, (bool, bool)>,
 ) -> serde_json::Value {
+    let slots: HashMap<String, u8> = AUDIO.with(|a| {
+        a.borrow()
+            .as_ref()
+            .map(|a| {
+                a.samples
+                    .iter()
+                    .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
     let tracks: Vec<_> = s
         .tracks
         .iter()
@@ -93,11 +116,18 @@ pub fn pattern_message(
             let locks: Vec<_> = t
                 .locks
                 .iter()
-                .map(|(k, l)| json!([k, l.pitch.map(i32::from).unwrap_or(127), l.volume.unwrap_or(-1.0), l.tie as u8]))
+                .map(|(k, l)| {
+                    json!([
+                        k,
+                        l.pitch.map(i32::from).unwrap_or(127),
+                        l.volume.unwrap_or(-1.0),
+                        l.tie as u8
+                    ])
+                })
                 .collect();
             let (muted, soloed) = personal.get(&t.id).copied().unwrap_or((t.muted, t.soloed));
             json!({
-                "instrument": Instrument::by_id(&t.instrument).map(|i| i.code() as i64).unwrap_or(-1),
+                "instrument": instrument_code(&t.instrument, &slots),
                 "stepCount": t.step_count,
                 "volume": t.volume,
                 "pan": t.pan,
@@ -113,33 +143,137 @@ pub fn pattern_message(
     json!({ "type": "pattern", "swing": s.swing, "tracks": tracks })
 }
 
-/// The AudioContext time at which a sample is *heard* at performance time `perf_ms`.
-fn context_time_heard_at(a: &Audio, perf_ms: f64) -> f64 {
-    let ctx: &JsValue = a.ctx.as_ref();
-    let get = |o: &JsValue, k: &str| {
-        js_sys::Reflect::get(o, &k.into())
+/// The engine's code for an instrument id; a recording plays from the slot it was loaded into
+/// (silent until it is loaded: never another sound in its place).
+fn instrument_code(id: &str, slots: &HashMap<String, u8>) -> i64 {
+    match id.strip_prefix("recording/") {
+        Some(rec) => slots
+            .get(rec)
+            .map(|s| Instrument::Sample(*s).code() as i64)
+            .unwrap_or(-1),
+        None => Instrument::by_id(id).map(|i| i.code() as i64).unwrap_or(-1),
+    }
+}
+
+/// Loads the session's recordings that the engine does not have yet; calls `done` after each.
+pub fn load_samples(s: &SessionState, done: impl Fn() + Clone + 'static) {
+    for smp in &s.samples {
+        let fresh = AUDIO.with(|a| {
+            let mut a = a.borrow_mut();
+            let Some(a) = a.as_mut() else { return false };
+            if a.samples.contains_key(&smp.id) {
+                return false;
+            }
+            a.samples.insert(smp.id.clone(), None);
+            true
+        });
+        if !fresh {
+            continue;
+        }
+        let (id, path, done) = (smp.id.clone(), smp.path.clone(), done.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = load_sample(&id, &path).await {
+                web_sys::console::warn_1(&e);
+                AUDIO.with(|a| {
+                    if let Some(a) = a.borrow_mut().as_mut() {
+                        a.samples.remove(&id);
+                    }
+                });
+            }
+            done();
+        });
+    }
+}
+
+async fn load_sample(id: &str, path: &str) -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp: web_sys::Response =
+        JsFuture::from(window.fetch_with_str(&format!("/api/samples/{path}")))
+            .await?
+            .dyn_into()?;
+    if !resp.ok() {
+        return Err(JsValue::from_str("recording not found"));
+    }
+    let bytes: js_sys::ArrayBuffer = JsFuture::from(resp.array_buffer()?).await?.dyn_into()?;
+    let ctx = AUDIO
+        .with(|a| a.borrow().as_ref().map(|a| a.ctx.clone()))
+        .ok_or("no audio")?;
+    let buffer: web_sys::AudioBuffer = JsFuture::from(ctx.decode_audio_data(&bytes)?)
+        .await?
+        .dyn_into()?;
+    let pcm = buffer.get_channel_data(0)?;
+    AUDIO.with(|a| {
+        let mut a = a.borrow_mut();
+        let Some(a) = a.as_mut() else { return };
+        let slot = a.samples.values().filter(|v| v.is_some()).count() as u8;
+        let msg = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&msg, &"type".into(), &"sample".into());
+        let _ = js_sys::Reflect::set(&msg, &"slot".into(), &JsValue::from(slot));
+        let _ = js_sys::Reflect::set(&msg, &"rate".into(), &JsValue::from(buffer.sample_rate()));
+        let _ = js_sys::Reflect::set(
+            &msg,
+            &"pcm".into(),
+            &js_sys::Float32Array::from(pcm.as_slice()),
+        );
+        if let Ok(port) = a.node.port() {
+            let _ = port.post_message(&msg);
+        }
+        a.samples.insert(id.to_string(), Some(slot));
+    });
+    Ok(())
+}
+
+/// Decodes recorded audio (any format the browser reads) to mono PCM and its rate.
+pub async fn decode(bytes: &js_sys::ArrayBuffer) -> Result<(Vec<f32>, f32), JsValue> {
+    let ctx = AUDIO
+        .with(|a| a.borrow().as_ref().map(|a| a.ctx.clone()))
+        .ok_or("start audio first")?;
+    let buffer: web_sys::AudioBuffer = JsFuture::from(ctx.decode_audio_data(bytes)?)
+        .await?
+        .dyn_into()?;
+    Ok((buffer.get_channel_data(0)?, buffer.sample_rate()))
+}
+
+async fn sleep_ms(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+/// `getOutputTimestamp()`: which context time is leaving the speakers at which performance time
+/// (None until the context has rendered).
+fn output_timestamp(ctx: &AudioContext) -> Option<(f64, f64)> {
+    let c: &JsValue = ctx.as_ref();
+    let ts = js_sys::Reflect::get(c, &"getOutputTimestamp".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?
+        .call0(c)
+        .ok()?;
+    let get = |k: &str| {
+        js_sys::Reflect::get(&ts, &k.into())
             .ok()
             .and_then(|v| v.as_f64())
     };
-    // getOutputTimestamp(): which context time is leaving the speakers at which performance time.
-    let ts = js_sys::Reflect::get(ctx, &"getOutputTimestamp".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        .and_then(|f| f.call0(ctx).ok());
-    let (ctx_t, perf_t) = ts
-        .map(|ts| {
-            (
-                get(&ts, "contextTime").unwrap_or(0.0),
-                get(&ts, "performanceTime").unwrap_or(0.0),
-            )
-        })
-        .unwrap_or((0.0, 0.0));
-    if perf_t > 0.0 {
-        ctx_t + (perf_ms - perf_t) / 1000.0
-    } else {
-        // Before the first output: what is rendered now is heard after the output latency.
-        let latency = get(ctx, "outputLatency").unwrap_or(0.0);
-        a.ctx.current_time() + (perf_ms - crate::live::perf_now()) / 1000.0 - latency
+    let (ctx_t, perf_t) = (get("contextTime")?, get("performanceTime")?);
+    (perf_t > 0.0).then_some((ctx_t, perf_t))
+}
+
+/// The AudioContext time at which a sample is *heard* at performance time `perf_ms`.
+fn context_time_heard_at(a: &Audio, perf_ms: f64) -> f64 {
+    match output_timestamp(&a.ctx) {
+        Some((ctx_t, perf_t)) => ctx_t + (perf_ms - perf_t) / 1000.0,
+        None => {
+            // No reading (yet): what is rendered now is heard after the output latency.
+            let latency = js_sys::Reflect::get(a.ctx.as_ref(), &"outputLatency".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            a.ctx.current_time() + (perf_ms - crate::live::perf_now()) / 1000.0 - latency
+        }
     }
 }
 
@@ -149,17 +283,24 @@ pub fn update(s: &SessionState, personal: &HashMap<String, (bool, bool)>, offset
     let Some(offset) = offset else { return };
     let tr = s.transport;
     let msg = AUDIO.with(|a| {
-        a.borrow_mut().as_mut().map(|a| {
+        a.borrow_mut().as_mut().and_then(|a| {
             let perf = tr.anchor_time - offset;
             let frame = context_time_heard_at(a, perf) * a.sample_rate;
-            a.last = Some((frame, offset));
-            json!({
+            // The same transport, mapped to within a millisecond: leave the engine alone
+            // (re-anchoring by a hair could replay a step that just sounded).
+            if let Some((f, _, t)) = a.last {
+                if t == tr && (f - frame).abs() < a.sample_rate / 1000.0 {
+                    return None;
+                }
+            }
+            a.last = Some((frame, offset, tr));
+            Some(json!({
                 "type": "transport",
                 "playing": tr.playing,
                 "anchorFrame": frame,
                 "anchorStep": tr.anchor_step,
                 "tempo": tr.tempo,
-            })
+            }))
         })
     });
     if let Some(m) = msg {
@@ -175,20 +316,8 @@ pub fn anchor_heard_at_server_time() -> Option<f64> {
     AUDIO.with(|a| {
         let a = a.borrow();
         let a = a.as_ref()?;
-        let (frame, offset) = a.last?;
-        let ctx: &JsValue = a.ctx.as_ref();
-        let ts = js_sys::Reflect::get(ctx, &"getOutputTimestamp".into())
-            .ok()?
-            .dyn_into::<js_sys::Function>()
-            .ok()?
-            .call0(ctx)
-            .ok()?;
-        let get = |k: &str| {
-            js_sys::Reflect::get(&ts, &k.into())
-                .ok()
-                .and_then(|v| v.as_f64())
-        };
-        let (ctx_t, perf_t) = (get("contextTime")?, get("performanceTime")?);
+        let (frame, offset, _) = a.last?;
+        let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
         let heard_perf = perf_t + (frame / a.sample_rate - ctx_t) * 1000.0;
         Some(heard_perf + offset)
     })

@@ -9,6 +9,7 @@ mod api;
 mod app;
 mod audio;
 mod live;
+mod record;
 
 fn main() {
     leptos::mount::mount_to_body(app::App);
