@@ -20,6 +20,12 @@ pub enum Drum {
     Cowbell,
     Shaker,
     Clave,
+    /// FX: a laser zap (a sine diving from high to low).
+    Zap,
+    /// FX: a short square blip.
+    Blip,
+    /// FX: a noise swell whose band rises.
+    Riser,
 }
 
 /// Tonal synth presets.
@@ -94,6 +100,9 @@ catalog! {
     "synth/pluck", "Pluck", Leads, Instrument::Synth(Synth::Pluck);
     "synth/lead", "Lead", Leads, Instrument::Synth(Synth::Lead);
     "synth/pad", "Pad", Pads, Instrument::Synth(Synth::Pad);
+    "fx/zap", "Zap", Fx, Instrument::Drum(Drum::Zap);
+    "fx/blip", "Blip", Fx, Instrument::Drum(Drum::Blip);
+    "fx/riser", "Riser", Fx, Instrument::Drum(Drum::Riser);
 }
 
 impl Instrument {
@@ -259,6 +268,9 @@ impl Voice {
             Drum::Cowbell => (587.0, 0.14, 0.012),
             Drum::Shaker => (0.0, 0.07, 0.006),
             Drum::Clave => (2500.0, 0.03, 0.0),
+            Drum::Zap => (90.0, 0.12, 0.035),
+            Drum::Blip => (880.0, 0.035, 0.0),
+            Drum::Riser => (0.0, 0.3, 0.25),
         };
         // Unpitched voices (0 Hz in the table) keep the pitch ratio in `freq` instead.
         self.freq = if freq == 0.0 { ratio } else { freq * ratio };
@@ -282,6 +294,7 @@ impl Voice {
             Drum::Rim => self.f1.set(1700.0 * ratio, 0.7, sr),
             Drum::Cowbell => self.f1.set(800.0 * ratio, 0.6, sr),
             Drum::Shaker => self.f1.set(6000.0 * ratio, 0.2, sr),
+            Drum::Riser => self.f1.set(300.0 * ratio, 0.6, sr),
             _ => {}
         }
     }
@@ -352,7 +365,7 @@ impl Voice {
                 next_drum,
                 [
                     Kick, Kick808, Snare, Clap, HatClosed, HatOpen, TomLow, TomMid, TomHigh, Rim,
-                    Cowbell, Shaker, Clave
+                    Cowbell, Shaker, Clave, Zap, Blip, Riser
                 ]
             ),
             Instrument::Synth(s) => each!(
@@ -474,6 +487,23 @@ impl Voice {
                 self.f1.process(self.noise.sample()).high * (1.0 - aux) * amp * 1.2
             }
             Drum::Clave => sine(self.ph[0].advance(self.freq / sr)) * amp,
+            Drum::Zap => {
+                // From about 25 times its pitch down to it, fast.
+                let f = self.freq * (1.0 + 24.0 * aux * aux);
+                sine(self.ph[0].advance(f / sr)) * amp
+            }
+            Drum::Blip => {
+                let inc = self.freq / sr;
+                square(self.ph[0].advance(inc), inc) * amp * 0.5
+            }
+            Drum::Riser => {
+                // The band climbs as the swell (1 - aux) grows; moved at control rate.
+                if t.is_multiple_of(32) {
+                    self.f1
+                        .set((300.0 + 7000.0 * (1.0 - aux)) * self.freq, 0.6, sr);
+                }
+                self.f1.process(self.noise.sample()).band * (1.0 - aux) * amp * 2.0
+            }
         };
         // Done at -60 dB (inaudible under anything else playing).
         if (amp < 1e-3 && aux < 1e-3 && t > self.min_frames) || t > self.max_frames {

@@ -29,6 +29,9 @@ pub fn gm_drum_note(d: Drum) -> u8 {
         Drum::Cowbell => 56,
         Drum::Shaker => 70,
         Drum::Clave => 75,
+        Drum::Zap => 81,
+        Drum::Blip => 80,
+        Drum::Riser => 49,
     }
 }
 

@@ -248,3 +248,24 @@ fn print_stats() {
         );
     }
 }
+
+#[test]
+fn fx_have_their_shapes() {
+    let zap = drum(Drum::Zap);
+    let early = dominant(&zap, 2.0, 10.0, 100.0, 4000.0);
+    let late = dominant(&zap, 80.0, 60.0, 30.0, 1000.0);
+    assert!(
+        early > 4.0 * late,
+        "the zap dives: {early} Hz then {late} Hz"
+    );
+    let riser = drum(Drum::Riser);
+    assert!(
+        rms(&riser, 300.0, 400.0) > 2.0 * rms(&riser, 0.0, 50.0),
+        "the riser swells"
+    );
+    let blip = drum(Drum::Blip);
+    assert!(
+        rms(&blip, 200.0, 250.0) < 0.01 * rms(&blip, 0.0, 20.0),
+        "the blip is short"
+    );
+}
