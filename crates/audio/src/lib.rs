@@ -9,6 +9,8 @@
 //! catalog and how each voice sounds) and [`dsp`] (oscillators, filters, envelopes).
 //! [`offline`] renders patterns and sessions to PCM and WAV.
 
+#[cfg(feature = "control")]
+pub mod control;
 pub mod demo;
 pub mod dsp;
 pub mod engine;

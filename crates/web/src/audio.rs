@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use keyboardia_audio::Instrument;
+use keyboardia_audio::control;
+use keyboardia_audio::offline::pattern_from_session;
 use keyboardia_core::model::SessionState;
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -91,8 +91,10 @@ fn post(msg: &serde_json::Value) {
     });
 }
 
-/// The processor's pattern message for a session. `personal` holds this player's own mute and
-/// solo per track id (they change only what this player hears).
+/// The processor's pattern message for a session: the same mapping the WAV export uses, with
+/// this player's own mute and solo per track id (they change only what this player hears), and
+/// recordings playing from the slots they were loaded into (silent until then: never another
+/// sound in their place).
 pub fn pattern_message(
     s: &SessionState,
     personal: &HashMap<String, (bool, bool)>,
@@ -108,51 +110,14 @@ pub fn pattern_message(
             })
             .unwrap_or_default()
     });
-    let tracks: Vec<_> = s
-        .tracks
-        .iter()
-        .map(|t| {
-            let words: Vec<u32> = (0..4).map(|i| (t.steps.0 >> (32 * i)) as u32).collect();
-            let locks: Vec<_> = t
-                .locks
-                .iter()
-                .map(|(k, l)| {
-                    json!([
-                        k,
-                        l.pitch.map(i32::from).unwrap_or(127),
-                        l.volume.unwrap_or(-1.0),
-                        l.tie as u8
-                    ])
-                })
-                .collect();
-            let (muted, soloed) = personal.get(&t.id).copied().unwrap_or((t.muted, t.soloed));
-            json!({
-                "instrument": instrument_code(&t.instrument, &slots),
-                "stepCount": t.step_count,
-                "volume": t.volume,
-                "pan": t.pan,
-                "transpose": t.transpose,
-                "swing": t.swing,
-                "muted": muted,
-                "soloed": soloed,
-                "steps": words,
-                "locks": locks,
-            })
-        })
-        .collect();
-    json!({ "type": "pattern", "swing": s.swing, "tracks": tracks })
-}
-
-/// The engine's code for an instrument id; a recording plays from the slot it was loaded into
-/// (silent until it is loaded: never another sound in its place).
-fn instrument_code(id: &str, slots: &HashMap<String, u8>) -> i64 {
-    match id.strip_prefix("recording/") {
-        Some(rec) => slots
-            .get(rec)
-            .map(|s| Instrument::Sample(*s).code() as i64)
-            .unwrap_or(-1),
-        None => Instrument::by_id(id).map(|i| i.code() as i64).unwrap_or(-1),
+    let mut p = pattern_from_session(s, |id| slots.get(id).copied());
+    for (i, t) in s.tracks.iter().enumerate() {
+        if let Some(&(muted, soloed)) = personal.get(&t.id) {
+            p.tracks[i].muted = muted;
+            p.tracks[i].soloed = soloed;
+        }
     }
+    control::pattern_message(&p)
 }
 
 /// Loads the session's recordings that the engine does not have yet; calls `done` after each.
@@ -294,13 +259,12 @@ pub fn update(s: &SessionState, personal: &HashMap<String, (bool, bool)>, offset
                 }
             }
             a.last = Some((frame, offset, tr));
-            Some(json!({
-                "type": "transport",
-                "playing": tr.playing,
-                "anchorFrame": frame,
-                "anchorStep": tr.anchor_step,
-                "tempo": tr.tempo,
-            }))
+            Some(control::transport_message(
+                tr.playing,
+                frame,
+                tr.anchor_step,
+                tr.tempo as f64,
+            ))
         })
     });
     if let Some(m) = msg {
