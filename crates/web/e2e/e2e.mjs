@@ -95,6 +95,11 @@ await test('two players see each other\'s edits', async () => {
   await b.waitForSelector(cell('kick', 2) + '.on', { timeout: 5000 });
   await b.click(cell('snare', 3));
   await a.waitForSelector(cell('snare', 3) + '.on', { timeout: 5000 });
+  // The cell B changed glows on A's screen in a player's colour; A's own edit does not glow for A.
+  const style = await a.getAttribute(cell('snare', 3), 'style');
+  assert(/--glow:#[0-9a-f]{6}/i.test(style), `no glow on the changed cell: ${style}`);
+  const own = await a.getAttribute(cell('kick', 2), 'style');
+  assert(!/--glow/.test(own), `own edit glows: ${own}`);
   assert(await a.locator('.avatar').count() === 2, 'two avatars');
 });
 
