@@ -136,23 +136,8 @@ fn cargo(args: &[&str]) {
 fn build_web() {
     ensure_wasm_target();
     let dist = std::path::Path::new("target/web-dist");
-    cargo(&[
-        "build",
-        "--profile",
-        "web",
-        "-p",
-        "keyboardia-web",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]);
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "keyboardia-audio-worklet",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]);
+    let app = build_wasm("web", "keyboardia-web", "keyboardia-web");
+    let engine = build_worklet();
     let want = "0.2.130";
     let have = Command::new("wasm-bindgen")
         .arg("--version")
@@ -173,7 +158,7 @@ fn build_web() {
             "--remove-producers-section",
             "--out-dir",
             "target/web-dist/pkg",
-            "target/wasm32-unknown-unknown/web/keyboardia-web.wasm",
+            &app,
         ],
     );
     std::fs::create_dir_all(dist.join("worklet")).expect("dist dir");
@@ -184,28 +169,42 @@ fn build_web() {
             "crates/audio-worklet/js/processor.js",
             "worklet/processor.js",
         ),
-        (
-            "target/wasm32-unknown-unknown/release/keyboardia_audio_worklet.wasm",
-            "worklet/engine.wasm",
-        ),
+        (engine.as_str(), "worklet/engine.wasm"),
     ] {
         std::fs::copy(from, dist.join(to)).unwrap_or_else(|e| panic!("copy {from}: {e}"));
     }
     println!("web app built into {}", dist.display());
 }
 
-/// Builds the worklet module and the native reference render, then renders the same pattern in
-/// headless Chromium's AudioWorklet and compares (crates/audio-worklet/browser/check.mjs).
-fn worklet_check(extra: &[&str]) {
+/// Builds a package for wasm32 with a cargo profile; returns the path of its `.wasm` (named
+/// `artifact`).
+fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
     ensure_wasm_target();
     cargo(&[
         "build",
-        "--release",
+        "--profile",
+        profile,
         "-p",
-        "keyboardia-audio-worklet",
+        package,
         "--target",
         "wasm32-unknown-unknown",
     ]);
+    format!("target/wasm32-unknown-unknown/{profile}/{artifact}.wasm")
+}
+
+/// The sound engine's AudioWorklet module.
+fn build_worklet() -> String {
+    build_wasm(
+        "release",
+        "keyboardia-audio-worklet",
+        "keyboardia_audio_worklet",
+    )
+}
+
+/// Builds the worklet module and the native reference render, then renders the same pattern in
+/// headless Chromium's AudioWorklet and compares (crates/audio-worklet/browser/check.mjs).
+fn worklet_check(extra: &[&str]) {
+    let engine = build_worklet();
     let reference = "target/worklet-check";
     audio_tool("render-reference", &[reference]);
     let browser_dir = "crates/audio-worklet/browser";
@@ -225,11 +224,7 @@ fn worklet_check(extra: &[&str]) {
         );
         exit(1);
     }
-    let mut args = vec![
-        "crates/audio-worklet/browser/check.mjs",
-        reference,
-        "target/wasm32-unknown-unknown/release/keyboardia_audio_worklet.wasm",
-    ];
+    let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];
     args.extend_from_slice(extra);
     run("node", &args);
 }
