@@ -7,7 +7,8 @@
 //!
 //! Start reading at [`engine`] (sequencer, voices, mixer, limiter), then [`instrument`] (the
 //! catalog and how each voice sounds) and [`dsp`] (oscillators, filters, envelopes).
-//! [`offline`] renders patterns and sessions to PCM and WAV.
+//! [`offline`] renders patterns and sessions to PCM and WAV; `recording` validates and decodes
+//! uploaded recordings.
 
 #[cfg(feature = "control")]
 pub mod control;
@@ -18,6 +19,8 @@ pub mod instrument;
 #[cfg(feature = "midi")]
 pub mod midi;
 pub mod offline;
+#[cfg(all(feature = "wav", feature = "session"))]
+pub mod recording;
 
 pub use engine::{Engine, Pattern, StepLock, Track, Transport, MAX_BLOCK};
 pub use instrument::{Drum, Instrument, Synth, CATALOG};

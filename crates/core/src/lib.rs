@@ -12,11 +12,13 @@
 //! - [`client`]: the client half of the sync (optimistic edits, confirmation by mutation id,
 //!   resume), used by the browser and by the convergence tests,
 //! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
+//! - [`api`]: the HTTP API's rules (request bodies, documents, errors), shared by both hosts,
 //! - [`limits`]: every limit, defined once.
 //!
 //! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
 //! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
 
+pub mod api;
 pub mod client;
 pub mod clock;
 pub mod limits;

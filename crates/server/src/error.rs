@@ -1,57 +1,28 @@
-//! The one error type at the HTTP edge: JSON `{error, details}` with the right status.
+//! The one error type at the HTTP edge: the core's [`api::ApiError`] (`{error, details}` with a
+//! status) as an axum response.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use keyboardia_core::api;
 
 use crate::sessions::{ApplyError, OpenError};
-use keyboardia_core::protocol::EditError;
 
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    /// A stable, machine-readable code.
-    pub error: &'static str,
-    /// A sentence for people.
-    pub details: String,
-}
+pub struct ApiError(pub api::ApiError);
 
-impl ApiError {
-    pub fn new(status: StatusCode, error: &'static str, details: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            error,
-            details: details.into(),
-        }
-    }
-    pub fn bad_request(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", details)
-    }
-    pub fn not_found(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", details)
-    }
-    pub fn too_large(limit: usize) -> ApiError {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "TOO_LARGE",
-            format!("the request body is larger than {limit} bytes"),
-        )
-    }
-    pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "something went wrong on the server; nothing was changed",
-        )
-    }
+/// An internal error: logged here, reported to the client without details.
+pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "internal error");
+    ApiError(api::ApiError::internal())
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error, "details": self.details });
-        let mut res = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = (status, Json(self.0.body())).into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read, so this connection cannot carry another
             // request; say so, or a client may reuse it and fail its next request.
             res.headers_mut().insert(
@@ -63,16 +34,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<api::ApiError> for ApiError {
+    fn from(e: api::ApiError) -> ApiError {
+        ApiError(e)
+    }
+}
+
 impl From<OpenError> for ApiError {
     fn from(e: OpenError) -> ApiError {
         match e {
-            OpenError::NotFound(_) => ApiError::not_found(e.to_string()),
-            OpenError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                e.to_string(),
-            ),
-            OpenError::Storage(e) => ApiError::internal(e),
+            OpenError::NotFound(id) => ApiError(api::ApiError::no_session(id)),
+            OpenError::ShuttingDown => ApiError(api::ApiError::unavailable(e.to_string())),
+            OpenError::Storage(e) => internal(e),
         }
     }
 }
@@ -80,21 +53,14 @@ impl From<OpenError> for ApiError {
 impl From<ApplyError> for ApiError {
     fn from(e: ApplyError) -> ApiError {
         match e {
-            ApplyError::Edit(EditError::ReadOnly) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "READ_ONLY",
-                EditError::ReadOnly.to_string(),
-            ),
-            ApplyError::Edit(e) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_EDIT", e.to_string())
-            }
-            ApplyError::Storage(e) => ApiError::internal(e),
+            ApplyError::Edit(e) => ApiError(e.into()),
+            ApplyError::Storage(e) => internal(e),
         }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
-        ApiError::internal(e)
+        internal(e)
     }
 }

@@ -7,33 +7,24 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use keyboardia_core::limits::{MAX_JSON_BODY_BYTES, MAX_RECORDING_BYTES, SESSION_NAME_MAX_CHARS};
-use keyboardia_core::model::{check_name, SampleRef, SessionMeta, SessionState};
-use keyboardia_core::protocol::{Change, Edit};
+use keyboardia_core::api::{self, parse_id, CopyKind};
+use keyboardia_core::limits::{MAX_JSON_BODY_BYTES, MAX_RECORDING_BYTES};
+use keyboardia_core::model::{SampleRef, SessionState};
+use keyboardia_core::protocol::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{internal, ApiError};
 use crate::sessions::now_ms;
 use crate::AppState;
-
-pub fn parse_id(s: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(s)
-        .map_err(|_| ApiError::bad_request(format!("{s:?} is not a valid session id (a UUID)")))
-}
 
 /// Reads a body, counting the bytes actually received against `limit` (Content-Length is only
 /// a hint).
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::too_large(limit))
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        .map_err(|_| api::ApiError::too_large(limit).into())
 }
 
 /// Per-address rate limit for requests that create things.
@@ -42,60 +33,24 @@ pub fn check_rate(state: &AppState, addr: SocketAddr) -> Result<(), ApiError> {
         Ok(())
     } else {
         state.metrics.http_rate_limited_total.inc();
-        Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests from this address; try again in a few seconds",
-        ))
+        Err(api::ApiError::rate_limited().into())
     }
-}
-
-/// The public JSON document of a session: metadata, state and the seq it reflects.
-pub fn session_doc(meta: &SessionMeta, state: &SessionState, seq: u64) -> Value {
-    let mut v = serde_json::to_value(meta).expect("meta serializes");
-    let s = serde_json::to_value(state).expect("state serializes");
-    if let (Value::Object(m), Value::Object(s)) = (&mut v, s) {
-        m.extend(s);
-        m.insert("seq".into(), json!(seq));
-    }
-    v
 }
 
 async fn create_session_row(
     state: &AppState,
     session: SessionState,
-    remixed_from: Option<Uuid>,
-    immutable: bool,
-    published_from: Option<Uuid>,
+    kind: CopyKind,
+    source: Option<Uuid>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let now = now_ms() as i64;
-    let meta = SessionMeta {
-        id: Uuid::new_v4(),
-        created_at: now,
-        last_accessed_at: now,
-        remixed_from,
-        remix_count: 0,
-        immutable,
-        published_from,
-    };
+    let meta = api::new_meta(Uuid::new_v4(), now_ms() as i64, kind, source);
     state
         .sessions
         .store()
         .create(meta.clone(), session.clone())
         .await?;
     state.metrics.sessions_created_total.inc();
-    let body = json!({
-        "id": meta.id,
-        "url": format!("/s/{}", meta.id),
-        "session": session_doc(&meta, &session, 0),
-    });
-    Ok((StatusCode::CREATED, Json(body)))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: Option<String>,
+    Ok((StatusCode::CREATED, Json(api::created_doc(&meta, &session))))
 }
 
 pub async fn create_session(
@@ -105,17 +60,8 @@ pub async fn create_session(
 ) -> Result<impl IntoResponse, ApiError> {
     check_rate(&state, addr)?;
     let bytes = read_body(req.into_body(), MAX_JSON_BODY_BYTES).await?;
-    let body: CreateBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-        CreateBody::default()
-    } else {
-        parse_json(&bytes)?
-    };
-    let mut session = SessionState::starter();
-    if let Some(name) = body.name {
-        session.name = check_name("name", &name, SESSION_NAME_MAX_CHARS, true)
-            .map_err(|e| ApiError::bad_request(e.0))?;
-    }
-    create_session_row(&state, session, None, false, None).await
+    let session = api::new_session_state(&bytes)?;
+    create_session_row(&state, session, CopyKind::New, None).await
 }
 
 pub async fn get_session(
@@ -129,14 +75,8 @@ pub async fn get_session(
         .store()
         .meta(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no session with id {id}")))?;
-    Ok(Json(session_doc(&meta, &session, seq)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchBody {
-    name: String,
+        .ok_or(api::ApiError::no_session(id))?;
+    Ok(Json(api::session_doc(&meta, &session, seq)))
 }
 
 pub async fn patch_session(
@@ -146,11 +86,8 @@ pub async fn patch_session(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let bytes = read_body(req.into_body(), MAX_JSON_BODY_BYTES).await?;
-    let body: PatchBody = parse_json(&bytes)?;
-    state
-        .sessions
-        .edit(id, Edit::SetSessionName { name: body.name })
-        .await??;
+    let edit = api::patch_edit(&bytes)?;
+    state.sessions.edit(id, edit).await??;
     get_session(State(state), Path(id.to_string())).await
 }
 
@@ -165,14 +102,11 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
+    let limit = api::list_limit(q.limit)?;
     let before = match &q.cursor {
         None => None,
         Some(c) => {
-            let bad = || ApiError::bad_request("invalid cursor");
+            let bad = || api::ApiError::bad_request("invalid cursor");
             let (t, id) = c.split_once('_').ok_or_else(bad)?;
             Some((
                 t.parse().map_err(|_| bad())?,
@@ -184,16 +118,7 @@ pub async fn list_sessions(
     let next = (items.len() as u32 == limit)
         .then(|| items.last().map(|s| format!("{}_{}", s.created_at, s.id)))
         .flatten();
-    Ok(Json(json!({ "sessions": items, "nextCursor": next })))
-}
-
-/// How a new session derives from an existing one.
-#[derive(Clone, Copy)]
-enum CopyKind {
-    /// An editable copy that records where it came from.
-    Remix,
-    /// An immutable snapshot; the source stays editable.
-    Publish,
+    Ok(Json(api::list_doc(&items, next)))
 }
 
 /// Copies the live state of a session (playback stopped) into a new session.
@@ -206,18 +131,7 @@ async fn copy_session(
     let id = parse_id(id)?;
     check_rate(state, addr)?;
     let (source, _) = state.sessions.get(id).await?;
-    let (remixed_from, immutable, published_from) = match kind {
-        CopyKind::Remix => (Some(id), false, None),
-        CopyKind::Publish => (None, true, Some(id)),
-    };
-    let created = create_session_row(
-        state,
-        source.stopped(),
-        remixed_from,
-        immutable,
-        published_from,
-    )
-    .await?;
+    let created = create_session_row(state, source.stopped(), kind, Some(id)).await?;
     if let CopyKind::Remix = kind {
         state.sessions.store().increment_remix(id).await?;
     }
@@ -257,23 +171,13 @@ pub async fn upload_recording(
     check_rate(&state, addr)?;
     let meta = state.sessions.meta(id).await?;
     if meta.immutable {
-        return Err(crate::sessions::ApplyError::Edit(
-            keyboardia_core::protocol::EditError::ReadOnly,
-        )
-        .into());
+        return Err(api::ApiError::from(keyboardia_core::protocol::EditError::ReadOnly).into());
     }
     let bytes = read_body(req.into_body(), MAX_RECORDING_BYTES).await?;
-    let info = crate::recordings::validate_wav(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "INVALID_AUDIO", e))?;
-    let name = check_name(
-        "name",
-        q.name.as_deref().unwrap_or("Recording"),
-        keyboardia_core::limits::TRACK_NAME_MAX_CHARS,
-        false,
-    )
-    .map_err(|e| ApiError::bad_request(e.0))?;
-    let sample_id = Uuid::new_v4().simple().to_string();
-    let path = format!("recordings/{id}/{sample_id}.wav");
+    let info =
+        keyboardia_audio::recording::validate_wav(&bytes).map_err(api::ApiError::invalid_audio)?;
+    let name = api::recording_name(q.name.as_deref())?;
+    let (sample_id, path) = api::recording_key(id, Uuid::new_v4());
     state.blobs.put(&path, bytes.to_vec()).await?;
     let sample = SampleRef {
         id: sample_id,
@@ -306,21 +210,6 @@ pub struct ExportQuery {
     loops: Option<u32>,
 }
 
-impl ExportQuery {
-    /// How many full cycles to export: 1 to 8.
-    fn loops(&self, default: u32) -> Result<u32, ApiError> {
-        let loops = self.loops.unwrap_or(default);
-        if (1..=8).contains(&loops) {
-            Ok(loops)
-        } else {
-            Err(ApiError::bad_request("loops must be between 1 and 8"))
-        }
-    }
-}
-
-/// Sample rate of exported WAV files.
-const EXPORT_RATE: f32 = 44_100.0;
-
 /// The session rendered to a WAV file by the same engine that plays it in the browser: one full
 /// cycle of every track (`loops` times, default 2) and a short tail.
 pub async fn export_wav(
@@ -329,7 +218,7 @@ pub async fn export_wav(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = q.loops(2)?;
+    let loops = api::export_loops(q.loops, 2)?;
     let (session, _) = state.sessions.get(id).await?;
     // The recordings the tracks use, decoded from the sample store.
     let mut samples = Vec::new();
@@ -345,29 +234,27 @@ pub async fn export_wav(
             .blobs
             .get(&smp.path)
             .await
-            .map_err(|_| ApiError::internal("bad sample path in session"))?
-            .ok_or_else(|| ApiError::internal(format!("recording {} is missing", smp.path)))?;
-        let (pcm, rate) = crate::recordings::decode_mono(&bytes).map_err(ApiError::internal)?;
+            .map_err(|_| internal("bad sample path in session"))?
+            .ok_or_else(|| internal(format!("recording {} is missing", smp.path)))?;
+        let (pcm, rate) = keyboardia_audio::recording::decode_mono(&bytes).map_err(internal)?;
         samples.push(keyboardia_audio::offline::LoadedSample {
             id: smp.id.clone(),
             pcm,
             rate,
         });
     }
-    let file = download_name(&session.name);
+    let disposition = api::attachment(&session.name, "wav");
     let wav = tokio::task::spawn_blocking(move || {
-        let pcm = keyboardia_audio::offline::render_session(&session, EXPORT_RATE, loops, samples);
+        let pcm =
+            keyboardia_audio::offline::render_session(&session, api::EXPORT_RATE, loops, samples);
         keyboardia_audio::offline::to_wav(&pcm)
     })
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "audio/wav".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}.wav\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         wav,
     )
@@ -381,17 +268,14 @@ pub async fn export_midi(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = q.loops(1)?;
+    let loops = api::export_loops(q.loops, 1)?;
     let (session, _) = state.sessions.get(id).await?;
-    let file = download_name(&session.name);
+    let disposition = api::attachment(&session.name, "mid");
     let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
     Ok((
         [
             (header::CONTENT_TYPE, "audio/midi".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}.mid\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         bytes,
     )
@@ -414,8 +298,8 @@ pub async fn session_qr(
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("http");
-    let url = format!("{scheme}://{host}/s/{id}");
-    let code = qrcode::QrCode::new(url.as_bytes()).map_err(ApiError::internal)?;
+    let url = api::share_url(scheme, host, id);
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(internal)?;
     let svg = code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -424,40 +308,21 @@ pub async fn session_qr(
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
-/// A file name from a session name: letters, digits and dashes.
-fn download_name(name: &str) -> String {
-    let file: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if file.trim_matches('_').is_empty() {
-        "keyboardia".to_string()
-    } else {
-        file
-    }
-}
-
 pub async fn get_sample(
     State(state): State<AppState>,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
-    let key = crate::blobs::key_for_url_path(&path);
+    let key = api::sample_key(&path)?;
     let bytes = state
         .blobs
         .get(&key)
         .await
-        .map_err(|_| ApiError::bad_request(format!("{path:?} is not a valid sample path")))?
-        .ok_or_else(|| ApiError::not_found(format!("no sample at {path:?}")))?;
+        .map_err(|_| api::ApiError::bad_request(format!("{path:?} is not a valid sample path")))?
+        .ok_or_else(|| api::ApiError::not_found(format!("no sample at {path:?}")))?;
     Ok((
         [
-            (header::CONTENT_TYPE, crate::blobs::content_type(&key)),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::CONTENT_TYPE, api::blob_content_type(&key)),
+            (header::CACHE_CONTROL, api::SAMPLE_CACHE_CONTROL),
         ],
         bytes,
     )
@@ -479,7 +344,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn api_not_found() -> ApiError {
-    ApiError::not_found("no such API endpoint")
+    api::ApiError::not_found("no such API endpoint").into()
 }
 
 /// The web app: files from `--web-dir` when it has a build, else a small page saying the UI is

@@ -12,7 +12,6 @@ pub mod blobs;
 pub mod error;
 pub mod http;
 pub mod metrics;
-pub mod recordings;
 pub mod sessions;
 pub mod store;
 pub mod ws;

@@ -11,7 +11,6 @@ use anyhow::Context;
 use keyboardia_core::model::{SessionMeta, SessionState};
 use keyboardia_core::protocol::Applied;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -24,18 +23,7 @@ pub struct Loaded {
     pub recent: Vec<Applied>,
 }
 
-/// One published session in the gallery listing.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub id: Uuid,
-    pub name: String,
-    pub tempo: u16,
-    pub track_count: u32,
-    pub created_at: i64,
-    pub remix_count: u32,
-    pub published_from: Option<Uuid>,
-}
+pub use keyboardia_core::api::Summary;
 
 type Reply<T> = oneshot::Sender<anyhow::Result<T>>;
 
@@ -306,9 +294,8 @@ fn load(tx: &Transaction<'_>, id: Uuid, recent: usize) -> anyhow::Result<Option<
         params![id.to_string()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let mut state: SessionState = serde_json::from_str(&snapshot)
+    let state: SessionState = serde_json::from_str(&snapshot)
         .with_context(|| format!("snapshot of session {id} is corrupt"))?;
-    let mut seq = snapshot_seq;
     let mut stmt = tx.prepare_cached(
         "SELECT applied FROM edits WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
     )?;
@@ -324,20 +311,13 @@ fn load(tx: &Transaction<'_>, id: Uuid, recent: usize) -> anyhow::Result<Option<
         tail.push(a);
     }
     tail.reverse();
-    for a in tail.iter().filter(|a| a.seq > snapshot_seq) {
-        if a.seq != seq + 1 {
-            anyhow::bail!("edit log of session {id} has a gap at seq {}", seq + 1);
-        }
-        keyboardia_core::protocol::apply(&mut state, &a.change);
-        seq = a.seq;
-    }
-    let skip = tail.len().saturating_sub(recent);
-    let recent = tail.into_iter().skip(skip).collect();
+    let r = keyboardia_core::live::replay(state, snapshot_seq, tail, recent)
+        .map_err(|e| anyhow::anyhow!("session {id}: {e}"))?;
     Ok(Some(Loaded {
         meta,
-        state,
-        seq,
-        recent,
+        state: r.state,
+        seq: r.seq,
+        recent: r.recent,
     }))
 }
 

@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::http::parse_id;
 use crate::sessions::{Cmd, ToSocket};
 use crate::AppState;
+use keyboardia_core::api::parse_id;
 
 /// Frames larger than this are refused by the WebSocket layer itself (the session refuses
 /// anything over 64 KiB with a clear error; this only caps memory).
@@ -38,32 +38,19 @@ pub async fn upgrade(
         .on_upgrade(move |socket| connection(state, id, socket)))
 }
 
-/// Browsers send `Origin`; it must be this site (or a configured one). Clients that are not
-/// browsers send none and are let through.
+/// Browsers send `Origin`; it must be this site (or a configured one).
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return Ok(());
+    let header = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
     };
-    if state
-        .allowed_origins
-        .iter()
-        .any(|o| o == "*" || o == origin)
-    {
-        return Ok(());
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-    if !host.is_empty() && origin_host == host {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "BAD_ORIGIN",
-        format!("WebSocket connections from {origin} are not allowed"),
-    ))
+    keyboardia_core::api::check_origin(
+        header(header::ORIGIN),
+        header(header::HOST).unwrap_or(""),
+        &state.allowed_origins,
+    )?;
+    Ok(())
 }
 
 async fn connection(state: AppState, id: Uuid, mut socket: WebSocket) {

@@ -1,4 +1,5 @@
-//! Validation of uploaded recordings: must be a real, decodable WAV file within the limits.
+//! Uploaded recordings: validation (a real, decodable WAV file within the limits) and decoding
+//! to mono for the offline renderer. Both hosts use it.
 
 use keyboardia_core::limits::{MAX_RECORDING_BYTES, MAX_RECORDING_SECONDS};
 
