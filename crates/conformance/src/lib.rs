@@ -29,6 +29,26 @@ pub struct Target {
     pub http: reqwest::Client,
 }
 
+/// A listed, explained difference between the host under test and the native server, from
+/// `differences/{KEYBOARDIA_HOST}.txt` (`id: reason` lines). Returns the reason if `id` is listed
+/// for this host (and says so on stderr), `None` if the host must behave exactly like the native
+/// server here.
+pub fn known_difference(id: &str) -> Option<String> {
+    let host = std::env::var("KEYBOARDIA_HOST").ok()?;
+    let file = format!("{}/differences/{host}.txt", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("KEYBOARDIA_HOST={host} but {file} is unreadable: {e}"));
+    let reason = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == id))?
+        .1
+        .trim()
+        .to_string();
+    eprintln!("known difference on {host}: {id}: {reason}");
+    Some(reason)
+}
+
 /// An HTTP answer: status and JSON body (or `Null`).
 #[derive(Debug)]
 pub struct Answer {

