@@ -7,6 +7,10 @@
 //!   suite against the native host), the wasm32 builds, and a build of the benchmarks.
 //! - `bench [flags...]`: the benchmarks in crates/bench (see docs/BENCHMARKS.md).
 //! - `bench-worklet [seconds]`: render speed of the sound engine in Chromium's AudioWorklet.
+//! - `worker <build|dev|seed-kit|test|dry-run|deploy>`: the Cloudflare host (crates/worker); see
+//!   [`worker`].
+
+mod worker;
 
 use std::process::{exit, Command};
 
@@ -52,6 +56,8 @@ fn main() {
                 "keyboardia-bench",
                 "--exclude",
                 "xtask",
+                "--exclude",
+                "keyboardia-worker",
             ]);
             step("core builds for wasm32-unknown-unknown");
             ensure_wasm_target();
@@ -77,7 +83,7 @@ fn main() {
             step("web app end to end in headless Chromium against the real server");
             build_web();
             cargo(&["build", "-p", "keyboardia-server"]);
-            npm_ci("crates/web/e2e");
+            npm_ci("crates/web/e2e", "playwright-core");
             ensure_chromium();
             run(
                 "node",
@@ -89,6 +95,7 @@ fn main() {
             );
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
+            worker::test();
             println!("\nxtask test: all steps passed");
         }
         "bench" => {
@@ -105,24 +112,25 @@ fn main() {
             cargo(&a);
         }
         "build-web" => build_web(),
+        "worker" => worker::main(&rest),
         "bench-worklet" => {
             let seconds = rest.first().map(String::as_str).unwrap_or("60");
             worklet_check(&["--bench", seconds]);
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask run [server flags] | test | bench [bench flags] | bench-worklet [seconds]"
+                "usage: cargo xtask run [server flags] | test | bench [bench flags] | bench-worklet [seconds] | worker <build|dev|seed-kit|test|dry-run|deploy>"
             );
             exit(2);
         }
     }
 }
 
-fn step(what: &str) {
+pub fn step(what: &str) {
     println!("\n==> {what}");
 }
 
-fn cargo(args: &[&str]) {
+pub fn cargo(args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo).args(args).status().expect("cargo runs");
     if !status.success() {
@@ -133,7 +141,7 @@ fn cargo(args: &[&str]) {
 
 /// The web app, ready to serve: `target/web-dist/` with index.html, style.css, the app's wasm and
 /// JS (`pkg/`), and the sound engine for the AudioWorklet (`worklet/`).
-fn build_web() {
+pub fn build_web() {
     ensure_wasm_target();
     let dist = std::path::Path::new("target/web-dist");
     let app = build_wasm("web", "keyboardia-web", "keyboardia-web");
@@ -207,30 +215,15 @@ fn worklet_check(extra: &[&str]) {
     let engine = build_worklet();
     let reference = "target/worklet-check";
     audio_tool("render-reference", &[reference]);
-    let browser_dir = "crates/audio-worklet/browser";
-    if !std::path::Path::new(browser_dir)
-        .join("node_modules/playwright-core")
-        .exists()
-    {
-        run(
-            "npm",
-            &["ci", "--no-audit", "--no-fund", "--prefix", browser_dir],
-        );
-    }
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !std::path::Path::new(&chromium).exists() {
-        eprintln!(
-            "xtask: Chromium is needed at {chromium} (Debian: apt-get install chromium; or set CHROMIUM)"
-        );
-        exit(1);
-    }
+    npm_ci("crates/audio-worklet/browser", "playwright-core");
+    ensure_chromium();
     let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];
     args.extend_from_slice(extra);
     run("node", &args);
 }
 
 /// Runs one of the sound engine's command-line tools (crates/audio/src/bin).
-fn audio_tool(bin: &str, args: &[&str]) {
+pub fn audio_tool(bin: &str, args: &[&str]) {
     let mut a = vec![
         "run",
         "-q",
@@ -247,10 +240,11 @@ fn audio_tool(bin: &str, args: &[&str]) {
     cargo(&a);
 }
 
-/// Installs a browser test's npm packages (playwright-core) if they are missing.
-fn npm_ci(dir: &str) {
+/// Installs the npm packages of `dir` (from its lock file) if `probe` is missing.
+pub fn npm_ci(dir: &str, probe: &str) {
     if !std::path::Path::new(dir)
-        .join("node_modules/playwright-core")
+        .join("node_modules")
+        .join(probe)
         .exists()
     {
         run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", dir]);
@@ -267,7 +261,7 @@ fn ensure_chromium() {
     }
 }
 
-fn run(program: &str, args: &[&str]) {
+pub fn run(program: &str, args: &[&str]) {
     let ok = Command::new(program)
         .args(args)
         .status()
@@ -279,7 +273,7 @@ fn run(program: &str, args: &[&str]) {
     }
 }
 
-fn ensure_wasm_target() {
+pub fn ensure_wasm_target() {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

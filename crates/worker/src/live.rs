@@ -11,7 +11,7 @@
 //!
 //! The Worker talks to it over `fetch`, with paths under `/api/sessions/{id}/` (see [`Op`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use keyboardia_core::api::{self, ApiError};
@@ -66,6 +66,8 @@ pub struct LiveSessionDurableObject {
     live: RefCell<Option<Live>>,
     instance: String,
     config: LiveConfig,
+    /// The alarm as last set by this instance (`None` before the first event: unknown).
+    alarm: Cell<Option<Option<i64>>>,
 }
 
 fn now_ms() -> f64 {
@@ -105,6 +107,7 @@ impl DurableObject for LiveSessionDurableObject {
             live: RefCell::new(None),
             instance,
             config: LiveConfig::default(),
+            alarm: Cell::new(None),
         }
     }
 
@@ -177,6 +180,8 @@ impl DurableObject for LiveSessionDurableObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // The alarm that woke us is spent.
+        self.alarm.set(Some(None));
         self.event(|core, now| core.handle(now, Input::Timeout))
             .await?;
         Response::empty()
@@ -284,6 +289,8 @@ impl LiveSessionDurableObject {
                     Output::Snapshot { seq, state } => {
                         self.db
                             .put_snapshot(seq, &state, self.config.replay_window as u64)?;
+                        live.meta.last_accessed_at = now_ms() as i64;
+                        self.db.put_meta(&live.meta)?;
                         after.index = Some((live.meta.clone(), *state, seq));
                     }
                     Output::Idle => after.idle = true,
@@ -332,13 +339,18 @@ impl LiveSessionDurableObject {
             // and the next event restores it from storage.
             *self.live.borrow_mut() = None;
         }
-        let storage = self.state.storage();
-        match after.alarm {
-            Some(at) if !after.idle => {
-                let offset = (at - now_ms()).max(1.0) as i64;
-                storage.set_alarm(offset).await?;
+        // Storage calls only when the core's timer actually changed.
+        let want = after.alarm.filter(|_| !after.idle).map(|at| at as i64);
+        if self.alarm.get() != Some(want) {
+            let storage = self.state.storage();
+            match want {
+                Some(at) => {
+                    let offset = (at as f64 - now_ms()).max(1.0) as i64;
+                    storage.set_alarm(offset).await?;
+                }
+                None => storage.delete_alarm().await?,
             }
-            _ => storage.delete_alarm().await?,
+            self.alarm.set(Some(want));
         }
         if let Some((meta, state, seq)) = after.index {
             store::write_index(&self.env, &meta, &state, seq).await?;

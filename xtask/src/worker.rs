@@ -1,0 +1,357 @@
+//! `cargo xtask worker ...`: the Cloudflare host (crates/worker), built with worker-build and run
+//! in workerd by wrangler, offline.
+//!
+//! - `build`: the web app (into the Worker's assets) and the Worker (`crates/worker/build/`).
+//! - `dev [--port P] [--persist-to DIR]`: builds, seeds the built-in kit into the local R2
+//!   bucket once, and runs `wrangler dev` (state persists in DIR, default `data/worker`).
+//! - `seed-kit [--remote | --persist-to DIR]`: renders the built-in kit and puts it into R2.
+//! - `test`: builds, starts `wrangler dev` on a free port with fresh state, runs the conformance
+//!   suite (with the listed differences) and the eviction test against it, then checks that
+//!   `wrangler deploy --dry-run` accepts the bundle and reports its size.
+//! - `dry-run`: builds and runs `wrangler deploy --dry-run` only.
+//! - `deploy`: builds and runs `wrangler deploy` (needs a Cloudflare account; see
+//!   docs/CLOUDFLARE.md).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{exit, Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::{audio_tool, build_web, npm_ci, step};
+
+const DIR: &str = "crates/worker";
+const WORKER_BUILD: &str = "0.8.7";
+const WASM_BINDGEN: &str = "0.2.130";
+const BUCKET: &str = "keyboardia-samples";
+
+pub fn main(args: &[String]) {
+    let sub = args.first().map(String::as_str).unwrap_or("help");
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match sub {
+        "build" => build(),
+        "dev" => {
+            build();
+            let persist = flag("--persist-to").unwrap_or_else(|| "data/worker".into());
+            let persist = absolute(&persist);
+            if !Path::new(&persist).join(".kit-seeded").exists() {
+                seed_kit(&["--local", "--persist-to", &persist]);
+                std::fs::write(Path::new(&persist).join(".kit-seeded"), "").expect("marker");
+            }
+            let port = flag("--port").unwrap_or_else(|| "8788".into());
+            println!("Keyboardia (Cloudflare host in workerd) will be at http://127.0.0.1:{port}/");
+            wrangler(&[
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--persist-to",
+                &persist,
+                "--show-interactive-dev-session=false",
+            ]);
+        }
+        "seed-kit" => {
+            if args.iter().any(|a| a == "--remote") {
+                seed_kit(&["--remote"]);
+            } else {
+                let persist =
+                    absolute(&flag("--persist-to").unwrap_or_else(|| "data/worker".into()));
+                seed_kit(&["--local", "--persist-to", &persist]);
+            }
+        }
+        "test" => test(),
+        "dry-run" => {
+            build();
+            dry_run();
+        }
+        "deploy" => {
+            build();
+            wrangler(&["deploy"]);
+        }
+        _ => {
+            eprintln!("usage: cargo xtask worker <build|dev|seed-kit|test|dry-run|deploy>");
+            exit(2);
+        }
+    }
+}
+
+fn absolute(p: &str) -> String {
+    std::env::current_dir()
+        .expect("cwd")
+        .join(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn tool_version(program: &str) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
+}
+
+/// The web app into `target/web-dist` (the Worker's assets), then the Worker.
+pub fn build() {
+    build_web();
+    step("Cloudflare Worker (worker-build)");
+    if !tool_version("worker-build").contains(WORKER_BUILD) {
+        eprintln!(
+            "xtask: worker-build {WORKER_BUILD} is needed (cargo install worker-build --version {WORKER_BUILD} --locked)"
+        );
+        exit(1);
+    }
+    npm_ci(DIR, "wrangler");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let wasm_bindgen = std::env::var("WASM_BINDGEN_BIN")
+        .unwrap_or_else(|_| format!("{home}/.cargo/bin/wasm-bindgen"));
+    if !tool_version(&wasm_bindgen).contains(WASM_BINDGEN) {
+        eprintln!("xtask: wasm-bindgen {WASM_BINDGEN} is needed at {wasm_bindgen} (or set WASM_BINDGEN_BIN)");
+        exit(1);
+    }
+    let esbuild = absolute(&format!(
+        "{DIR}/node_modules/@esbuild/linux-x64/bin/esbuild"
+    ));
+    // Everything worker-build would download comes from here instead.
+    let ok = Command::new("worker-build")
+        .args(["--profile", "worker", "--no-opt"])
+        .current_dir(DIR)
+        .env("WASM_BINDGEN_BIN", &wasm_bindgen)
+        .env("ESBUILD_BIN", &esbuild)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("xtask: worker-build failed");
+        exit(1);
+    }
+}
+
+/// Runs wrangler (from crates/worker/node_modules) quietly and offline.
+fn wrangler_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new("npx");
+    c.arg("wrangler")
+        .args(args)
+        .current_dir(DIR)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    c
+}
+
+fn wrangler(args: &[&str]) {
+    let ok = wrangler_cmd(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("xtask: `wrangler {}` failed", args.join(" "));
+        exit(1);
+    }
+}
+
+/// Renders the built-in kit and puts every file into the R2 bucket under `samples/`.
+fn seed_kit(where_: &[&str]) {
+    step("built-in kit into R2");
+    let out = absolute("target/kit");
+    audio_tool("render-kit", &[&out]);
+    let mut entries = Vec::new();
+    let mut dirs = vec![Path::new(&out).join("samples")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("kit dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let key = p
+                    .strip_prefix(&out)
+                    .expect("under out")
+                    .to_string_lossy()
+                    .into_owned();
+                entries.push(format!(
+                    "{{\"key\":\"{key}\",\"file\":\"{}\"}}",
+                    p.to_string_lossy()
+                ));
+            }
+        }
+    }
+    let list = format!("{out}/bulk.json");
+    std::fs::write(&list, format!("[{}]", entries.join(","))).expect("write list");
+    let mut args = vec![
+        "r2",
+        "bulk",
+        "put",
+        BUCKET,
+        "--filename",
+        &list,
+        "--ct",
+        "audio/wav",
+    ];
+    args.extend_from_slice(where_);
+    wrangler(&args);
+    println!("{} kit samples are in R2 bucket {BUCKET}", entries.len());
+}
+
+/// A free local TCP port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A plain HTTP GET; `(status, body)`.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let buf = String::from_utf8_lossy(&raw);
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// `wrangler dev` in its own process group, so that stopping it stops workerd too.
+struct Dev {
+    child: Child,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let pgid = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &pgid]).status();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_dev(port: u16, persist: &str) -> Dev {
+    let log = std::fs::File::create("target/wrangler-dev.log").expect("log file");
+    let inspector = free_port().to_string();
+    let port_s = port.to_string();
+    let mut c = Command::new("setsid");
+    c.arg("npx")
+        .arg("wrangler")
+        .args([
+            "dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_s,
+            "--inspector-port",
+            &inspector,
+            "--persist-to",
+            persist,
+            "--show-interactive-dev-session=false",
+            // Every test request comes from one address: no per-address limit here (the
+            // native server's own tests cover it).
+            "--var",
+            "API_RATE:100000",
+            "--var",
+            "API_BURST:100000",
+        ])
+        .current_dir(DIR)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    let child = c.spawn().expect("setsid and npx run");
+    let dev = Dev { child };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(90) {
+        if let Some((200, body)) = http_get(port, "/healthz") {
+            if body.contains("ok") {
+                println!(
+                    "wrangler dev is up on port {port} after {:?}",
+                    started.elapsed()
+                );
+                return dev;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("xtask: wrangler dev did not start; see target/wrangler-dev.log");
+    exit(1);
+}
+
+/// Builds, runs the suites against workerd, and checks a deployable bundle.
+pub fn test() {
+    build();
+    step("Cloudflare host in workerd: conformance suite, eviction test");
+    let persist = absolute("target/worker-test-state");
+    let _ = std::fs::remove_dir_all(&persist);
+    let port = free_port();
+    let dev = start_dev(port, &persist);
+    seed_kit(&["--local", "--persist-to", &persist]);
+    match http_get(port, "/api/samples/drums/kick.wav") {
+        Some((200, _)) => println!("a kit sample is served from R2"),
+        other => {
+            eprintln!("xtask: the kit sample is not served from R2: {other:?}");
+            exit(1);
+        }
+    }
+    let differences = std::fs::read_to_string("crates/conformance/differences/cloudflare.txt")
+        .expect("differences file");
+    println!("listed differences (crates/conformance/differences/cloudflare.txt):");
+    for l in differences.lines().filter(|l| !l.starts_with('#')) {
+        println!("  {l}");
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let suite = |extra: &[&str]| {
+        let mut a = vec!["test", "-p", "keyboardia-conformance", "--test"];
+        a.extend_from_slice(extra);
+        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(&a)
+            .env("KEYBOARDIA_BASE_URL", &base)
+            .env("KEYBOARDIA_HOST", "cloudflare")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!(
+                "xtask: `cargo {}` against workerd failed (log: target/wrangler-dev.log)",
+                a.join(" ")
+            );
+            exit(1);
+        }
+    };
+    suite(&["suite"]);
+    suite(&["hibernation", "--", "--ignored"]);
+    drop(dev);
+    dry_run();
+}
+
+/// `wrangler deploy --dry-run`: the bundle is valid and deployable; prints its size.
+fn dry_run() {
+    step("wrangler deploy --dry-run (bundle size)");
+    let out = absolute("target/worker-dry-run");
+    let output = wrangler_cmd(&["deploy", "--dry-run", "--outdir", &out])
+        .output()
+        .expect("wrangler runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        eprintln!("{text}\nxtask: wrangler deploy --dry-run failed");
+        exit(1);
+    }
+    for l in text.lines().filter(|l| l.contains("Total Upload")) {
+        println!("bundle: {}", l.trim());
+    }
+}
