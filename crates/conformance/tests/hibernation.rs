@@ -109,8 +109,22 @@ async fn an_evicted_object_with_open_sockets_loses_nothing() {
     for p in ["alice", "bob", "carol"] {
         assert!(players.contains(&p), "{p} in {players:?}");
     }
-    // A reconnect with the last seq it saw gets what it missed.
-    let (_, w) = t.join(&id, "bob", Some(2)).await.unwrap();
+    // A reconnect with the last seq it saw gets what it missed (and replaces bob's old socket).
+    let (mut bob2, w) = t.join(&id, "bob", Some(2)).await.unwrap();
     assert_eq!(w["missed"].as_array().unwrap().len(), n as usize - 2);
     let _ = carol.drain_for(Duration::from_millis(100)).await;
+    let _ = alice.drain_for(Duration::from_millis(100)).await;
+
+    // A close is a wake path too: evicted again, bob's socket closes, and the others hear that
+    // bob left (the woken object knew who was connected).
+    let second = instance(&t, &id).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    bob2.close().await;
+    let left = alice.expect(|m| m["type"] == "PLAYER_LEFT").await.unwrap();
+    assert_eq!(left["playerId"], "bob");
+    assert_ne!(
+        instance(&t, &id).await,
+        second,
+        "the close was handled by a woken object"
+    );
 }

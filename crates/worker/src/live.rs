@@ -182,6 +182,11 @@ impl DurableObject for LiveSessionDurableObject {
     async fn alarm(&self) -> Result<Response> {
         // The alarm that woke us is spent.
         self.alarm.set(Some(None));
+        if self.live.borrow().is_none() && self.state.get_websockets().is_empty() {
+            // The idle timer of a session the runtime already evicted: it is out of memory
+            // already, and restoring it only to unload it again would re-arm the timer forever.
+            return Response::empty();
+        }
         self.event(|core, now| core.handle(now, Input::Timeout))
             .await?;
         Response::empty()
@@ -215,11 +220,18 @@ impl LiveSessionDurableObject {
         );
         let mut sockets = HashMap::new();
         let mut next_conn = 1;
+        let mut open = Vec::new();
         for ws in self.state.get_websockets() {
-            let Some(att) = attachment(&ws) else {
-                let _ = ws.close(Some(1011), Some("lost track of this connection"));
-                continue;
-            };
+            match attachment(&ws) {
+                Some(att) => open.push((att, ws)),
+                None => {
+                    let _ = ws.close(Some(1011), Some("lost track of this connection"));
+                }
+            }
+        }
+        // Oldest first, so that if two sockets ever claim one player the newest wins.
+        open.sort_by_key(|(att, _)| att.conn);
+        for (att, ws) in open {
             core.restore_connection(now, att.conn, att.player.clone());
             next_conn = next_conn.max(att.conn + 1);
             sockets.insert(att.conn, (ws, att.player));
@@ -311,6 +323,9 @@ impl LiveSessionDurableObject {
                     }
                     Output::Close { conn, code, reason } => {
                         if let Some((ws, _)) = live.sockets.remove(&conn) {
+                            // Until the close completes the socket is still listed; it must
+                            // not bring its player back if the object wakes meanwhile.
+                            ws.serialize_attachment(Attachment { conn, player: None })?;
                             let _ = ws.close(Some(code), Some(reason));
                         }
                     }
