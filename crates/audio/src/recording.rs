@@ -87,12 +87,32 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, f32), String> {
     Ok((mono, spec.sample_rate as f32))
 }
 
+/// A decaying 440 Hz tone, `frames` long, as a 16-bit mono 44.1 kHz WAV file: a known-good
+/// recording for tests (and the conformance suite's uploads).
+pub fn test_wav(frames: usize) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).expect("in-memory WAV");
+    for i in 0..frames {
+        let t = i as f64 / 44_100.0;
+        let s = (t * 440.0 * std::f64::consts::TAU).sin() * (-t * 8.0).exp() * 12_000.0;
+        w.write_sample(s as i16).expect("in-memory WAV");
+    }
+    w.finalize().expect("in-memory WAV");
+    out.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn wav(seconds: f32) -> Vec<u8> {
-        keyboardia_conformance::test_wav((seconds * 44_100.0) as usize)
+        test_wav((seconds * 44_100.0) as usize)
     }
 
     #[test]

@@ -274,21 +274,4 @@ fn rand_suffix() -> String {
     format!("{:x}{:x}", t, N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A small, valid mono WAV file (a decaying sine).
-pub fn test_wav(frames: usize) -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 44_100,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = std::io::Cursor::new(Vec::new());
-    let mut w = hound::WavWriter::new(&mut out, spec).expect("in-memory WAV");
-    for i in 0..frames {
-        let t = i as f64 / 44_100.0;
-        let s = (t * 440.0 * std::f64::consts::TAU).sin() * (-t * 8.0).exp() * 12_000.0;
-        w.write_sample(s as i16).expect("in-memory WAV");
-    }
-    w.finalize().expect("in-memory WAV");
-    out.into_inner()
-}
+pub use keyboardia_audio::recording::test_wav;
