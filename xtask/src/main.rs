@@ -251,7 +251,7 @@ pub fn npm_ci(dir: &str, probe: &str) {
     }
 }
 
-fn ensure_chromium() {
+pub fn ensure_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !std::path::Path::new(&chromium).exists() {
         eprintln!(

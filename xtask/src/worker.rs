@@ -6,8 +6,9 @@
 //!   bucket once, and runs `wrangler dev` (state persists in DIR, default `data/worker`).
 //! - `seed-kit [--remote | --persist-to DIR]`: renders the built-in kit and puts it into R2.
 //! - `test`: builds, starts `wrangler dev` on a free port with fresh state, runs the conformance
-//!   suite (with the listed differences) and the eviction test against it, then checks that
-//!   `wrangler deploy --dry-run` accepts the bundle and reports its size.
+//!   suite (with the listed differences), the eviction test and the web app's end-to-end tests in
+//!   Chromium against it, then checks that `wrangler deploy --dry-run` accepts the bundle and
+//!   reports its size.
 //! - `dry-run`: builds and runs `wrangler deploy --dry-run` only.
 //! - `deploy`: builds and runs `wrangler deploy` (needs a Cloudflare account; see
 //!   docs/CLOUDFLARE.md).
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::process::{exit, Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::{audio_tool, build_web, npm_ci, step};
+use crate::{audio_tool, build_web, ensure_chromium, npm_ci, run, step};
 
 const DIR: &str = "crates/worker";
 const WORKER_BUILD: &str = "0.8.7";
@@ -331,6 +332,10 @@ pub fn test() {
     };
     suite(&["suite"]);
     suite(&["hibernation", "--", "--ignored"]);
+    step("web app end to end in headless Chromium against the Cloudflare host");
+    npm_ci("crates/web/e2e", "playwright-core");
+    ensure_chromium();
+    run("node", &["crates/web/e2e/e2e.mjs", "--base-url", &base]);
     drop(dev);
     dry_run();
 }
