@@ -305,6 +305,33 @@ pub fn test() {
             exit(1);
         }
     }
+    // An object with no storage of its own imports a session that only the KV index knows.
+    let id = "5e55c0de-0000-4000-8000-00000000c0de";
+    let doc = format!(
+        r#"{{"id":"{id}","createdAt":1,"lastAccessedAt":1,"remixedFrom":null,"remixCount":0,"immutable":false,"name":"From the index","tempo":97,"swing":0,"tracks":[],"seq":0}}"#
+    );
+    let key = format!("session:{id}");
+    wrangler(&[
+        "kv",
+        "key",
+        "put",
+        "--binding",
+        "SESSIONS",
+        &key,
+        &doc,
+        "--local",
+        "--persist-to",
+        &persist,
+    ]);
+    match http_get(port, &format!("/api/sessions/{id}")) {
+        Some((200, body)) if body.contains("From the index") && body.contains("97") => {
+            println!("a session only the KV index knew was imported by its Durable Object")
+        }
+        other => {
+            eprintln!("xtask: the session in the KV index was not imported: {other:?}");
+            exit(1);
+        }
+    }
     let differences = std::fs::read_to_string("crates/conformance/differences/cloudflare.txt")
         .expect("differences file");
     println!("listed differences (crates/conformance/differences/cloudflare.txt):");
