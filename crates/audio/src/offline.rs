@@ -128,6 +128,16 @@ mod session {
         pub rate: f32,
     }
 
+    /// The recordings a session's tracks play (the ones an export must load).
+    pub fn samples_in_use(
+        session: &SessionState,
+    ) -> impl Iterator<Item = &keyboardia_core::model::SampleRef> {
+        session.samples.iter().filter(|smp| {
+            let instrument = smp.instrument();
+            session.tracks.iter().any(|t| t.instrument == instrument)
+        })
+    }
+
     /// Renders a session for export: `loops` times [`export_steps`], plus a one-second tail so
     /// the last notes ring out. Recordings the session uses are taken from `samples`.
     pub fn render_session(
@@ -157,7 +167,7 @@ mod session {
 }
 
 #[cfg(feature = "session")]
-pub use session::{pattern_from_session, render_session, LoadedSample};
+pub use session::{pattern_from_session, render_session, samples_in_use, LoadedSample};
 
 /// Encodes stereo PCM as a 16-bit WAV file.
 #[cfg(feature = "wav")]

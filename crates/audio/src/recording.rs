@@ -87,6 +87,16 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, f32), String> {
     Ok((mono, spec.sample_rate as f32))
 }
 
+/// A stored recording (`id`, its WAV `bytes`), decoded for the offline renderer.
+pub fn load(id: &str, bytes: &[u8]) -> Result<crate::offline::LoadedSample, String> {
+    let (pcm, rate) = decode_mono(bytes)?;
+    Ok(crate::offline::LoadedSample {
+        id: id.to_string(),
+        pcm,
+        rate,
+    })
+}
+
 /// A decaying 440 Hz tone, `frames` long, as a 16-bit mono 44.1 kHz WAV file: a known-good
 /// recording for tests (and the conformance suite's uploads).
 pub fn test_wav(frames: usize) -> Vec<u8> {

@@ -110,7 +110,7 @@ async fn an_evicted_object_with_open_sockets_loses_nothing() {
         assert!(players.contains(&p), "{p} in {players:?}");
     }
     // A reconnect with the last seq it saw gets what it missed (and replaces bob's old socket).
-    let (mut bob2, w) = t.join(&id, "bob", Some(2)).await.unwrap();
+    let (bob2, w) = t.join(&id, "bob", Some(2)).await.unwrap();
     assert_eq!(w["missed"].as_array().unwrap().len(), n as usize - 2);
     let _ = carol.drain_for(Duration::from_millis(100)).await;
     let _ = alice.drain_for(Duration::from_millis(100)).await;

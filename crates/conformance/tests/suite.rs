@@ -628,3 +628,23 @@ async fn app_pages_and_health_are_served() {
     assert!(pre.status().is_success());
     assert!(pre.headers().contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn websockets_from_other_sites_pages_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let t = target();
+    let id = t.create().await.unwrap();
+    let host = t.base.split_once("://").unwrap().1.to_string();
+    for (origin, ok) in [
+        ("https://evil.example".to_string(), false),
+        (format!("http://{host}"), true),
+    ] {
+        let mut req = t.ws_url(&id).into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        let r = tokio_tungstenite::connect_async(req).await;
+        assert_eq!(r.is_ok(), ok, "origin {origin}");
+        if let Err(tokio_tungstenite::tungstenite::Error::Http(resp)) = r {
+            assert_eq!(resp.status(), 403);
+        }
+    }
+}

@@ -366,6 +366,19 @@ pub fn share_url(scheme: &str, host: &str, id: Uuid) -> String {
     format!("{scheme}://{host}/s/{id}")
 }
 
+/// A QR code (SVG) of the session's link, for sharing to a phone. The host comes from the
+/// request, so an absurdly long one is refused rather than trusted.
+pub fn share_qr_svg(scheme: &str, host: &str, id: Uuid) -> Result<String, ApiError> {
+    let url = share_url(scheme, host, id);
+    let code = qrcode::QrCode::new(url.as_bytes())
+        .map_err(|_| ApiError::bad_request("the link is too long for a QR code"))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

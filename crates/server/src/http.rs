@@ -222,26 +222,14 @@ pub async fn export_wav(
     let (session, _) = state.sessions.get(id).await?;
     // The recordings the tracks use, decoded from the sample store.
     let mut samples = Vec::new();
-    for smp in &session.samples {
-        let used = session
-            .tracks
-            .iter()
-            .any(|t| t.instrument == smp.instrument());
-        if !used {
-            continue;
-        }
+    for smp in keyboardia_audio::offline::samples_in_use(&session) {
         let bytes = state
             .blobs
             .get(&smp.path)
             .await
             .map_err(|_| internal("bad sample path in session"))?
             .ok_or_else(|| internal(format!("recording {} is missing", smp.path)))?;
-        let (pcm, rate) = keyboardia_audio::recording::decode_mono(&bytes).map_err(internal)?;
-        samples.push(keyboardia_audio::offline::LoadedSample {
-            id: smp.id.clone(),
-            pcm,
-            rate,
-        });
+        samples.push(keyboardia_audio::recording::load(&smp.id, &bytes).map_err(internal)?);
     }
     let disposition = api::attachment(&session.name, "wav");
     let wav = tokio::task::spawn_blocking(move || {
@@ -298,13 +286,7 @@ pub async fn session_qr(
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("http");
-    let url = api::share_url(scheme, host, id);
-    let code = qrcode::QrCode::new(url.as_bytes()).map_err(internal)?;
-    let svg = code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
+    let svg = api::share_qr_svg(scheme, host, id)?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 

@@ -415,34 +415,12 @@ async fn export_wav(req: &Request, env: &Env, id: &str) -> ApiResult {
     let q: ExportQuery = query(req)?;
     let loops = api::export_loops(q.loops, 2)?;
     let (_, session) = session_of(env, id).await?;
-    let bucket = env.bucket(SAMPLES).map_err(internal)?;
     let mut samples = Vec::new();
-    for smp in &session.samples {
-        if !session
-            .tracks
-            .iter()
-            .any(|t| t.instrument == smp.instrument())
-        {
-            continue;
-        }
-        let obj = bucket
-            .get(&smp.path)
-            .execute()
-            .await
-            .map_err(internal)?
+    for smp in keyboardia_audio::offline::samples_in_use(&session) {
+        let bytes = r2_get(env, &smp.path)
+            .await?
             .ok_or_else(|| internal(format!("recording {} is missing", smp.path)))?;
-        let bytes = obj
-            .body()
-            .ok_or_else(|| internal("empty object"))?
-            .bytes()
-            .await
-            .map_err(internal)?;
-        let (pcm, rate) = keyboardia_audio::recording::decode_mono(&bytes).map_err(internal)?;
-        samples.push(keyboardia_audio::offline::LoadedSample {
-            id: smp.id.clone(),
-            pcm,
-            rate,
-        });
+        samples.push(keyboardia_audio::recording::load(&smp.id, &bytes).map_err(internal)?);
     }
     let pcm = keyboardia_audio::offline::render_session(&session, api::EXPORT_RATE, loops, samples);
     let wav = keyboardia_audio::offline::to_wav(&pcm);
@@ -476,13 +454,7 @@ async fn qr(req: &Request, env: &Env, id: &str) -> ApiResult {
         Some(p) => format!("{}:{p}", url.host_str().unwrap_or("localhost")),
         None => url.host_str().unwrap_or("localhost").to_string(),
     };
-    let link = api::share_url(url.scheme(), &host, sid);
-    let code = qrcode::QrCode::new(link.as_bytes()).map_err(internal)?;
-    let svg = code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
+    let svg = api::share_qr_svg(url.scheme(), &host, sid)?;
     let headers = Headers::new();
     headers
         .set("content-type", "image/svg+xml")
@@ -490,21 +462,23 @@ async fn qr(req: &Request, env: &Env, id: &str) -> ApiResult {
     Ok(Response::ok(svg).map_err(internal)?.with_headers(headers))
 }
 
+/// An object's bytes from the R2 bucket, if it exists.
+async fn r2_get(env: &Env, key: &str) -> std::result::Result<Option<Vec<u8>>, ApiError> {
+    let bucket = env.bucket(SAMPLES).map_err(internal)?;
+    let Some(obj) = bucket.get(key).execute().await.map_err(internal)? else {
+        return Ok(None);
+    };
+    let body = obj
+        .body()
+        .ok_or_else(|| internal("R2 object without a body"))?;
+    body.bytes().await.map(Some).map_err(internal)
+}
+
 async fn sample(env: &Env, path: &str) -> ApiResult {
     let key = api::sample_key(path)?;
-    let bucket = env.bucket(SAMPLES).map_err(internal)?;
-    let obj = bucket
-        .get(&key)
-        .execute()
-        .await
-        .map_err(internal)?
+    let bytes = r2_get(env, &key)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no sample at {path:?}")))?;
-    let bytes = obj
-        .body()
-        .ok_or_else(|| internal("empty object"))?
-        .bytes()
-        .await
-        .map_err(internal)?;
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("content-type", api::blob_content_type(&key))?;

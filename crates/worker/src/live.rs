@@ -398,31 +398,30 @@ impl LiveSessionDurableObject {
             return json_response(201, &doc).map_err(internal);
         }
         self.restore_or_import(id).await?;
-        let (res, after) = {
+        let (answer, after) = {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("restored above");
             let now = now_ms();
-            let res = match op {
+            let answer = match op {
                 Op::Init => unreachable!("handled above"),
-                Op::Doc => Ok(doc_of(live)),
+                Op::Doc => Answer::Json(Ok(doc_of(live))),
                 Op::Edit => {
                     let edit: Edit = api::parse_json(body)?;
-                    live.core
-                        .system_edit(now, &edit)
-                        .map(|_| doc_of(live))
-                        .map_err(ApiError::from)
+                    let r = live.core.system_edit(now, &edit);
+                    Answer::Json(r.map(|_| doc_of(live)).map_err(ApiError::from))
                 }
                 Op::Change => {
                     let change: Change = api::parse_json(body)?;
-                    live.core
-                        .system_change(change)
-                        .map(|a| serde_json::to_value(a).expect("serializes"))
-                        .map_err(ApiError::from)
+                    let r = live.core.system_change(change);
+                    Answer::Json(
+                        r.map(|a| serde_json::to_value(a).expect("serializes"))
+                            .map_err(ApiError::from),
+                    )
                 }
                 Op::Remixed => {
                     live.meta.remix_count += 1;
                     self.db.put_meta(&live.meta).map_err(internal)?;
-                    Ok(serde_json::Value::Null)
+                    Answer::Json(Ok(serde_json::Value::Null))
                 }
                 Op::Socket => {
                     let conn = live.next_conn;
@@ -434,13 +433,10 @@ impl LiveSessionDurableObject {
                         .map_err(internal)?;
                     live.sockets.insert(conn, (pair.server, None));
                     live.core.handle(now, Input::Connected { conn });
-                    let after = self.drain(live).map_err(internal)?;
-                    drop(guard);
-                    self.finish(after).await.map_err(internal)?;
-                    return Response::from_websocket(pair.client).map_err(internal);
+                    Answer::Socket(pair.client)
                 }
             };
-            if res.is_ok() && live.core.connection_count() == 0 {
+            if matches!(answer, Answer::Json(Ok(_))) && live.core.connection_count() == 0 {
                 // Nobody is connected to carry the change to the index later: refresh it now.
                 live.core.snapshot_if_dirty();
             }
@@ -452,11 +448,20 @@ impl LiveSessionDurableObject {
                     live.core.seq(),
                 ));
             }
-            (res, after)
+            (answer, after)
         };
         self.finish(after).await.map_err(internal)?;
-        json_response(200, &res?).map_err(internal)
+        match answer {
+            Answer::Json(res) => json_response(200, &res?).map_err(internal),
+            Answer::Socket(client) => Response::from_websocket(client).map_err(internal),
+        }
     }
+}
+
+/// What an operation hands back once its outputs are performed.
+enum Answer {
+    Json(std::result::Result<serde_json::Value, ApiError>),
+    Socket(WebSocket),
 }
 
 fn doc_of(live: &Live) -> serde_json::Value {
