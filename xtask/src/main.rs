@@ -262,13 +262,16 @@ pub fn ensure_chromium() {
 }
 
 pub fn run(program: &str, args: &[&str]) {
-    let ok = Command::new(program)
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("xtask: `{program} {}` failed", args.join(" "));
+    must(
+        Command::new(program).args(args),
+        &format!("`{program} {}`", args.join(" ")),
+    );
+}
+
+/// Runs a command to completion; if it fails, says `what` failed and exits.
+pub fn must(cmd: &mut Command, what: &str) {
+    if !cmd.status().map(|s| s.success()).unwrap_or(false) {
+        eprintln!("xtask: {what} failed");
         exit(1);
     }
 }
@@ -280,14 +283,6 @@ pub fn ensure_wasm_target() {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"))
         .unwrap_or(false);
     if !installed {
-        let ok = Command::new("rustup")
-            .args(["target", "add", "wasm32-unknown-unknown"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("xtask: could not add the wasm32-unknown-unknown target");
-            exit(1);
-        }
+        run("rustup", &["target", "add", "wasm32-unknown-unknown"]);
     }
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{exit, Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::{audio_tool, build_web, ensure_chromium, npm_ci, run, step};
+use crate::{audio_tool, build_web, ensure_chromium, must, npm_ci, run, step};
 
 const DIR: &str = "crates/worker";
 const WORKER_BUILD: &str = "0.8.7";
@@ -120,18 +120,14 @@ pub fn build() {
         "{DIR}/node_modules/@esbuild/linux-x64/bin/esbuild"
     ));
     // Everything worker-build would download comes from here instead.
-    let ok = Command::new("worker-build")
-        .args(["--profile", "worker", "--no-opt"])
-        .current_dir(DIR)
-        .env("WASM_BINDGEN_BIN", &wasm_bindgen)
-        .env("ESBUILD_BIN", &esbuild)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("xtask: worker-build failed");
-        exit(1);
-    }
+    must(
+        Command::new("worker-build")
+            .args(["--profile", "worker", "--no-opt"])
+            .current_dir(DIR)
+            .env("WASM_BINDGEN_BIN", &wasm_bindgen)
+            .env("ESBUILD_BIN", &esbuild),
+        "worker-build",
+    );
 }
 
 /// Runs wrangler (from crates/worker/node_modules) quietly and offline.
@@ -147,14 +143,10 @@ fn wrangler_cmd(args: &[&str]) -> Command {
 }
 
 fn wrangler(args: &[&str]) {
-    let ok = wrangler_cmd(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("xtask: `wrangler {}` failed", args.join(" "));
-        exit(1);
-    }
+    must(
+        &mut wrangler_cmd(args),
+        &format!("`wrangler {}`", args.join(" ")),
+    );
 }
 
 /// Renders the built-in kit and puts every file into the R2 bucket under `samples/`.
@@ -342,20 +334,16 @@ pub fn test() {
     let suite = |extra: &[&str]| {
         let mut a = vec!["test", "-p", "keyboardia-conformance", "--test"];
         a.extend_from_slice(extra);
-        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(&a)
-            .env("KEYBOARDIA_BASE_URL", &base)
-            .env("KEYBOARDIA_HOST", "cloudflare")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!(
-                "xtask: `cargo {}` against workerd failed (log: target/wrangler-dev.log)",
+        must(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(&a)
+                .env("KEYBOARDIA_BASE_URL", &base)
+                .env("KEYBOARDIA_HOST", "cloudflare"),
+            &format!(
+                "`cargo {}` against workerd (log: target/wrangler-dev.log)",
                 a.join(" ")
-            );
-            exit(1);
-        }
+            ),
+        );
     };
     suite(&["suite"]);
     suite(&["hibernation", "--", "--ignored"]);
