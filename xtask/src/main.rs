@@ -135,7 +135,7 @@ pub fn cargo(args: &[&str]) {
     let status = Command::new(cargo).args(args).status().expect("cargo runs");
     if !status.success() {
         eprintln!("xtask: `cargo {}` failed", args.join(" "));
-        exit(status.code().unwrap_or(1));
+        fail(status.code().unwrap_or(1));
     }
 }
 
@@ -154,7 +154,7 @@ pub fn build_web() {
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string());
     if !have.as_deref().unwrap_or("").contains(want) {
         eprintln!("xtask: wasm-bindgen {want} is needed (cargo install wasm-bindgen-cli --version {want})");
-        exit(1);
+        fail(1);
     }
     run(
         "wasm-bindgen",
@@ -257,7 +257,7 @@ pub fn ensure_chromium() {
         eprintln!(
             "xtask: Chromium is needed at {chromium} (Debian: apt-get install chromium; or set CHROMIUM)"
         );
-        exit(1);
+        fail(1);
     }
 }
 
@@ -272,8 +272,20 @@ pub fn run(program: &str, args: &[&str]) {
 pub fn must(cmd: &mut Command, what: &str) {
     if !cmd.status().map(|s| s.success()).unwrap_or(false) {
         eprintln!("xtask: {what} failed");
-        exit(1);
+        fail(1);
     }
+}
+
+/// Shell commands to run before exiting on a failure (e.g. stop a server a step started).
+pub static CLEANUP: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Exits with `code` after the registered cleanup (`exit` itself skips destructors).
+pub fn fail(code: i32) -> ! {
+    let cleanup = std::mem::take(&mut *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()));
+    for c in cleanup {
+        let _ = Command::new("bash").args(["-c", &c]).status();
+    }
+    exit(code)
 }
 
 pub fn ensure_wasm_target() {

@@ -9,6 +9,7 @@
 //!   suite (with the listed differences), the eviction test and the web app's end-to-end tests in
 //!   Chromium against it, then checks that `wrangler deploy --dry-run` accepts the bundle and
 //!   reports its size.
+//! - `crash-test`: builds and runs only the `kill -9` crash test against workerd.
 //! - `dry-run`: builds and runs `wrangler deploy --dry-run` only.
 //! - `deploy`: builds and runs `wrangler deploy` (needs a Cloudflare account; see
 //!   docs/CLOUDFLARE.md).
@@ -16,10 +17,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{exit, Child, Command};
+use std::process::{exit, Command};
 use std::time::{Duration, Instant};
 
-use crate::{audio_tool, build_web, ensure_chromium, must, npm_ci, run, step};
+use crate::{audio_tool, build_web, ensure_chromium, fail, must, npm_ci, run, step, CLEANUP};
 
 const DIR: &str = "crates/worker";
 const WORKER_BUILD: &str = "0.8.7";
@@ -67,6 +68,12 @@ pub fn main(args: &[String]) {
             }
         }
         "test" => test(),
+        "crash-test" => {
+            build();
+            let persist = absolute("target/worker-crash-state");
+            let _ = std::fs::remove_dir_all(&persist);
+            crash_test(&dev_cmds(free_port(), &persist));
+        }
         "dry-run" => {
             build();
             dry_run();
@@ -76,7 +83,9 @@ pub fn main(args: &[String]) {
             wrangler(&["deploy"]);
         }
         _ => {
-            eprintln!("usage: cargo xtask worker <build|dev|seed-kit|test|dry-run|deploy>");
+            eprintln!(
+                "usage: cargo xtask worker <build|dev|seed-kit|test|crash-test|dry-run|deploy>"
+            );
             exit(2);
         }
     }
@@ -106,7 +115,7 @@ pub fn build() {
         eprintln!(
             "xtask: worker-build {WORKER_BUILD} is needed (cargo install worker-build --version {WORKER_BUILD} --locked)"
         );
-        exit(1);
+        fail(1);
     }
     npm_ci(DIR, "wrangler");
     let home = std::env::var("HOME").unwrap_or_default();
@@ -114,7 +123,7 @@ pub fn build() {
         .unwrap_or_else(|_| format!("{home}/.cargo/bin/wasm-bindgen"));
     if !tool_version(&wasm_bindgen).contains(WASM_BINDGEN) {
         eprintln!("xtask: wasm-bindgen {WASM_BINDGEN} is needed at {wasm_bindgen} (or set WASM_BINDGEN_BIN)");
-        exit(1);
+        fail(1);
     }
     let esbuild = absolute(&format!(
         "{DIR}/node_modules/@esbuild/linux-x64/bin/esbuild"
@@ -216,60 +225,69 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// `wrangler dev` in its own process group, so that stopping it stops workerd too.
+/// Shell commands that start `wrangler dev` in the background in its own session (its process
+/// group id in a pid file) and kill that whole group (wrangler, workerd) with SIGKILL.
+struct DevCmds {
+    port: u16,
+    start: String,
+    kill: String,
+}
+
+fn dev_cmds(port: u16, persist: &str) -> DevCmds {
+    let dir = absolute(DIR);
+    let log = absolute("target/wrangler-dev.log");
+    let pidfile = absolute("target/wrangler-dev.pid");
+    let inspector = free_port();
+    // Every test request comes from one address: no per-address limit here (the native
+    // server's own tests cover it).
+    let start = format!(
+        "cd {dir} && WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false \
+         CLOUDFLARE_CF_FETCH_ENABLED=false setsid bash -c 'echo $$ > {pidfile}; exec npx wrangler dev \
+         --ip 127.0.0.1 --port {port} --inspector-port {inspector} --persist-to {persist} \
+         --show-interactive-dev-session=false --var API_RATE:100000 --var API_BURST:100000' \
+         >> {log} 2>&1 < /dev/null &"
+    );
+    // Kill the group, then wait (bounded) until its processes are gone and the port is free.
+    let kill = format!(
+        "g=$(cat {pidfile} 2>/dev/null) && kill -KILL -- -$g 2>/dev/null; \
+         for i in $(seq 100); do kill -0 -- -$g 2>/dev/null || break; sleep 0.1; done; \
+         for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null || break; sleep 0.1; done; true"
+    );
+    DevCmds { port, start, kill }
+}
+
+/// A running `wrangler dev`, killed when dropped (or by [`fail`] if a step fails meanwhile).
 struct Dev {
-    child: Child,
+    kill: String,
 }
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        let pgid = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &pgid]).status();
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
-        let _ = self.child.wait();
+        let _ = Command::new("bash").args(["-c", &self.kill]).status();
+        CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
-fn start_dev(port: u16, persist: &str) -> Dev {
-    let log = std::fs::File::create("target/wrangler-dev.log").expect("log file");
-    let inspector = free_port().to_string();
-    let port_s = port.to_string();
-    let mut c = Command::new("setsid");
-    c.arg("npx")
-        .arg("wrangler")
-        .args([
-            "dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port_s,
-            "--inspector-port",
-            &inspector,
-            "--persist-to",
-            persist,
-            "--show-interactive-dev-session=false",
-            // Every test request comes from one address: no per-address limit here (the
-            // native server's own tests cover it).
-            "--var",
-            "API_RATE:100000",
-            "--var",
-            "API_BURST:100000",
-        ])
-        .current_dir(DIR)
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    let child = c.spawn().expect("setsid and npx run");
-    let dev = Dev { child };
+fn start_dev(c: &DevCmds) -> Dev {
+    let _ = std::fs::remove_file("target/wrangler-dev.log");
+    CLEANUP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(c.kill.clone());
+    must(
+        Command::new("bash").args(["-c", &c.start]),
+        "starting wrangler dev",
+    );
+    let dev = Dev {
+        kill: c.kill.clone(),
+    };
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(90) {
-        if let Some((200, body)) = http_get(port, "/healthz") {
+        if let Some((200, body)) = http_get(c.port, "/healthz") {
             if body.contains("ok") {
                 println!(
-                    "wrangler dev is up on port {port} after {:?}",
+                    "wrangler dev is up on port {} after {:?}",
+                    c.port,
                     started.elapsed()
                 );
                 return dev;
@@ -278,7 +296,7 @@ fn start_dev(port: u16, persist: &str) -> Dev {
         std::thread::sleep(Duration::from_millis(300));
     }
     eprintln!("xtask: wrangler dev did not start; see target/wrangler-dev.log");
-    exit(1);
+    fail(1);
 }
 
 /// Builds, runs the suites against workerd, and checks a deployable bundle.
@@ -288,13 +306,14 @@ pub fn test() {
     let persist = absolute("target/worker-test-state");
     let _ = std::fs::remove_dir_all(&persist);
     let port = free_port();
-    let dev = start_dev(port, &persist);
+    let cmds = dev_cmds(port, &persist);
+    let dev = start_dev(&cmds);
     seed_kit(&["--local", "--persist-to", &persist]);
     match http_get(port, "/api/samples/drums/kick.wav") {
         Some((200, _)) => println!("a kit sample is served from R2"),
         other => {
             eprintln!("xtask: the kit sample is not served from R2: {other:?}");
-            exit(1);
+            fail(1);
         }
     }
     // An object with no storage of its own imports a session that only the KV index knows.
@@ -321,7 +340,7 @@ pub fn test() {
         }
         other => {
             eprintln!("xtask: the session in the KV index was not imported: {other:?}");
-            exit(1);
+            fail(1);
         }
     }
     let differences = std::fs::read_to_string("crates/conformance/differences/cloudflare.txt")
@@ -352,7 +371,42 @@ pub fn test() {
     ensure_chromium();
     run("node", &["crates/web/e2e/e2e.mjs", "--base-url", &base]);
     drop(dev);
+    crash_test(&cmds);
     dry_run();
+}
+
+/// The crash test: the test starts and kills `wrangler dev` itself (`cmds`).
+fn crash_test(cmds: &DevCmds) {
+    step("Cloudflare host: kill -9 workerd while edits stream, restart on the same storage");
+    // The test starts and kills the host itself; whatever happens, nothing is left running.
+    let crash_host = Dev {
+        kill: cmds.kill.clone(),
+    };
+    CLEANUP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(cmds.kill.clone());
+    must(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "test",
+                "-p",
+                "keyboardia-conformance",
+                "--test",
+                "crash",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(
+                "KEYBOARDIA_BASE_URL",
+                format!("http://127.0.0.1:{}", cmds.port),
+            )
+            .env("KEYBOARDIA_START_CMD", &cmds.start)
+            .env("KEYBOARDIA_KILL_CMD", &cmds.kill),
+        "the crash test against workerd (log: target/wrangler-dev.log)",
+    );
+    drop(crash_host);
 }
 
 /// `wrangler deploy --dry-run`: the bundle is valid and deployable; prints its size.
@@ -369,7 +423,7 @@ fn dry_run() {
     );
     if !output.status.success() {
         eprintln!("{text}\nxtask: wrangler deploy --dry-run failed");
-        exit(1);
+        fail(1);
     }
     for l in text.lines().filter(|l| l.contains("Total Upload")) {
         println!("bundle: {}", l.trim());

@@ -7,6 +7,8 @@
 //! This library holds the client helpers the tests share: [`Target`] (HTTP) and [`Ws`] (one
 //! WebSocket player speaking the protocol).
 
+pub mod crash;
+
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
