@@ -5,7 +5,9 @@
 //! (e.g. the Cloudflare host in workerd) or, when unset, an in-process native server.
 //!
 //! This library holds the client helpers the tests share: [`Target`] (HTTP) and [`Ws`] (one
-//! WebSocket player speaking the protocol).
+//! WebSocket player speaking the protocol); [`known_difference`] (a host's listed, explained
+//! differences, from `differences/{host}.txt`); and [`crash`], the `kill -9` rounds any host that
+//! can be killed and restarted runs (the native server in its tests, workerd from the xtask).
 
 pub mod crash;
 

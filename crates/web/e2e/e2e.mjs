@@ -240,7 +240,12 @@ await test('keyboard only: new session, toggle a cell, move with arrows, share, 
   // Share opens a panel with a QR code; Esc closes it.
   await k.click('text=Share');
   await k.waitForSelector('.share img[alt*="QR"]');
-  assert(await k.evaluate(() => document.querySelector('.share img').naturalWidth > 0), 'the QR code loaded');
+  // The image loads on its own schedule: wait for it (a broken image never gets a width).
+  const loaded = await k.waitForFunction(() => {
+    const img = document.querySelector('.share img');
+    return img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 5000 }).then(() => true, () => false);
+  assert(loaded, 'the QR code loaded');
   await k.keyboard.press('Escape');
   await k.waitForSelector('.share', { state: 'detached' });
   await k.evaluate(() => document.activeElement.blur());
