@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{exit, Command};
 use std::time::{Duration, Instant};
 
-use crate::{audio_tool, build_web, ensure_chromium, fail, must, npm_ci, run, step, CLEANUP};
+use crate::{audio_tool, build_web, ensure_chromium, fail, must, npm_ci, step, CLEANUP};
 
 const DIR: &str = "crates/worker";
 const WORKER_BUILD: &str = "0.8.7";
@@ -369,7 +369,13 @@ pub fn test() {
     step("web app end to end in headless Chromium against the Cloudflare host");
     npm_ci("crates/web/e2e", "playwright-core");
     ensure_chromium();
-    run("node", &["crates/web/e2e/e2e.mjs", "--base-url", &base]);
+    must(
+        Command::new("node")
+            .args(["crates/web/e2e/e2e.mjs", "--base-url", &base])
+            .env("KEYBOARDIA_KILL_CMD", &cmds.kill)
+            .env("KEYBOARDIA_START_CMD", &cmds.start),
+        "the web app's end-to-end tests against workerd",
+    );
     drop(dev);
     crash_test(&cmds);
     dry_run();

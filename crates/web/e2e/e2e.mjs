@@ -3,8 +3,9 @@
 //
 // Usage: node e2e.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir]
 //        node e2e.mjs --base-url <url>   (a host that is already running, e.g. the Cloudflare
-//        host in workerd; the test that stops and restarts the server is skipped and says so)
-import { spawn } from 'node:child_process';
+//        host in workerd; the test that stops and restarts the server uses the shell commands in
+//        KEYBOARDIA_KILL_CMD and KEYBOARDIA_START_CMD, and is skipped, saying so, without them)
+import { execSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,23 @@ async function startServer(addr = '127.0.0.1:0') {
   return { proc, url };
 }
 let { proc: server, url: base } = given ? { proc: null, url: given.replace(/\/$/, '') } : await startServer();
+// Stopping and starting the server: our own child, or a running host through shell commands.
+const external = given && process.env.KEYBOARDIA_KILL_CMD && process.env.KEYBOARDIA_START_CMD;
+async function stopServer() {
+  if (external) { execSync(process.env.KEYBOARDIA_KILL_CMD, { shell: '/bin/bash', stdio: 'inherit' }); return; }
+  const stopped = new Promise((res) => server.on('exit', res));
+  server.kill('SIGTERM');
+  await stopped;
+}
+async function restartServer() {
+  if (!external) { ({ proc: server } = await startServer(base.replace('http://', ''))); return; }
+  execSync(process.env.KEYBOARDIA_START_CMD, { shell: '/bin/bash', stdio: 'inherit' });
+  for (let i = 0; i < 300; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) return; } catch { /* not up yet */ }
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  throw new Error('the host did not come back');
+}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -275,16 +293,14 @@ await test('edits made while the server is away are kept and sent when it is bac
   const r = await page();
   await r.goto(url);
   await r.waitForSelector('[data-testid=status]:has-text("live")');
-  const stopped = new Promise((res) => server.on('exit', res));
-  server.kill('SIGTERM');
-  await stopped;
+  await stopServer();
   await r.waitForSelector('[data-testid=status]:has-text("reconnecting")');
   await r.click(cell('kick', 13));
   await r.click(cell('kick', 15));
   await r.waitForSelector('[data-testid=status]:has-text("2 unsent")');
   assert(await r.locator(cell('kick', 15) + '.on').count() === 1, 'the edit shows at once');
-  ({ proc: server } = await startServer(base.replace('http://', '')));
-  await r.waitForSelector('[data-testid=status]:has-text("live")', { timeout: 20000 });
+  await restartServer();
+  await r.waitForSelector('[data-testid=status]:has-text("live")', { timeout: 30000 });
   const id = url.split('/s/')[1];
   let steps = [];
   for (let i = 0; i < 50; i++) {
@@ -295,7 +311,7 @@ await test('edits made while the server is away are kept and sent when it is bac
   }
   assert(steps.includes(13) && steps.includes(15), `server has ${steps}`);
   await r.close();
-}, server ? null : 'needs a server this script started and can stop');
+}, server || external ? null : 'needs KEYBOARDIA_KILL_CMD and KEYBOARDIA_START_CMD to stop and start the host');
 
 // Reconnecting pages log the failed WebSocket attempts while the server was down; those are the
 // expected errors of the test above, not faults.
