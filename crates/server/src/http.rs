@@ -239,14 +239,7 @@ pub async fn export_wav(
     })
     .await
     .map_err(internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/wav".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        wav,
-    )
-        .into_response())
+    Ok(download(wav, "audio/wav", disposition))
 }
 
 /// The session's pattern as a Standard MIDI File.
@@ -260,14 +253,19 @@ pub async fn export_midi(
     let (session, _) = state.sessions.get(id).await?;
     let disposition = api::attachment(&session.name, "mid");
     let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
-    Ok((
+    Ok(download(bytes, "audio/midi", disposition))
+}
+
+/// A file to save: its bytes, type and `Content-Disposition`.
+fn download(bytes: Vec<u8>, content_type: &'static str, disposition: String) -> Response {
+    (
         [
-            (header::CONTENT_TYPE, "audio/midi".to_string()),
+            (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// A QR code (SVG) of the session's link, for sharing to a phone.

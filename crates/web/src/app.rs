@@ -210,30 +210,21 @@ fn SessionPage(id: String) -> impl IntoView {
             "Link copied: send it to whoever you want to jam with".into(),
         ));
     };
-    let remix = {
+    // Remix and publish both create a session from this one and open it.
+    let derive = |action: &'static str| {
         let id = session_id.clone();
         move |_| {
             let id = id.clone();
             spawn_local(async move {
-                match api::post(&format!("/api/sessions/{id}/remix")).await {
+                match api::post(&format!("/api/sessions/{id}/{action}")).await {
                     Ok(v) => api::navigate(v["url"].as_str().unwrap_or("/")),
                     Err(e) => sig.message.set(Some(e)),
                 }
             })
         }
     };
-    let publish = {
-        let id = session_id.clone();
-        move |_| {
-            let id = id.clone();
-            spawn_local(async move {
-                match api::post(&format!("/api/sessions/{id}/publish")).await {
-                    Ok(v) => api::navigate(v["url"].as_str().unwrap_or("/")),
-                    Err(e) => sig.message.set(Some(e)),
-                }
-            })
-        }
-    };
+    let remix = derive("remix");
+    let publish = derive("publish");
     let export_href = format!("/api/sessions/{session_id}/export.wav");
     let midi_href = format!("/api/sessions/{session_id}/export.mid");
     let qr_src = format!("/api/sessions/{session_id}/qr.svg");

@@ -49,7 +49,8 @@ pub fn error_response(e: &ApiError) -> Result<Response> {
     Ok(res)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+/// An internal error: logged, reported to the client without details.
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     worker::console_error!("internal error: {e}");
     ApiError::internal()
 }
@@ -162,7 +163,8 @@ async fn read_body(mut req: Request, limit: usize) -> std::result::Result<Vec<u8
     Ok(bytes)
 }
 
-fn now_ms() -> f64 {
+/// Milliseconds since the Unix epoch (the platform's clock; it advances between events).
+pub(crate) fn now_ms() -> f64 {
     Date::now().as_millis() as f64
 }
 

@@ -21,12 +21,12 @@ use keyboardia_core::protocol::{Change, Edit, Player};
 use keyboardia_core::{Input, LiveConfig, LiveSession, Output};
 use serde::{Deserialize, Serialize};
 use worker::{
-    durable_object, Date, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
 use crate::store::{self, Db};
-use crate::{error_response, json_response};
+use crate::{error_response, internal, json_response, now_ms};
 
 /// The header that names the object instance that answered (a new value after each wake):
 /// lets tests see that an object was evicted and restored.
@@ -68,10 +68,6 @@ pub struct LiveSessionDurableObject {
     config: LiveConfig,
     /// The alarm as last set by this instance (`None` before the first event: unknown).
     alarm: Cell<Option<Option<i64>>>,
-}
-
-fn now_ms() -> f64 {
-    Date::now().as_millis() as f64
 }
 
 /// The operations the Worker asks of a session's object.
@@ -477,9 +473,4 @@ fn deliver(live: &mut Live, conn: ConnId, text: &str) {
         live.sockets.remove(&conn);
         live.core.handle(now_ms(), Input::Disconnected { conn });
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    worker::console_error!("internal error: {e}");
-    ApiError::internal()
 }
