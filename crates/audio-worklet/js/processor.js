@@ -6,6 +6,7 @@
 //   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
 //       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
+//   { type: 'anchor', anchorFrame }   (the same transport, its anchor corrected: slewed)
 //   { type: 'sample', slot, rate, pcm: Float32Array }
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 class KeyboardiaProcessor extends AudioWorkletProcessor {
@@ -39,6 +40,8 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       kb.kb_set_track_count(h, m.tracks.length);
     } else if (m.type === 'transport') {
       kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
+    } else if (m.type === 'anchor') {
+      kb.kb_adjust_anchor(h, m.anchorFrame);
     } else if (m.type === 'sample') {
       const ptr = kb.kb_sample_buffer(h, m.pcm.length);
       new Float32Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);
@@ -51,6 +54,9 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     const out = outputs[0];
     if (!this.kb || !out || out.length < 2) return true;
     const n = out[0].length;
+    // The engine counts the context's frames (the global currentFrame), so anchor frames that
+    // the main thread computes from context time mean exactly these frames.
+    if (this.kb.kb_frame(this.h) !== currentFrame) this.kb.kb_set_frame(this.h, currentFrame);
     this.kb.kb_render(this.h, n);
     // Views are made per block: wasm memory may have grown since the last one.
     const mem = this.kb.memory.buffer;

@@ -60,6 +60,13 @@ pub extern "C" fn kb_frame(h: *mut Worklet) -> f64 {
     w(h).engine.frame() as f64
 }
 
+/// Moves the engine's frame clock to the AudioContext's (`currentFrame` in the worklet scope),
+/// so an anchor frame computed from the context's time is the frame the engine means.
+#[no_mangle]
+pub extern "C" fn kb_set_frame(h: *mut Worklet, frame: f64) {
+    w(h).engine.set_frame(frame.max(0.0) as u64);
+}
+
 #[no_mangle]
 pub extern "C" fn kb_set_track_count(h: *mut Worklet, n: u32) {
     w(h).engine.set_track_count(n as usize);
@@ -141,6 +148,13 @@ pub extern "C" fn kb_set_transport(
         anchor_step,
         tempo,
     });
+}
+
+/// A corrected anchor frame for the same transport: slewed while playing (see
+/// `Engine::adjust_anchor`).
+#[no_mangle]
+pub extern "C" fn kb_adjust_anchor(h: *mut Worklet, anchor_frame: f64) {
+    w(h).engine.adjust_anchor(anchor_frame);
 }
 
 /// A buffer of `frames` floats to copy a sample's PCM into, before [`kb_commit_sample`].

@@ -54,3 +54,9 @@ pub fn transport_message(playing: bool, anchor_frame: f64, anchor_step: f64, tem
         "tempo": tempo,
     })
 }
+
+/// The processor's `anchor` message: the same transport, its anchor frame corrected (the
+/// engine slews to it while playing instead of jumping).
+pub fn anchor_message(anchor_frame: f64) -> Value {
+    json!({ "type": "anchor", "anchorFrame": anchor_frame })
+}

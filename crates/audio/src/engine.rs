@@ -24,6 +24,13 @@ pub const CEILING: f32 = 0.977;
 const MASTER_GAIN: f32 = 0.55;
 /// Frames over which a track's gain moves to a new volume, pan, mute or solo (no clicks).
 const GAIN_RAMP: u32 = 64;
+/// How fast a playing schedule follows a corrected anchor: 2 ms per second (0.2 %, far below
+/// what a listener hears as a tempo change). See [`Engine::adjust_anchor`].
+pub const SLEW_RATE: f64 = 0.002;
+/// Corrections up to this (in seconds) are applied at once: no one hears half a millisecond.
+pub const SNAP_SECONDS: f64 = 0.0005;
+/// Corrections beyond this (in seconds) jump: slewing them would take too long.
+pub const JUMP_SECONDS: f64 = 0.05;
 
 /// A parameter lock on one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -203,6 +210,8 @@ pub struct Engine {
     transport: Transport,
     /// A transport that takes effect at its anchor frame (in the future when set).
     pending: Option<Transport>,
+    /// Where the playing transport's anchor frame is being slewed to.
+    slew_target: Option<f64>,
     next_step: [i64; MAX_TRACKS],
     voices: [Voice; MAX_VOICES],
     age: u64,
@@ -230,6 +239,7 @@ impl Engine {
             pattern: Pattern::default(),
             transport: Transport::STOPPED,
             pending: None,
+            slew_target: None,
             next_step: [0; MAX_TRACKS],
             voices: [Voice::IDLE; MAX_VOICES],
             age: 0,
@@ -295,11 +305,102 @@ impl Engine {
     /// or a tempo change anchored ahead starts exactly there); otherwise it applies now and
     /// playback joins at the first step at or after the current frame.
     pub fn set_transport(&mut self, t: Transport) {
-        if t.anchor_frame > self.frame as f64 {
+        self.slew_target = None;
+        if Self::starts_at(&t) > self.frame {
             self.pending = Some(t);
         } else {
             self.pending = None;
             self.switch(t, self.frame);
+        }
+    }
+
+    /// Moves this engine's frame clock to `frame` (an AudioWorklet's `currentFrame`), so anchor
+    /// frames computed from the AudioContext's time mean the same frames here. Playback joins
+    /// at the first step at or after the new frame; nothing that already sounded sounds again.
+    pub fn set_frame(&mut self, frame: u64) {
+        if frame == self.frame {
+            return;
+        }
+        self.frame = frame;
+        if let Some(p) = self.pending {
+            if Self::starts_at(&p) <= frame {
+                self.pending = None;
+                self.transport = p;
+            }
+        }
+        let t = self.transport;
+        let before = self.next_step;
+        self.switch(t, frame);
+        for (n, b) in self.next_step.iter_mut().zip(before) {
+            *n = (*n).max(b);
+        }
+    }
+
+    /// Corrects where the current transport's anchor is, for the same transport (a better
+    /// clock estimate, or the audio clock drifting from the system clock). A transport still
+    /// waiting for its anchor just moves. While playing, a correction of up to
+    /// [`SNAP_SECONDS`] applies at once, one up to [`JUMP_SECONDS`] is slewed at [`SLEW_RATE`]
+    /// (so no step jumps audibly), and a larger one jumps. Steps are never struck twice.
+    pub fn adjust_anchor(&mut self, anchor_frame: f64) {
+        if let Some(p) = &mut self.pending {
+            p.anchor_frame = anchor_frame;
+            return;
+        }
+        if !self.transport.playing {
+            self.transport.anchor_frame = anchor_frame;
+            return;
+        }
+        let d = (anchor_frame - self.transport.anchor_frame).abs() / self.sr as f64;
+        if d <= SNAP_SECONDS {
+            self.slew_target = None;
+            self.move_anchor(anchor_frame, true);
+        } else if d > JUMP_SECONDS {
+            self.slew_target = None;
+            self.move_anchor(anchor_frame, false);
+        } else {
+            self.slew_target = Some(anchor_frame);
+        }
+    }
+
+    /// The playing transport's anchor frame and the one it is being slewed to, if any.
+    pub fn anchor(&self) -> (f64, Option<f64>) {
+        (self.transport.anchor_frame, self.slew_target)
+    }
+
+    /// Moves the playing anchor. No step sounds twice: each track goes on from its next
+    /// unplayed step. Moving earlier by a hair (`catch_up`), a step whose new frame fell just
+    /// behind us still sounds, late by less than the correction; after a jump, steps passed
+    /// over are skipped rather than played in a burst.
+    fn move_anchor(&mut self, anchor_frame: f64, catch_up: bool) {
+        let earlier = if catch_up {
+            (self.transport.anchor_frame - anchor_frame).max(0.0)
+        } else {
+            0.0
+        };
+        let from = self.frame.saturating_sub(libm::ceil(earlier) as u64);
+        let before = self.next_step;
+        let t = Transport {
+            anchor_frame,
+            ..self.transport
+        };
+        self.switch(t, from);
+        for (n, b) in self.next_step.iter_mut().zip(before) {
+            *n = (*n).max(b);
+        }
+    }
+
+    /// One block's worth of slewing towards the target anchor.
+    fn slew(&mut self, frames: usize) {
+        let Some(target) = self.slew_target else {
+            return;
+        };
+        let max = SLEW_RATE * frames as f64;
+        let d = target - self.transport.anchor_frame;
+        if d.abs() <= max {
+            self.transport.anchor_frame = target;
+            self.slew_target = None;
+        } else {
+            self.transport.anchor_frame += max.copysign(d);
         }
     }
 
@@ -342,6 +443,13 @@ impl Engine {
             .iter()
             .filter(|v| v.active && v.track == track)
             .count()
+    }
+
+    /// The frame a transport takes over at: its anchor rounded like every step's frame, so the
+    /// anchor step itself (whose frame is the rounded anchor) is the first to play, never
+    /// skipped because the anchor fell between two frames.
+    fn starts_at(t: &Transport) -> u64 {
+        libm::floor(t.anchor_frame + 0.5).max(0.0) as u64
     }
 
     fn frames_per_step(t: &Transport, sr: f32) -> f64 {
@@ -397,7 +505,7 @@ impl Engine {
     fn next_event(&self, limit: u64) -> u64 {
         let mut next = limit;
         if let Some(p) = &self.pending {
-            let f = libm::ceil(p.anchor_frame).max(0.0) as u64;
+            let f = Self::starts_at(p);
             next = next.min(f);
         }
         if self.transport.playing {
@@ -413,7 +521,7 @@ impl Engine {
     fn events(&mut self) {
         let now = self.frame;
         if let Some(p) = self.pending {
-            if libm::ceil(p.anchor_frame) as u64 <= now {
+            if Self::starts_at(&p) <= now {
                 self.pending = None;
                 self.switch(p, now);
             }
@@ -530,6 +638,7 @@ impl Engine {
         for bus in self.buses.iter_mut().take(MAX_TRACKS) {
             bus[..n].fill(0.0);
         }
+        self.slew(n);
         let start = self.frame;
         let end = start + n as u64;
         loop {

@@ -308,3 +308,94 @@ fn golden_render_is_unchanged() {
         std::fs::read_to_string(path).expect("golden file (KEYBOARDIA_UPDATE_GOLDEN=1 creates it)");
     assert_eq!(got, want);
 }
+
+/// The worklet counts the AudioContext's frames: an engine created late (frame 0 is long gone)
+/// and moved to the context's frame plays an anchor given in context frames on that frame.
+#[test]
+fn set_frame_follows_the_context_clock() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_frame(480_000);
+    e.set_transport(Transport::play(500_000.0, 0.0, 120.0));
+    render_engine(&mut e, 20_000 + 2 * FPS as usize, 128);
+    assert_eq!(onsets(&e, 0), [500_000, 500_000 + FPS]);
+    // Jumping the clock forward (blocks the context skipped) joins at the next step, with
+    // nothing replayed and no burst of the skipped steps.
+    e.set_frame(500_000 + 10 * FPS + 10);
+    render_engine(&mut e, FPS as usize, 128);
+    assert_eq!(onsets(&e, 0), [500_000, 500_000 + FPS, 500_000 + 11 * FPS]);
+}
+
+/// A small correction of a playing transport is slewed: every step moves by no more than the
+/// slew rate allows, none is struck twice or skipped, and the schedule ends up on the target.
+#[test]
+fn anchor_corrections_are_slewed_without_jumps() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 120.0));
+    render_engine(&mut e, 2 * FPS as usize - 100, 128);
+    // 10 ms later than planned: 480 frames.
+    e.adjust_anchor(480.0);
+    render_engine(&mut e, 80 * FPS as usize, 128);
+    let got = onsets(&e, 0);
+    let steps: Vec<i64> = e.triggers().map(|t| t.step).collect();
+    assert_eq!(steps, (0..steps.len() as i64).collect::<Vec<_>>(), "each step once");
+    // Between consecutive steps the grid moved by at most the slew rate (plus rounding).
+    for w in got.windows(2) {
+        let moved = w[1] as i64 - w[0] as i64 - FPS as i64;
+        assert!(
+            moved.abs() as f64 <= keyboardia_audio::engine::SLEW_RATE * FPS as f64 + 1.0,
+            "a step moved by {moved} frames"
+        );
+    }
+    assert_eq!(*got.last().unwrap(), (got.len() as u64 - 1) * FPS + 480);
+    assert_eq!(e.anchor(), (480.0, None));
+}
+
+/// Corrections too small to hear apply at once; ones too large to slew jump, and a jump
+/// earlier does not play the steps it passed over in a burst.
+#[test]
+fn tiny_corrections_snap_and_huge_ones_jump_without_a_burst() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 120.0));
+    render_engine(&mut e, FPS as usize + 50, 128);
+    e.adjust_anchor(-10.0); // 0.2 ms earlier: applied now
+    assert_eq!(e.anchor(), (-10.0, None));
+    e.adjust_anchor(-10.0 - 24_000.0); // half a second earlier: jumps
+    render_engine(&mut e, 2 * FPS as usize, 128);
+    let got = onsets(&e, 0);
+    // Steps 0 and 1 before; then the schedule is four steps further on: steps 2..5 are passed
+    // over (not played at once) and the next step lands on its new frame.
+    assert_eq!(got[..2], [0, FPS]);
+    let steps: Vec<i64> = e.triggers().map(|t| t.step).collect();
+    assert!(steps[2] >= 6, "{steps:?}");
+    assert_eq!(got[2] as i64, steps[2] * FPS as i64 - 24_010);
+}
+
+/// A transport still waiting for its anchor just moves: nothing has sounded yet.
+#[test]
+fn a_pending_transport_moves_freely() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(10_000.0, 0.0, 120.0));
+    e.adjust_anchor(12_345.0);
+    render_engine(&mut e, 12_345 + 10, 128);
+    assert_eq!(onsets(&e, 0), [12_345]);
+}
+
+/// An anchor between two frames (every anchor mapped from a clock is): the anchor step still
+/// plays, on the rounded frame, whichever way the fraction falls.
+#[test]
+fn a_fractional_anchor_never_skips_the_anchor_step() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    for anchor in [1000.3, 1000.5, 1000.7, 1000.0] {
+        let e = run(&p, Transport::play(anchor, 0.0, 120.0), 1000 + FPS as usize + 10, 128);
+        let first = (anchor + 0.5f64).floor() as u64;
+        assert_eq!(onsets(&e, 0), [first, first + FPS], "anchor {anchor}");
+    }
+}

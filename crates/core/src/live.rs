@@ -146,6 +146,8 @@ pub mod close {
 struct Conn {
     player: Option<String>,
     bucket: TokenBucket,
+    /// The round trip this client last reported (ms), for the transport lead.
+    rtt: Option<f64>,
 }
 
 /// Colours (with names) for players: distinct, readable on dark and light backgrounds.
@@ -256,6 +258,8 @@ impl LiveSession {
             Conn {
                 player: player.as_ref().map(|p| p.id.clone()),
                 bucket: TokenBucket::new(self.config.rate_per_sec, self.config.rate_burst, now),
+                // A woken host forgot it: the next CLOCK_SYNC (twice a second) brings it back.
+                rtt: None,
             },
         );
         if let Some(p) = player {
@@ -278,6 +282,7 @@ impl LiveSession {
                             self.config.rate_burst,
                             now,
                         ),
+                        rtt: None,
                     },
                 );
                 self.empty_since = None;
@@ -365,8 +370,19 @@ impl LiveSession {
     fn ctx(&self, now: f64) -> ResolveCtx {
         ResolveCtx {
             now,
-            lead_ms: self.config.lead_ms,
+            lead_ms: self.lead_ms(),
         }
+    }
+
+    /// How far ahead transport changes are anchored: enough for the slowest player here.
+    pub fn lead_ms(&self) -> f64 {
+        let slowest = self
+            .conns
+            .values()
+            .filter(|c| c.player.is_some())
+            .filter_map(|c| c.rtt)
+            .max_by(f64::total_cmp);
+        crate::clock::transport_lead_ms(self.config.lead_ms, slowest)
     }
 
     fn send(&mut self, conn: ConnId, msg: ServerMessage) {
@@ -415,13 +431,18 @@ impl LiveSession {
                 "HELLO was already sent on this connection".into(),
                 None,
             ),
-            (ClientMessage::Control(Control::ClockSync { client_time }), _) => self.send(
-                conn_id,
-                ServerMessage::ClockSyncResponse {
-                    client_time,
-                    server_time: now,
-                },
-            ),
+            (ClientMessage::Control(Control::ClockSync { client_time, rtt }), _) => {
+                if let Some(c) = self.conns.get_mut(&conn_id) {
+                    c.rtt = rtt.filter(|r| r.is_finite() && *r >= 0.0);
+                }
+                self.send(
+                    conn_id,
+                    ServerMessage::ClockSyncResponse {
+                        client_time,
+                        server_time: now,
+                    },
+                )
+            }
             (ClientMessage::Edit(f), None) => self.error(
                 conn_id,
                 ErrorCode::HelloRequired,

@@ -630,7 +630,13 @@ pub enum ClientMessage {
 )]
 pub enum Control {
     Hello(Hello),
-    ClockSync { client_time: f64 },
+    /// `rtt`: the client's best recent round trip (ms), so the session can anchor transport
+    /// changes far enough ahead for its slowest player. Optional (older clients omit it).
+    ClockSync {
+        client_time: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt: Option<f64>,
+    },
 }
 
 /// An edit with the client's mutation id.

@@ -421,6 +421,26 @@ fn clock_sync_answers_with_server_time() {
 }
 
 #[test]
+fn the_transport_lead_covers_the_slowest_players_round_trip() {
+    let mut sim = joined(2);
+    // Player 1 is on a slow link (300 ms round trips); player 0 is local.
+    sim.send_raw(0, r#"{"type":"CLOCK_SYNC","clientTime":1,"rtt":2}"#);
+    sim.send_raw(1, r#"{"type":"CLOCK_SYNC","clientTime":1,"rtt":300}"#);
+    sim.settle();
+    let t0 = sim.now;
+    sim.edit(0, Edit::Play { from_step: None }).unwrap();
+    sim.settle();
+    assert_eq!(sim.server.state().transport.anchor_time, t0 + 450.0);
+    // Once the slow player is gone, the base lead is enough again.
+    sim.disconnect(1, true);
+    sim.settle();
+    let t1 = sim.now;
+    sim.edit(0, Edit::Stop {}).unwrap();
+    sim.settle();
+    assert_eq!(sim.server.state().transport.anchor_time, t1 + 250.0);
+}
+
+#[test]
 fn snapshots_are_requested_periodically() {
     let config = LiveConfig {
         snapshot_every: 10,

@@ -84,6 +84,7 @@ fn SessionPage(id: String) -> impl IntoView {
         message: RwSignal::new(None),
         glows: RwSignal::new(Vec::new()),
         offset: RwSignal::new(None),
+        sync: RwSignal::new(None),
     };
     live::start(&id, sig);
     let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
@@ -111,12 +112,35 @@ fn SessionPage(id: String) -> impl IntoView {
     Effect::new(move |_| {
         let s = sig.state.get();
         let p = personal.get();
-        let o = sig.offset.get();
         let _ = loaded.get();
         if audio_on.get() {
             if let Some(s) = s {
                 audio::load_samples(&s, move || loaded.update(|n| *n += 1));
-                audio::update(&s, &p, o);
+                audio::set_pattern(&s, &p);
+            }
+        }
+    });
+    // The transport follows the session, the clock estimate, and (every second) the audio
+    // clock's drift against the system clock.
+    let retime = RwSignal::new(0u32);
+    let retime_tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        retime.update(|n| *n = n.wrapping_add(1));
+    });
+    if let Some(w) = web_sys::window() {
+        use wasm_bindgen::JsCast;
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            retime_tick.as_ref().unchecked_ref(),
+            1000,
+        );
+    }
+    retime_tick.forget();
+    Effect::new(move |_| {
+        let tr = sig.state.with(|s| s.as_ref().map(|s| s.transport));
+        let o = sig.offset.get();
+        let _ = retime.get();
+        if audio_on.get() {
+            if let Some(tr) = tr {
+                audio::set_transport(tr, o);
             }
         }
     });
@@ -289,6 +313,7 @@ fn SessionPage(id: String) -> impl IntoView {
                         }/>
                 </label>
                 <ConnectionStatus sig=sig/>
+                <SyncIndicator sig=sig/>
             </section>
             {move || sig.message.get().map(|m| view! {
                 <p class="message" role="status" on:click=move |_| sig.message.set(None)>{m}</p>
@@ -404,6 +429,28 @@ fn Avatars(sig: Signals) -> impl IntoView {
                 }
             }}
         </ul>
+    }
+}
+
+/// How well this player's clock is synced: the round trip to the session and how far the
+/// clock estimate may be off, so a player on a poor link knows why they may be late.
+#[component]
+fn SyncIndicator(sig: Signals) -> impl IntoView {
+    let text = move || match sig.sync.get() {
+        None => "clock: …".to_string(),
+        Some(s) if !s.ready => format!("syncing clock ({} samples)", s.samples),
+        Some(s) => format!("sync ±{:.1} ms · {:.0} ms RTT", s.uncertainty, s.rtt),
+    };
+    let class = move || match sig.sync.get() {
+        Some(s) if s.ready && s.uncertainty <= 2.0 => "sync good",
+        Some(s) if s.ready => "sync fair",
+        _ => "sync wait",
+    };
+    view! {
+        <span class=class data-testid="sync"
+            title="Round trip to the session, and how far this player's clock estimate may be off: everyone hears each step at the same moment to within that">
+            {text}
+        </span>
     }
 }
 

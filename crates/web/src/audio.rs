@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use keyboardia_audio::control;
 use keyboardia_audio::offline::pattern_from_session;
-use keyboardia_core::model::SessionState;
+use keyboardia_core::model::{SessionState, Transport};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -20,8 +20,8 @@ struct Audio {
     sample_rate: f64,
     /// Recordings loaded into the engine: sample id -> engine slot (or None while loading).
     samples: HashMap<String, Option<u8>>,
-    /// The last transport sent: (anchor frame, clock offset used, the transport itself).
-    last: Option<(f64, f64, keyboardia_core::model::Transport)>,
+    /// The last transport sent: (its anchor frame, the transport itself).
+    last: Option<(f64, Transport)>,
 }
 
 thread_local! {
@@ -227,62 +227,53 @@ fn output_timestamp(ctx: &AudioContext) -> Option<(f64, f64)> {
     (perf_t > 0.0).then_some((ctx_t, perf_t))
 }
 
-/// The AudioContext time at which a sample is *heard* at performance time `perf_ms`.
-fn context_time_heard_at(a: &Audio, perf_ms: f64) -> f64 {
-    match output_timestamp(&a.ctx) {
-        Some((ctx_t, perf_t)) => ctx_t + (perf_ms - perf_t) / 1000.0,
-        None => {
-            // No reading (yet): what is rendered now is heard after the output latency.
-            let latency = js_sys::Reflect::get(a.ctx.as_ref(), &"outputLatency".into())
-                .ok()
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0);
-            a.ctx.current_time() + (perf_ms - crate::live::perf_now()) / 1000.0 - latency
-        }
-    }
+/// The AudioContext time at which a sample is *heard* at performance time `perf_ms`: from
+/// `getOutputTimestamp()`, which pairs the context time leaving the speakers now with the
+/// performance time. `None` until the context has rendered (no guessing: a guess put a late
+/// joiner 10 ms off).
+fn context_time_heard_at(a: &Audio, perf_ms: f64) -> Option<f64> {
+    let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
+    Some(ctx_t + (perf_ms - perf_t) / 1000.0)
 }
 
-/// Sends the pattern and the shared transport (server-time anchor mapped to our frames).
-pub fn update(s: &SessionState, personal: &HashMap<String, (bool, bool)>, offset: Option<f64>) {
+/// Sends the pattern (with this player's personal mix) to the engine.
+pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
     post(&pattern_message(s, personal));
+}
+
+/// Maps the shared transport (server time) to the engine's frames and sends it. Called when
+/// the transport or the clock estimate changes, and every second while running, because the
+/// audio clock drifts from the system clock. A new transport is sent as such; the same
+/// transport mapped to a slightly different frame (a better clock estimate, drift) is sent as
+/// an anchor correction, which the engine slews to instead of jumping.
+pub fn set_transport(tr: Transport, offset: Option<f64>) {
+    // No trustworthy clock yet: schedule nothing rather than something wrong.
     let Some(offset) = offset else { return };
-    let tr = s.transport;
     let msg = AUDIO.with(|a| {
         a.borrow_mut().as_mut().and_then(|a| {
-            let perf = tr.anchor_time - offset;
-            let frame = context_time_heard_at(a, perf) * a.sample_rate;
-            // The same transport, mapped to within a millisecond: leave the engine alone
-            // (re-anchoring by a hair could replay a step that just sounded).
-            if let Some((f, _, t)) = a.last {
-                if t == tr && (f - frame).abs() < a.sample_rate / 1000.0 {
-                    return None;
+            let frame = context_time_heard_at(a, tr.anchor_time - offset)? * a.sample_rate;
+            match a.last {
+                Some((f, t)) if t == tr => {
+                    // Less than a frame: nothing to correct.
+                    if (f - frame).abs() < 1.0 {
+                        return None;
+                    }
+                    a.last = Some((frame, tr));
+                    Some(control::anchor_message(frame))
+                }
+                _ => {
+                    a.last = Some((frame, tr));
+                    Some(control::transport_message(
+                        tr.playing,
+                        frame,
+                        tr.anchor_step,
+                        tr.tempo as f64,
+                    ))
                 }
             }
-            a.last = Some((frame, offset, tr));
-            Some(control::transport_message(
-                tr.playing,
-                frame,
-                tr.anchor_step,
-                tr.tempo as f64,
-            ))
         })
     });
     if let Some(m) = msg {
         post(&m);
     }
-}
-
-/// For tests: the server time at which this engine makes the transport's anchor step audible,
-/// computed back from the engine's own frame/time mapping (the anchor frame it was given, and
-/// `getOutputTimestamp()` now). Two players in sync report the same time.
-#[wasm_bindgen(js_name = anchorHeardAtServerTime)]
-pub fn anchor_heard_at_server_time() -> Option<f64> {
-    AUDIO.with(|a| {
-        let a = a.borrow();
-        let a = a.as_ref()?;
-        let (frame, offset, _) = a.last?;
-        let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
-        let heard_perf = perf_t + (frame / a.sample_rate - ctx_t) * 1000.0;
-        Some(heard_perf + offset)
-    })
 }

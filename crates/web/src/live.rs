@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use keyboardia_core::client::{Event, SyncClient};
-use keyboardia_core::clock::{ClockEstimator, SyncSample};
+use keyboardia_core::clock::{pace, ClockEstimator, SyncSample};
 use keyboardia_core::model::SessionState;
 use keyboardia_core::protocol::{
     Applied, Change, ClientMessage, Control, Edit, Player, ServerMessage,
@@ -46,8 +46,21 @@ pub struct Signals {
     pub read_only: RwSignal<bool>,
     pub message: RwSignal<Option<String>>,
     pub glows: RwSignal<Vec<Glow>>,
-    /// Server clock minus `performance.now()`, once known.
+    /// Server clock minus `performance.now()`, once the estimate is good enough to schedule
+    /// sound by (see `ClockEstimator::is_ready`).
     pub offset: RwSignal<Option<f64>>,
+    /// What the sync indicator shows: the best recent round trip and how far the clock
+    /// estimate may be off (ms).
+    pub sync: RwSignal<Option<SyncInfo>>,
+}
+
+/// The clock sync as the player sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncInfo {
+    pub rtt: f64,
+    pub uncertainty: f64,
+    pub samples: usize,
+    pub ready: bool,
 }
 
 struct Inner {
@@ -58,6 +71,9 @@ struct Inner {
     attempts: u32,
     sig: Signals,
     refused: bool,
+    /// Clock-sync requests sent on this connection, and when the last one went.
+    syncs_sent: usize,
+    last_sync_at: f64,
 }
 
 thread_local! {
@@ -102,29 +118,51 @@ pub fn start(session_id: &str, sig: Signals) {
             attempts: 0,
             sig,
             refused: false,
+            syncs_sent: 0,
+            last_sync_at: f64::NEG_INFINITY,
         })
     });
     connect();
-    // Continuous clock sync.
+    // Continuous clock sync: a burst after each connect (so sound can be scheduled within
+    // about two seconds, even over a slow, jittery link), then a steady trickle.
     let tick = Closure::<dyn FnMut()>::new(|| {
         with(|inner| {
-            if let Some(ws) = &inner.ws {
-                if ws.ready_state() == WebSocket::OPEN {
-                    let m = ClientMessage::Control(Control::ClockSync {
-                        client_time: perf_now(),
-                    });
-                    let _ = ws.send_with_str(&m.encode());
-                }
+            let now = perf_now();
+            let due = if inner.syncs_sent < pace::BURST {
+                pace::BURST_EVERY_MS
+            } else {
+                pace::STEADY_EVERY_MS
+            };
+            if now - inner.last_sync_at >= due - 1.0 {
+                send_clock_sync(inner);
             }
         });
     });
     if let Some(w) = web_sys::window() {
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
             tick.as_ref().unchecked_ref(),
-            2000,
+            pace::BURST_EVERY_MS as i32,
         );
     }
     tick.forget();
+}
+
+/// Sends one CLOCK_SYNC (with our best round trip, so the session can give slow players
+/// enough lead). The time is read last, right before the send.
+fn send_clock_sync(inner: &mut Inner) {
+    let Some(ws) = &inner.ws else { return };
+    if ws.ready_state() != WebSocket::OPEN {
+        return;
+    }
+    let rtt = inner.clock.best_rtt();
+    let now = perf_now();
+    let m = ClientMessage::Control(Control::ClockSync {
+        client_time: now,
+        rtt,
+    });
+    let _ = ws.send_with_str(&m.encode());
+    inner.syncs_sent += 1;
+    inner.last_sync_at = now;
 }
 
 fn with<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
@@ -159,15 +197,9 @@ fn connect() {
             if let Some(ws) = &inner.ws {
                 let _ = ws.send_with_str(&hello);
             }
-            // Clock samples right away, so playback can be mapped soon.
-            for _ in 0..3 {
-                let m = ClientMessage::Control(Control::ClockSync {
-                    client_time: perf_now(),
-                });
-                if let Some(ws) = &inner.ws {
-                    let _ = ws.send_with_str(&m.encode());
-                }
-            }
+            // A new burst of clock samples, starting now.
+            inner.syncs_sent = 0;
+            send_clock_sync(inner);
         });
     });
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
@@ -220,6 +252,8 @@ fn schedule_reconnect() {
 }
 
 fn on_text(text: &str) {
+    // The receive time of a clock-sync answer, read before anything else is done.
+    let received = perf_now();
     let Some(msg) = ServerMessage::decode(text) else {
         return;
     };
@@ -250,9 +284,22 @@ fn on_text(text: &str) {
                 inner.clock.add(SyncSample {
                     sent_at: client_time,
                     server_time,
-                    received_at: perf_now(),
+                    received_at: received,
                 });
-                sig.offset.set(inner.clock.offset());
+                let ready = inner.clock.is_ready();
+                if ready {
+                    let o = inner.clock.offset();
+                    // Only a real change wakes the scheduler.
+                    if o != sig.offset.get_untracked() {
+                        sig.offset.set(o);
+                    }
+                }
+                sig.sync.set(Some(SyncInfo {
+                    rtt: inner.clock.best_rtt().unwrap_or(0.0),
+                    uncertainty: inner.clock.uncertainty().unwrap_or(f64::INFINITY),
+                    samples: inner.clock.len(),
+                    ready,
+                }));
                 return;
             }
             Event::Changed { .. } | Event::Presence | Event::Ignored => {}
@@ -312,4 +359,21 @@ pub fn edit(e: Edit) {
             Err(err) => sig.message.set(Some(err.to_string())),
         }
     });
+}
+
+/// For tests and the curious: the clock sync as JSON (`offset` is server time minus
+/// `performance.now()`; `rtt`, `uncertainty` in ms; `samples`; `ready`).
+#[wasm_bindgen(js_name = syncInfo)]
+pub fn sync_info() -> String {
+    with(|i| {
+        serde_json::json!({
+            "offset": i.clock.offset(),
+            "rtt": i.clock.best_rtt(),
+            "uncertainty": i.clock.uncertainty(),
+            "samples": i.clock.len(),
+            "ready": i.clock.is_ready(),
+        })
+        .to_string()
+    })
+    .unwrap_or_else(|| "null".into())
 }
