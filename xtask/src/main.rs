@@ -3,12 +3,17 @@
 //!
 //! - `run [server flags...]`: builds and starts the native server (release), which prints the
 //!   URL to open; on first run it renders the built-in kit into `data/blobs/samples/`.
-//! - `test`: every test: the workspace's tests (core, sound engine, native server, conformance
-//!   suite against the native host), the wasm32 builds, and a build of the benchmarks.
+//! - `test`: every test: formatting and lints, the workspace's tests (core, sound engine, native
+//!   server, conformance suite against the native host), the wasm32 builds, the browser tests
+//!   (the worklet check, the web app end to end, sync measured on the audio output), a build of
+//!   the benchmarks and the Cloudflare host in workerd. `test --quick`: only the workspace's
+//!   tests (the inner loop).
 //! - `bench [flags...]`: the benchmarks in crates/bench (see docs/BENCHMARKS.md).
 //! - `bench-worklet [seconds]`: render speed of the sound engine in Chromium's AudioWorklet.
 //! - `worker <build|dev|seed-kit|test|dry-run|deploy>`: the Cloudflare host (crates/worker); see
 //!   [`worker`].
+
+#![forbid(unsafe_code)]
 
 mod worker;
 
@@ -48,6 +53,33 @@ fn main() {
             cargo(&a);
         }
         "test" => {
+            let quick = rest.iter().any(|a| a == "--quick");
+            if !quick {
+                step("formatting (cargo fmt --check) and lints (clippy, warnings are errors)");
+                cargo(&["fmt", "--all", "--check"]);
+                cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--exclude",
+                    "keyboardia-worker",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]);
+                // The Cloudflare host only builds for wasm32.
+                ensure_wasm_target();
+                cargo(&[
+                    "clippy",
+                    "-p",
+                    "keyboardia-worker",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]);
+            }
             step("workspace tests (core, server, conformance on the native host)");
             cargo(&[
                 "test",
@@ -59,6 +91,10 @@ fn main() {
                 "--exclude",
                 "keyboardia-worker",
             ]);
+            if quick {
+                println!("\nxtask test --quick: native tests and conformance passed (the full run adds lints, wasm, browsers and the Cloudflare host)");
+                return;
+            }
             step("core builds for wasm32-unknown-unknown");
             ensure_wasm_target();
             cargo(&[
@@ -93,6 +129,19 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            step("the sync measure itself: clicks scheduled for known moments are heard then");
+            run("node", &["crates/web/e2e/measure-control.mjs"]);
+            step("sync on the audio output: every heard step, every player, slow links (about 4 minutes)");
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/sync.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                    "--host",
+                    "native",
+                ],
+            );
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
             worker::test();
@@ -119,7 +168,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask run [server flags] | test | bench [bench flags] | bench-worklet [seconds] | worker <build|dev|seed-kit|test|dry-run|deploy>"
+                "usage: cargo xtask run [server flags] | test [--quick] | bench [bench flags] | bench-worklet [seconds] | worker <build|dev|seed-kit|test|dry-run|deploy>"
             );
             exit(2);
         }

@@ -376,6 +376,17 @@ pub fn test() {
             .env("KEYBOARDIA_START_CMD", &cmds.start),
         "the web app's end-to-end tests against workerd",
     );
+    step("sync on the audio output against the Cloudflare host (about 4 minutes)");
+    must(
+        Command::new("node").args([
+            "crates/web/e2e/sync.mjs",
+            "--base-url",
+            &base,
+            "--host",
+            "cloudflare",
+        ]),
+        "the sync measurement against workerd",
+    );
     drop(dev);
     crash_test(&cmds);
     dry_run();

@@ -6,7 +6,8 @@
 //   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
 //       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
-//   { type: 'anchor', anchorFrame }   (the same transport, its anchor corrected: slewed)
+//   { type: 'anchor', anchorFrame, atOnce }   (the same transport, its anchor corrected: slewed,
+//       or at once when the output itself jumped)
 //   { type: 'sample', slot, rate, pcm: Float32Array }
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 class KeyboardiaProcessor extends AudioWorkletProcessor {
@@ -41,7 +42,7 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     } else if (m.type === 'transport') {
       kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
     } else if (m.type === 'anchor') {
-      kb.kb_adjust_anchor(h, m.anchorFrame);
+      kb.kb_adjust_anchor(h, m.anchorFrame, m.atOnce ? 1 : 0);
     } else if (m.type === 'sample') {
       const ptr = kb.kb_sample_buffer(h, m.pcm.length);
       new Float32Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);

@@ -150,11 +150,11 @@ pub extern "C" fn kb_set_transport(
     });
 }
 
-/// A corrected anchor frame for the same transport: slewed while playing (see
-/// `Engine::adjust_anchor`).
+/// A corrected anchor frame for the same transport: slewed while playing, or applied at once
+/// when the audio output itself jumped (see `Engine::correct_anchor`).
 #[no_mangle]
-pub extern "C" fn kb_adjust_anchor(h: *mut Worklet, anchor_frame: f64) {
-    w(h).engine.adjust_anchor(anchor_frame);
+pub extern "C" fn kb_adjust_anchor(h: *mut Worklet, anchor_frame: f64, at_once: u32) {
+    w(h).engine.correct_anchor(anchor_frame, at_once != 0);
 }
 
 /// A buffer of `frames` floats to copy a sample's PCM into, before [`kb_commit_sample`].

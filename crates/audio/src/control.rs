@@ -56,7 +56,7 @@ pub fn transport_message(playing: bool, anchor_frame: f64, anchor_step: f64, tem
 }
 
 /// The processor's `anchor` message: the same transport, its anchor frame corrected (the
-/// engine slews to it while playing instead of jumping).
-pub fn anchor_message(anchor_frame: f64) -> Value {
-    json!({ "type": "anchor", "anchorFrame": anchor_frame })
+/// engine slews to it while playing, or moves it at once if `at_once`: the output jumped).
+pub fn anchor_message(anchor_frame: f64, at_once: bool) -> Value {
+    json!({ "type": "anchor", "anchorFrame": anchor_frame, "atOnce": at_once })
 }

@@ -342,6 +342,14 @@ impl Engine {
     /// [`SNAP_SECONDS`] applies at once, one up to [`JUMP_SECONDS`] is slewed at [`SLEW_RATE`]
     /// (so no step jumps audibly), and a larger one jumps. Steps are never struck twice.
     pub fn adjust_anchor(&mut self, anchor_frame: f64) {
+        self.correct_anchor(anchor_frame, false);
+    }
+
+    /// Like [`Self::adjust_anchor`], but `at_once` applies the correction now whatever its
+    /// size: for when the audio output itself jumped (it stalled, and everything after is heard
+    /// that much later), where slewing would only stretch the glitch over seconds. A step that
+    /// fell less than one step behind still plays; older ones are skipped.
+    pub fn correct_anchor(&mut self, anchor_frame: f64, at_once: bool) {
         if let Some(p) = &mut self.pending {
             p.anchor_frame = anchor_frame;
             return;
@@ -351,7 +359,11 @@ impl Engine {
             return;
         }
         let d = (anchor_frame - self.transport.anchor_frame).abs() / self.sr as f64;
-        if d <= SNAP_SECONDS {
+        if at_once {
+            self.slew_target = None;
+            let step = 60.0 / (self.transport.tempo * 4.0);
+            self.move_anchor(anchor_frame, d < step);
+        } else if d <= SNAP_SECONDS {
             self.slew_target = None;
             self.move_anchor(anchor_frame, true);
         } else if d > JUMP_SECONDS {

@@ -10,6 +10,8 @@
 //! [`offline`] renders patterns and sessions to PCM and WAV; `recording` validates and decodes
 //! uploaded recordings.
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "control")]
 pub mod control;
 pub mod demo;

@@ -341,7 +341,11 @@ fn anchor_corrections_are_slewed_without_jumps() {
     render_engine(&mut e, 80 * FPS as usize, 128);
     let got = onsets(&e, 0);
     let steps: Vec<i64> = e.triggers().map(|t| t.step).collect();
-    assert_eq!(steps, (0..steps.len() as i64).collect::<Vec<_>>(), "each step once");
+    assert_eq!(
+        steps,
+        (0..steps.len() as i64).collect::<Vec<_>>(),
+        "each step once"
+    );
     // Between consecutive steps the grid moved by at most the slew rate (plus rounding).
     for w in got.windows(2) {
         let moved = w[1] as i64 - w[0] as i64 - FPS as i64;
@@ -394,8 +398,28 @@ fn a_pending_transport_moves_freely() {
 fn a_fractional_anchor_never_skips_the_anchor_step() {
     let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
     for anchor in [1000.3, 1000.5, 1000.7, 1000.0] {
-        let e = run(&p, Transport::play(anchor, 0.0, 120.0), 1000 + FPS as usize + 10, 128);
+        let e = run(
+            &p,
+            Transport::play(anchor, 0.0, 120.0),
+            1000 + FPS as usize + 10,
+            128,
+        );
         let first = (anchor + 0.5f64).floor() as u64;
         assert_eq!(onsets(&e, 0), [first, first + FPS], "anchor {anchor}");
     }
+}
+
+/// When the output itself jumped (it stalled: everything is heard 20 ms later), the correction
+/// applies at once instead of being slewed over seconds; the step that fell behind still plays.
+#[test]
+fn an_output_jump_is_corrected_at_once() {
+    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
+    let mut e = Engine::new(SR);
+    e.set_pattern(&p);
+    e.set_transport(Transport::play(0.0, 0.0, 120.0));
+    render_engine(&mut e, FPS as usize + 500, 128);
+    e.correct_anchor(-960.0, true);
+    assert_eq!(e.anchor(), (-960.0, None));
+    render_engine(&mut e, FPS as usize, 128);
+    assert_eq!(onsets(&e, 0), [0, FPS, 2 * FPS - 960]);
 }

@@ -10,6 +10,8 @@
 //! By default each run starts the release server binary (`target/release/keyboardia`) on a
 //! fresh data directory, so its memory can be read from /proc; `--url` targets a running host.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

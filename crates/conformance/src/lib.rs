@@ -9,6 +9,8 @@
 //! differences, from `differences/{host}.txt`); and [`crash`], the `kill -9` rounds any host that
 //! can be killed and restarted runs (the native server in its tests, workerd from the xtask).
 
+#![forbid(unsafe_code)]
+
 pub mod crash;
 
 use std::time::Duration;
@@ -58,6 +60,8 @@ pub fn known_difference(id: &str) -> Option<String> {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The body as it came (to check an encoding byte for byte).
+    pub text: String,
     /// The response said `Connection: close`.
     pub connection_close: bool,
 }
@@ -103,6 +107,7 @@ impl Target {
         Ok(Answer {
             status,
             body,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
             connection_close,
         })
     }

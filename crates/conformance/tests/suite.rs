@@ -648,3 +648,143 @@ async fn websockets_from_other_sites_pages_are_refused() {
         }
     }
 }
+
+/// A tab that reloads keeps its player id; if it reused a mutation id for a different edit, the
+/// session refuses that edit, naming the id, instead of acknowledging the old change (which the
+/// client would take as confirmation of an edit that never happened). A true resend is still
+/// acknowledged.
+#[tokio::test]
+async fn a_reused_mutation_id_with_another_edit_is_refused() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "tab-abc", None).await.unwrap();
+    a.send(json!({"type": "SET_STEP", "trackId": "kick", "step": 1, "active": true, "mid": "tab-abc-1"}))
+        .await
+        .unwrap();
+    a.ack("tab-abc-1").await.unwrap();
+    a.close().await;
+    let (mut a2, _) = t.join(&id, "tab-abc", None).await.unwrap();
+    a2.send(json!({"type": "SET_STEP", "trackId": "kick", "step": 2, "active": true, "mid": "tab-abc-1"}))
+        .await
+        .unwrap();
+    let err = a2.ack("tab-abc-1").await.unwrap();
+    assert_eq!(err["type"], "ERROR", "{err}");
+    assert_eq!(err["code"], "MID_REUSED");
+    assert!(
+        err["message"].as_str().unwrap().contains("tab-abc-1"),
+        "{err}"
+    );
+    // The same edit again under its own id is a resend: acknowledged, applied once.
+    a2.send(json!({"type": "SET_STEP", "trackId": "kick", "step": 1, "active": true, "mid": "tab-abc-1"}))
+        .await
+        .unwrap();
+    assert_eq!(a2.ack("tab-abc-1").await.unwrap()["type"], "SET_STEP");
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    let steps = doc["tracks"][0]["steps"].as_array().unwrap().clone();
+    assert!(
+        steps.contains(&json!(1)) && !steps.contains(&json!(2)),
+        "{steps:?}"
+    );
+}
+
+/// Every route's edges answer with a clear JSON error, never a crash or a hang.
+#[tokio::test]
+async fn route_edges_get_clear_errors() {
+    let t = target();
+    for path in [
+        "/api/samples",
+        "/api/samples/",
+        "/api/sessions/",
+        "/api/sessions//ws",
+        "/api/",
+        "/api",
+    ] {
+        let r = t.get(path).await.unwrap();
+        assert!(
+            matches!(r.status, 400 | 404),
+            "GET {path}: {} {:?}",
+            r.status,
+            r.body
+        );
+        assert!(r.body["error"].is_string(), "GET {path}: {:?}", r.body);
+    }
+    let long = format!("/api/samples/{}", "a/".repeat(3000));
+    let r = t.get(&long).await.unwrap();
+    assert!(
+        matches!(r.status, 400 | 404 | 414),
+        "overlong: {}",
+        r.status
+    );
+    // An encoded slash is not a way into another folder.
+    let r = t.get("/api/samples/..%2F..%2Fetc%2Fpasswd").await.unwrap();
+    assert!(
+        matches!(r.status, 400 | 404),
+        "encoded slashes: {}",
+        r.status
+    );
+    // Methods a route does not have.
+    let id = t.create().await.unwrap();
+    for (m, path) in [
+        (reqwest::Method::DELETE, format!("/api/sessions/{id}")),
+        (reqwest::Method::PUT, "/api/sessions".to_string()),
+        (
+            reqwest::Method::POST,
+            "/api/samples/drums/kick.wav".to_string(),
+        ),
+    ] {
+        let r = t.request(m.clone(), &path, None).await.unwrap();
+        assert!(matches!(r.status, 404 | 405), "{m} {path}: {}", r.status);
+        assert!(r.body["error"].is_string(), "{m} {path}: {:?}", r.body);
+    }
+    // The host is still fine.
+    assert_eq!(
+        t.get(&format!("/api/sessions/{id}")).await.unwrap().status,
+        200
+    );
+}
+
+/// One encoding on every path: a volume of 0.8 set over the WebSocket reads back as 0.8 over
+/// HTTP (not the widened 0.800000011920929), in the session and in a remix's body.
+#[tokio::test]
+async fn numbers_read_back_as_they_were_sent() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "numbers", None).await.unwrap();
+    a.edit(json!({"type": "SET_TRACK_VOLUME", "trackId": "kick", "volume": 0.8}))
+        .await
+        .unwrap();
+    let raw = t
+        .request(reqwest::Method::GET, &format!("/api/sessions/{id}"), None)
+        .await
+        .unwrap()
+        .text;
+    assert!(raw.contains("\"volume\":0.8}"), "{raw}");
+    let remix = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/sessions/{id}/remix"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(remix.text.contains("\"volume\":0.8}"), "{}", remix.text);
+}
+
+/// A well-formed edit with an absurd number is a bad value (INVALID_EDIT with the range), not a
+/// malformed message.
+#[tokio::test]
+async fn absurd_numbers_are_range_errors() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "numbers", None).await.unwrap();
+    for frame in [
+        json!({"type": "SET_TEMPO", "tempo": 1e308, "mid": "n-1"}),
+        json!({"type": "SET_TEMPO", "tempo": 120.5, "mid": "n-2"}),
+        json!({"type": "SET_STEP", "trackId": "kick", "step": 18446744073709551615u64, "active": true, "mid": "n-3"}),
+    ] {
+        let mid = frame["mid"].as_str().unwrap().to_string();
+        a.send(frame).await.unwrap();
+        let err = a.ack(&mid).await.unwrap();
+        assert_eq!(err["code"], "INVALID_EDIT", "{err}");
+    }
+}

@@ -118,15 +118,26 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-/// The public JSON document of a session: metadata, state and the seq it reflects.
+/// The public JSON document of a session: metadata, state and the seq it reflects. Built from
+/// the typed values and read back, so every number is encoded as the WebSocket encodes it (a
+/// volume of 0.8 is `0.8`, not the `0.800000011920929` that widening its `f32` gives).
 pub fn session_doc(meta: &SessionMeta, state: &SessionState, seq: u64) -> Value {
-    let mut v = serde_json::to_value(meta).expect("meta serializes");
-    let s = serde_json::to_value(state).expect("state serializes");
-    if let (Value::Object(m), Value::Object(s)) = (&mut v, s) {
-        m.extend(s);
-        m.insert("seq".into(), json!(seq));
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        #[serde(flatten)]
+        meta: &'a SessionMeta,
+        #[serde(flatten)]
+        state: &'a SessionState,
+        seq: u64,
     }
-    v
+    canonical_value(&Doc { meta, state, seq })
+}
+
+/// A value as JSON through its own `Serialize` (never `serde_json::to_value`, which widens an
+/// `f32` to the nearest `f64`), ready to be embedded in other JSON.
+pub fn canonical_value<T: Serialize>(v: &T) -> Value {
+    let text = serde_json::to_string(v).expect("serializes");
+    serde_json::from_str(&text).expect("JSON reads back")
 }
 
 /// The body of `201 Created` for a new session.

@@ -21,6 +21,8 @@ pub struct SyncClient {
     pending: VecDeque<EditFrame>,
     view: Option<SessionState>,
     next_mid: u64,
+    /// A random part per client instance, in every mutation id (see [`SyncClient::with_instance`]).
+    instance: String,
     /// Between `hello()` and the server's `WELCOME`: changes are not applied yet (the welcome
     /// decides where this client resumes from).
     awaiting_welcome: bool,
@@ -70,11 +72,20 @@ impl SyncClient {
             pending: VecDeque::new(),
             view: None,
             next_mid: 1,
+            instance: String::new(),
             awaiting_welcome: false,
             read_only: false,
             players: Vec::new(),
             me: None,
         }
+    }
+
+    /// Names this client instance (a random part, new each time a page loads): mutation ids
+    /// become `{player}-{instance}-{n}`, unique for the lifetime of the player id even though
+    /// the player id survives a reload and the counter starts again at 1.
+    pub fn with_instance(mut self, instance: impl Into<String>) -> SyncClient {
+        self.instance = instance.into();
+        self
     }
 
     pub fn player_id(&self) -> &str {
@@ -130,7 +141,11 @@ impl SyncClient {
                 apply(view, &change);
             }
         }
-        let mid = format!("{}-{}", self.player_id, self.next_mid);
+        let mid = if self.instance.is_empty() {
+            format!("{}-{}", self.player_id, self.next_mid)
+        } else {
+            format!("{}-{}-{}", self.player_id, self.instance, self.next_mid)
+        };
         self.next_mid += 1;
         let frame = EditFrame { mid, edit };
         self.pending.push_back(frame.clone());

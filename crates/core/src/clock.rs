@@ -109,8 +109,14 @@ impl ClockEstimator {
     }
 
     fn estimate<'a>(samples: impl Iterator<Item = &'a SyncSample> + Clone) -> Option<f64> {
-        let lo = samples.clone().map(SyncSample::low).max_by(f64::total_cmp)?;
-        let hi = samples.clone().map(SyncSample::high).min_by(f64::total_cmp)?;
+        let lo = samples
+            .clone()
+            .map(SyncSample::low)
+            .max_by(f64::total_cmp)?;
+        let hi = samples
+            .clone()
+            .map(SyncSample::high)
+            .min_by(f64::total_cmp)?;
         if lo <= hi {
             return Some((lo + hi) / 2.0);
         }

@@ -13,10 +13,13 @@
 //!   resume), used by the browser and by the convergence tests,
 //! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
 //! - [`api`]: the HTTP API's rules (request bodies, documents, errors), shared by both hosts,
-//! - [`limits`]: every limit, defined once.
+//! - [`limits`]: every limit, defined once,
+//! - [`storage`]: what the hosts persist, with a schema version and migrations.
 //!
 //! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
 //! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod client;
@@ -26,6 +29,7 @@ pub mod live;
 pub mod model;
 pub mod protocol;
 pub mod rate;
+pub mod storage;
 
 pub use live::{Input, LiveConfig, LiveSession, Output};
 pub use model::{Lock, SessionMeta, SessionState, Track, Transport};

@@ -55,6 +55,72 @@ impl Default for LiveConfig {
     }
 }
 
+/// One drain of a session's outputs ([`LiveSession::drain`]). Split it: store the
+/// [`Durable`] part, then trade it for the messages with [`Sends::release`]. The messages cannot
+/// be had any other way, so none leaves before the changes it announces are stored.
+#[derive(Debug)]
+pub struct Batch {
+    pub durable: Durable,
+    sends: Sends,
+}
+
+impl Batch {
+    pub fn split(self) -> (Durable, Sends) {
+        (self.durable, self.sends)
+    }
+}
+
+/// What a host must make durable before sending anything of the same batch.
+#[derive(Debug, Default)]
+pub struct Durable {
+    /// Append these to the log, in order.
+    pub changes: Vec<Applied>,
+    /// A good moment to store a snapshot and refresh the session index.
+    pub snapshot: Option<(u64, Box<SessionState>)>,
+    /// No players for a while: the host may drop the session from memory (after sending).
+    pub idle: bool,
+}
+
+impl Durable {
+    /// Whether there is anything to store.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.snapshot.is_none()
+    }
+
+    /// Declares this batch's changes stored; the receipt releases its messages.
+    pub fn stored(self) -> Stored {
+        Stored(())
+    }
+}
+
+/// The receipt for a stored [`Durable`].
+#[derive(Debug)]
+pub struct Stored(());
+
+/// The messages of a batch, held until its changes are stored.
+#[derive(Debug)]
+pub struct Sends(Vec<Delivery>);
+
+impl Sends {
+    pub fn release(self, _stored: Stored) -> Vec<Delivery> {
+        self.0
+    }
+}
+
+/// A message to deliver, already encoded (once, however many receive it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delivery {
+    Text {
+        to: Vec<ConnId>,
+        text: String,
+    },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+}
+
 /// An event for the session.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
@@ -182,7 +248,9 @@ pub struct LiveSession {
     read_only: bool,
     config: LiveConfig,
     recent: VecDeque<Applied>,
-    mids: HashMap<(String, String), u64>,
+    /// (player, mutation id) -> the seq it was applied at, and the fingerprint of the edit (not
+    /// known for changes restored from storage, which keeps changes, not edits).
+    mids: HashMap<(String, String), (u64, Option<u64>)>,
     conns: HashMap<ConnId, Conn>,
     players: BTreeMap<String, (Player, ConnId)>,
     outputs: VecDeque<Output>,
@@ -304,6 +372,40 @@ impl LiveSession {
     /// The next thing the host must do, until `None`.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Everything the session has for its host right now, as one [`Batch`] (or `None`): what
+    /// must be made durable, and the messages that may leave only after that. Hosts use this
+    /// rather than [`Self::poll_output`], so "commit, then send" is the only order they can
+    /// write.
+    pub fn drain(&mut self) -> Option<Batch> {
+        if self.outputs.is_empty() {
+            return None;
+        }
+        let mut durable = Durable::default();
+        let mut sends = Vec::new();
+        while let Some(o) = self.outputs.pop_front() {
+            match o {
+                Output::Persist(a) => durable.changes.push(a),
+                Output::Snapshot { seq, state } => durable.snapshot = Some((seq, state)),
+                Output::Idle => durable.idle = true,
+                Output::Send { conn, msg } => sends.push(Delivery::Text {
+                    to: vec![conn],
+                    text: msg.encode(),
+                }),
+                Output::Broadcast { msg, to } => sends.push(Delivery::Text {
+                    to,
+                    text: msg.encode(),
+                }),
+                Output::Close { conn, code, reason } => {
+                    sends.push(Delivery::Close { conn, code, reason })
+                }
+            }
+        }
+        Some(Batch {
+            durable,
+            sends: Sends(sends),
+        })
     }
 
     /// When the host should next call `handle(t, Input::Timeout)`.
@@ -455,7 +557,17 @@ impl LiveSession {
 
     fn on_edit(&mut self, now: f64, conn: ConnId, player: String, f: EditFrame) {
         let key = (player, f.mid);
-        if let Some(&seq) = self.mids.get(&key) {
+        let fingerprint = edit_fingerprint(&f.edit);
+        if let Some(&(seq, seen)) = self.mids.get(&key) {
+            if seen.is_some_and(|seen| seen != fingerprint) {
+                // The same id for another edit (a client that restarted its counter): acknowledging
+                // the old change would make the client believe its new edit was applied.
+                let (_, mid) = key;
+                let msg = format!(
+                    "mutation id {mid} was already used for a different edit; this edit was not applied"
+                );
+                return self.error(conn, ErrorCode::MidReused, msg, Some(mid));
+            }
             // A retry of an edit we already applied: acknowledge it again, to the sender only.
             if let Some(a) = self.recent.iter().find(|a| a.seq == seq).cloned() {
                 self.send(conn, ServerMessage::Applied(a));
@@ -469,7 +581,11 @@ impl LiveSession {
         }
         match resolve(&self.state, &f.edit, self.ctx(now)) {
             Ok(change) => {
+                let key = (player.clone(), mid.clone());
                 self.commit(change, Some(mid), Some(player));
+                if let Some(entry) = self.mids.get_mut(&key) {
+                    entry.1 = Some(fingerprint);
+                }
             }
             Err(e) => self.error(conn, e.code(), e.to_string(), Some(mid)),
         }
@@ -497,7 +613,7 @@ impl LiveSession {
     fn remember(&mut self, a: Applied) {
         self.seq = self.seq.max(a.seq);
         if let (Some(m), Some(p)) = (&a.mid, &a.player_id) {
-            self.mids.insert((p.clone(), m.clone()), a.seq);
+            self.mids.insert((p.clone(), m.clone()), (a.seq, None));
         }
         self.recent.push_back(a);
         while self.recent.len() > self.config.replay_window {

@@ -27,16 +27,19 @@ use crate::model::*;
 pub enum Edit {
     ToggleStep {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         step: i64,
     },
     SetStep {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         step: i64,
         active: bool,
     },
     /// Sets (or with `lock: null`, clears) the parameter lock of one step.
     SetParameterLock {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         step: i64,
         lock: Option<LockRequest>,
     },
@@ -52,6 +55,7 @@ pub enum Edit {
     },
     ReorderTrack {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         to_index: i64,
     },
     SetTrackInstrument {
@@ -68,14 +72,17 @@ pub enum Edit {
     },
     SetTrackTranspose {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         transpose: i64,
     },
     SetTrackSwing {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         swing: i64,
     },
     SetTrackStepCount {
         track_id: String,
+        #[serde(deserialize_with = "wide::int")]
         step_count: i64,
     },
     SetTrackName {
@@ -91,9 +98,11 @@ pub enum Edit {
         soloed: bool,
     },
     SetTempo {
+        #[serde(deserialize_with = "wide::int")]
         tempo: i64,
     },
     SetSwing {
+        #[serde(deserialize_with = "wide::int")]
         swing: i64,
     },
     SetSessionName {
@@ -102,9 +111,53 @@ pub enum Edit {
     /// Starts shared playback (at `fromStep`, default 0) slightly in the future.
     Play {
         #[serde(default)]
+        #[serde(deserialize_with = "wide::opt_int")]
         from_step: Option<i64>,
     },
     Stop {},
+}
+
+/// Integers as clients send them: any JSON number is taken, so a well-formed edit with a bad
+/// value (`1e308`, `-5`, `120.5`) reaches the range checks and gets `INVALID_EDIT` with the
+/// allowed range, not a parse error. Out-of-range and non-whole numbers become values that no
+/// range admits.
+mod wide {
+    use serde::{Deserialize, Deserializer};
+
+    fn whole(v: f64) -> i64 {
+        if v.is_finite() && v.fract() == 0.0 {
+            v as i64 // saturates beyond the i64 range
+        } else {
+            i64::MIN
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(i64),
+        /// Beyond `i64::MAX`: every range refuses it.
+        Big(#[allow(dead_code)] u64),
+        Float(f64),
+    }
+
+    impl Number {
+        fn get(self) -> i64 {
+            match self {
+                Number::Int(v) => v,
+                Number::Big(_) => i64::MAX,
+                Number::Float(v) => whole(v),
+            }
+        }
+    }
+
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        Number::deserialize(d).map(Number::get)
+    }
+
+    pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<Number>::deserialize(d).map(|n| n.map(Number::get))
+    }
 }
 
 /// A parameter lock as a client sends it.
@@ -112,6 +165,7 @@ pub enum Edit {
 #[serde(rename_all = "camelCase")]
 pub struct LockRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "wide::opt_int")]
     pub pitch: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<f64>,
@@ -129,6 +183,7 @@ pub struct NewTrack {
     pub name: String,
     pub instrument: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "wide::opt_int")]
     pub step_count: Option<i64>,
 }
 
@@ -698,6 +753,8 @@ pub enum ErrorCode {
     UnsupportedProtocol,
     HelloRequired,
     Replaced,
+    /// A mutation id this player already used for a different edit (the edit is not applied).
+    MidReused,
 }
 
 /// A message from the server.
@@ -847,4 +904,13 @@ impl ServerMessage {
     pub fn decode(text: &str) -> Option<ServerMessage> {
         serde_json::from_str(text).ok()
     }
+}
+
+/// A fingerprint of an edit (FNV-1a over its canonical JSON): tells a true resend (same mutation
+/// id, same edit) from a reused mutation id carrying a different edit.
+pub fn edit_fingerprint(edit: &Edit) -> u64 {
+    let text = serde_json::to_string(edit).unwrap_or_default();
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

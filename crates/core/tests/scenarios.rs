@@ -440,6 +440,56 @@ fn the_transport_lead_covers_the_slowest_players_round_trip() {
     assert_eq!(sim.server.state().transport.anchor_time, t1 + 250.0);
 }
 
+/// A reloaded tab keeps its player id; a mutation id it used before, now on a different edit,
+/// is refused by name (acknowledging the old change would silently drop the new edit). The
+/// same edit under the same id is a resend and is acknowledged.
+#[test]
+fn a_reused_mutation_id_with_a_different_edit_is_refused() {
+    let mut sim = joined(2);
+    let set = |step: u8| {
+        format!(
+            r#"{{"type":"SET_STEP","trackId":"kick","step":{step},"active":true,"mid":"tab-1"}}"#
+        )
+    };
+    sim.send_raw(0, &set(1));
+    sim.settle();
+    let seq = sim.server.seq();
+    sim.disconnect(0, true);
+    sim.connect(0);
+    sim.settle();
+    sim.send_raw(0, &set(2));
+    sim.settle();
+    assert_eq!(sim.errors(0), [ErrorCode::MidReused]);
+    let kick = sim.server.state().track("kick").unwrap().clone();
+    assert!(kick.steps.get(1) && !kick.steps.get(2));
+    assert_eq!(sim.server.seq(), seq, "nothing was applied");
+    // The true resend is acknowledged, not applied again.
+    sim.send_raw(0, &set(1));
+    sim.settle();
+    assert_eq!(sim.errors(0), [ErrorCode::MidReused]);
+    assert_eq!(sim.server.seq(), seq);
+}
+
+/// Mutation ids carry the client instance, so a reloaded tab (same player, counter from 1
+/// again) never repeats one.
+#[test]
+fn client_instances_never_repeat_mutation_ids() {
+    use keyboardia_core::client::SyncClient;
+    let mut first = SyncClient::new("tab-abc", None).with_instance("0001");
+    let mut second = SyncClient::new("tab-abc", None).with_instance("0002");
+    let edit = || Edit::ToggleStep {
+        track_id: "kick".into(),
+        step: 1,
+    };
+    let (ClientMessage::Edit(a), ClientMessage::Edit(b)) =
+        (first.edit(edit()).unwrap(), second.edit(edit()).unwrap())
+    else {
+        panic!("edits")
+    };
+    assert_eq!(a.mid, "tab-abc-0001-1");
+    assert_ne!(a.mid, b.mid);
+}
+
 #[test]
 fn snapshots_are_requested_periodically() {
     let config = LiveConfig {

@@ -327,10 +327,23 @@ pub async fn api_not_found() -> ApiError {
     api::ApiError::not_found("no such API endpoint").into()
 }
 
+pub async fn method_not_allowed() -> ApiError {
+    api::ApiError::new(
+        405,
+        "METHOD_NOT_ALLOWED",
+        "this API endpoint does not take that method",
+    )
+    .into()
+}
+
 /// The web app: files from `--web-dir` when it has a build, else a small page saying the UI is
 /// not built yet. `/s/{id}` and other app routes get `index.html`.
 pub async fn app(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
+    // `/api` and `/api/` themselves are API paths too: a JSON 404, never the app's page.
+    if path == "api" || path.starts_with("api/") {
+        return api_not_found().await.into_response();
+    }
     if let Some(dir) = &state.web_dir {
         let safe = !path.split('/').any(|s| s == ".." || s.starts_with('.'));
         let file = if path.is_empty() || !safe {

@@ -8,6 +8,8 @@
 //! Start reading at [`run`]; then [`sessions`] (one task per live session, storage before
 //! sending), [`store`] (SQLite with group commit), [`http`] and [`ws`] (the edges).
 
+#![forbid(unsafe_code)]
+
 pub mod blobs;
 pub mod error;
 pub mod http;
@@ -151,6 +153,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/sessions/{id}/qr.svg", get(http::session_qr))
         .route("/samples/{*path}", get(http::get_sample))
         .fallback(http::api_not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(cors);
     Router::new()
         .nest("/api", api)

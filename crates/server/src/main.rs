@@ -1,5 +1,7 @@
 //! The `keyboardia` binary: parses configuration, sets up logging, runs the server.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use keyboardia_server::{run, Config};
 use tracing_subscriber::EnvFilter;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
-use keyboardia_core::live::ConnId;
+use keyboardia_core::live::{ConnId, Delivery};
 use keyboardia_core::model::{SessionMeta, SessionState};
 use keyboardia_core::protocol::{Applied, Change, Edit, EditError};
-use keyboardia_core::{Input, LiveConfig, LiveSession, Output};
+use keyboardia_core::{Input, LiveConfig, LiveSession};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -399,27 +399,15 @@ impl Actor {
     /// case every socket is closed (clients re-send what was not acknowledged).
     async fn flush(&mut self, core: &mut LiveSession) -> anyhow::Result<bool> {
         let mut idle = false;
-        loop {
-            let mut changes = Vec::new();
-            let mut snapshot = None;
-            let mut sends = Vec::new();
-            while let Some(o) = core.poll_output() {
-                match o {
-                    Output::Persist(a) => changes.push(a),
-                    Output::Snapshot { seq, state } => snapshot = Some((seq, state)),
-                    Output::Idle => idle = true,
-                    other => sends.push(other),
-                }
-            }
-            if changes.is_empty() && snapshot.is_none() && sends.is_empty() {
-                return Ok(idle);
-            }
-            if !changes.is_empty() || snapshot.is_some() {
-                let n = changes.len() as u64;
+        while let Some(batch) = core.drain() {
+            let (mut durable, sends) = batch.split();
+            idle |= durable.idle;
+            if !durable.is_empty() {
+                let n = durable.changes.len() as u64;
                 let commit = Commit {
                     session: self.id,
-                    changes,
-                    snapshot,
+                    changes: std::mem::take(&mut durable.changes),
+                    snapshot: durable.snapshot.take(),
                     touched_at: now_ms() as i64,
                     keep_log: self.keep_log,
                 };
@@ -436,26 +424,23 @@ impl Actor {
                     .changes_committed_total
                     .inc_by(n);
             }
-            for o in sends {
-                match o {
-                    Output::Send { conn, msg } => {
-                        self.deliver(core, conn, ToSocket::Text(msg.encode().into()))
-                    }
-                    Output::Broadcast { msg, to } => {
-                        let text: Utf8Bytes = msg.encode().into();
+            for d in sends.release(durable.stored()) {
+                match d {
+                    Delivery::Text { to, text } => {
+                        let text: Utf8Bytes = text.into();
                         for conn in to {
                             self.deliver(core, conn, ToSocket::Text(text.clone()));
                         }
                     }
-                    Output::Close { conn, code, reason } => {
+                    Delivery::Close { conn, code, reason } => {
                         if let Some(s) = self.sockets.remove(&conn) {
                             let _ = s.try_send(ToSocket::Close(code, reason));
                         }
                     }
-                    Output::Persist(_) | Output::Snapshot { .. } | Output::Idle => {}
                 }
             }
         }
+        Ok(idle)
     }
 
     /// Queues a frame for a socket; a socket whose queue is full is too slow and is dropped.

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use keyboardia_core::model::{SessionMeta, SessionState};
 use keyboardia_core::protocol::Applied;
+use keyboardia_core::storage;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -62,6 +63,9 @@ pub struct StoreStats {
     pub commit_micros: std::sync::atomic::AtomicU64,
 }
 
+/// The layout of the tables below, kept in SQLite's `user_version`.
+const TABLE_LAYOUT: i64 = 1;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -108,6 +112,16 @@ impl Store {
         )?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)?;
+        // The tables' layout has a version of its own (SQLite's user_version; 0 = the first
+        // layout, which is this one). Rows carry the core's schema version (core::storage).
+        let layout: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if layout > TABLE_LAYOUT {
+            anyhow::bail!(
+                "{} was written by a newer Keyboardia (table layout {layout}; this build knows up to {TABLE_LAYOUT})",
+                path.display()
+            );
+        }
+        conn.pragma_update(None, "user_version", TABLE_LAYOUT)?;
         // Checkpoints run on their own connection and thread: a PASSIVE checkpoint does not
         // block the writer, so copying the WAL back never stalls an acknowledgement.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -254,7 +268,7 @@ fn create(tx: &Transaction<'_>, m: &SessionMeta, s: &SessionState) -> anyhow::Re
             m.remix_count,
             m.immutable,
             m.published_from.map(|u| u.to_string()),
-            serde_json::to_string(s)?,
+            storage::encode_snapshot(s),
         ],
     )?;
     Ok(())
@@ -294,8 +308,8 @@ fn load(tx: &Transaction<'_>, id: Uuid, recent: usize) -> anyhow::Result<Option<
         params![id.to_string()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let state: SessionState = serde_json::from_str(&snapshot)
-        .with_context(|| format!("snapshot of session {id} is corrupt"))?;
+    let state: SessionState =
+        storage::decode_snapshot(&snapshot).with_context(|| format!("session {id}"))?;
     let mut stmt = tx.prepare_cached(
         "SELECT applied FROM edits WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
     )?;
@@ -303,8 +317,7 @@ fn load(tx: &Transaction<'_>, id: Uuid, recent: usize) -> anyhow::Result<Option<
     let mut tail: Vec<Applied> = Vec::new();
     let rows = stmt.query_map(params![id.to_string(), i64::MAX], |r| r.get::<_, String>(0))?;
     for row in rows {
-        let a: Applied = serde_json::from_str(&row?)
-            .with_context(|| format!("edit log of session {id} is corrupt"))?;
+        let a: Applied = storage::decode_applied(&row?).with_context(|| format!("session {id}"))?;
         if a.seq <= snapshot_seq && tail.len() >= recent {
             break;
         }
@@ -327,7 +340,7 @@ fn commit(tx: &Transaction<'_>, c: &Commit) -> anyhow::Result<()> {
         let mut ins =
             tx.prepare_cached("INSERT INTO edits (session_id, seq, applied) VALUES (?1, ?2, ?3)")?;
         for a in &c.changes {
-            ins.execute(params![id, a.seq, serde_json::to_string(a)?])?;
+            ins.execute(params![id, a.seq, storage::encode_applied(a)])?;
         }
     }
     if let Some((seq, state)) = &c.snapshot {
@@ -337,7 +350,7 @@ fn commit(tx: &Transaction<'_>, c: &Commit) -> anyhow::Result<()> {
             params![
                 id,
                 seq,
-                serde_json::to_string(state)?,
+                storage::encode_snapshot(state),
                 state.name,
                 state.tempo,
                 state.tracks.len() as u32,

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -25,11 +26,19 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     check_origin(&state, &headers)?;
     state.sessions.meta(id).await?;
+    // A plain GET gets the API's JSON error, not axum's text.
+    let ws = ws.map_err(|_| {
+        keyboardia_core::api::ApiError::new(
+            426,
+            "UPGRADE_REQUIRED",
+            "this endpoint is a WebSocket: send an upgrade request",
+        )
+    })?;
     Ok(ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)

@@ -236,6 +236,20 @@ await test('phone viewport (375x667): usable by touch, no sideways page scroll',
   await m.close();
 });
 
+await test('a reloaded tab keeps its player and its next edit still lands', async () => {
+  const r = await page();
+  await r.goto(url);
+  await r.waitForSelector('[data-testid=status]:has-text("live")');
+  await r.click(cell('kick', 9));
+  await b.waitForSelector(cell('kick', 9) + '.on', { timeout: 5000 });
+  await r.reload();
+  await r.waitForSelector('[data-testid=status]:has-text("live")');
+  await r.click(cell('kick', 10));
+  await b.waitForSelector(cell('kick', 10) + '.on', { timeout: 5000 });
+  assert(await b.locator(cell('kick', 9) + '.on').count() === 1, 'the first edit is still there');
+  await r.close();
+});
+
 await test('edits made while the server is away are kept and sent when it is back', async () => {
   const r = await page();
   await r.goto(url);

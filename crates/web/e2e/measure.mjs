@@ -60,7 +60,8 @@ export function recorderInitScript(options) {
     postEveryQuanta: 16, // batch messages to the main thread (~46 ms at 44.1 kHz)
     stallMs: 30, //     pauses between process() calls this long are noted (diagnostics)
     readingEveryMs: 10, // getOutputTimestamp() poll period
-    maxReadings: 30000, // 5 minutes of readings at 10 ms
+    maxReadings: 100000, // 16 minutes of readings at 10 ms
+    wallEveryMs: 10000, // perfToWall is measured again this often (the two clocks drift apart)
     fitReadings: 41, //    readings used for the local ctx -> perf fit
     stepMs: 0.4, //     an offset change bigger than this, confirmed by the next reading, is a jump
     ...(options || {}),
@@ -340,9 +341,33 @@ export function recorderInitScript(options) {
     return { offset: iqm(samples), at: performance.now(), n: samples.length,
       spreadMs: sorted.length ? sorted[sorted.length - 1] - sorted[0] : NaN };
   }
+  // Every measurement, oldest first: Date.now() (the system's wall clock, which NTP may slew)
+  // and performance.now() (monotonic) drift apart over minutes, so an onset is converted with
+  // the offset interpolated at its own performance time, not with one measured at the end.
+  const walls = [];
   async function perfToWall(maxAgeMs = 5000) {
-    if (!wall || performance.now() - wall.at > maxAgeMs) wall = await measurePerfToWall();
+    if (!wall || performance.now() - wall.at > maxAgeMs) {
+      wall = await measurePerfToWall();
+      walls.push(wall);
+      if (walls.length > 2000) walls.shift();
+    }
     return wall.offset;
+  }
+  (async () => {
+    for (;;) {
+      await sleep(cfg.wallEveryMs);
+      if (states.length) await perfToWall(cfg.wallEveryMs / 2);
+    }
+  })();
+  // The perfToWall offset at performance time p: linear between the measurements around it.
+  function wallOffsetAt(p) {
+    if (!walls.length) return NaN;
+    if (p <= walls[0].at) return walls[0].offset;
+    for (let i = 1; i < walls.length; i++) {
+      const a = walls[i - 1], b = walls[i];
+      if (p <= b.at) return a.offset + ((b.offset - a.offset) * (p - a.at)) / (b.at - a.at);
+    }
+    return walls[walls.length - 1].offset;
   }
 
   // --- the API --------------------------------------------------------------------------------
@@ -354,13 +379,13 @@ export function recorderInitScript(options) {
      * an audio glitch, where the onset may be off by up to that much.
      */
     async onsets() {
-      const toWall = await perfToWall();
+      await perfToWall(1000);
       const out = [];
       for (const st of states) {
         for (const o of st.onsets) {
           const t = o.frame / st.sampleRate; // context time, s
           const { perf, uncertainMs } = ctxToPerf(st, t);
-          out.push({ wallMs: perf + toWall, frame: o.frame, peak: o.peak, ctxIndex: st.index,
+          out.push({ wallMs: perf + wallOffsetAt(perf), frame: o.frame, peak: o.peak, ctxIndex: st.index,
             ctxTime: t, uncertainMs });
         }
       }
@@ -418,7 +443,8 @@ export function recorderInitScript(options) {
           stalls: st.stalls.slice(-50), // long pauses of the render thread (diagnostics)
           baseLatency: st.ctx.baseLatency, outputLatency: st.ctx.outputLatency,
           perfToWall: wall && { offset: wall.offset, n: wall.n, spreadMs: wall.spreadMs,
-            ageMs: performance.now() - wall.at },
+            ageMs: performance.now() - wall.at, measurements: walls.length,
+            driftMs: walls.length ? walls[walls.length - 1].offset - walls[0].offset : 0 },
         };
       });
     },

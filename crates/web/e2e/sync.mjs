@@ -168,7 +168,21 @@ async function scenario(name, { players, bar, during, check, silent = () => fals
     const j = jumps(h, stepMs);
     if (j.length) problems.push(`${pl.name}'s schedule jumped ${j.length} times (first: ${j[0].ms.toFixed(2)} ms at step ${j[0].n})`);
     report[`${pl.name}Jumps`] = j.length;
-    report[`${pl.name}Stalls`] = h.stats?.contexts?.[0]?.stalls ?? h.stats?.[0]?.stalls ?? null;
+    // Audio output glitches the recorder saw (the output paused and everything after it was
+    // heard later), and how the error moved over the run (10 s buckets), for long runs.
+    const ctxStats = (h.stats || [])[0] || {};
+    report[`${pl.name}Glitches`] = (ctxStats.jumps || []).map((j) => ({ wallMs: j.wallMs, ms: j.jumpMs }));
+    report[`${pl.name}WallDriftMs`] = ctxStats.perfToWall?.driftMs ?? null;
+    const buckets = new Map();
+    for (const a of h.aligned) {
+      const k = Math.floor((a.wallMs - tr.anchorTime) / 10000);
+      if (!buckets.has(k)) buckets.set(k, []);
+      buckets.get(k).push(a.errMs);
+    }
+    report[`${pl.name}Series`] = [...buckets].map(([k, v]) => {
+      const s = summarize(v);
+      return [k * 10, +s.median.toFixed(2), +s.worst.toFixed(2)];
+    });
   }
   const names = players.map((p) => p.name);
   for (let i = 1; i < names.length; i++) {

@@ -22,6 +22,9 @@ struct Audio {
     samples: HashMap<String, Option<u8>>,
     /// The last transport sent: (its anchor frame, the transport itself).
     last: Option<(f64, Transport)>,
+    /// The output's latency as `getOutputTimestamp()` last showed it (performance ms minus
+    /// context ms): a sudden change means the output stalled and everything is heard later.
+    output_lag: Option<f64>,
 }
 
 thread_local! {
@@ -76,6 +79,7 @@ pub async fn start() -> Result<(), JsValue> {
             sample_rate,
             samples: HashMap::new(),
             last: None,
+            output_lag: None,
         })
     });
     Ok(())
@@ -227,14 +231,9 @@ fn output_timestamp(ctx: &AudioContext) -> Option<(f64, f64)> {
     (perf_t > 0.0).then_some((ctx_t, perf_t))
 }
 
-/// The AudioContext time at which a sample is *heard* at performance time `perf_ms`: from
-/// `getOutputTimestamp()`, which pairs the context time leaving the speakers now with the
-/// performance time. `None` until the context has rendered (no guessing: a guess put a late
-/// joiner 10 ms off).
-fn context_time_heard_at(a: &Audio, perf_ms: f64) -> Option<f64> {
-    let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
-    Some(ctx_t + (perf_ms - perf_t) / 1000.0)
-}
+/// A change of the output's latency beyond this (ms) between two mappings is the output
+/// jumping (a stall), not measurement noise (`getOutputTimestamp()` moves by about 0.1 ms).
+const OUTPUT_JUMP_MS: f64 = 2.0;
 
 /// Sends the pattern (with this player's personal mix) to the engine.
 pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
@@ -251,7 +250,13 @@ pub fn set_transport(tr: Transport, offset: Option<f64>) {
     let Some(offset) = offset else { return };
     let msg = AUDIO.with(|a| {
         a.borrow_mut().as_mut().and_then(|a| {
-            let frame = context_time_heard_at(a, tr.anchor_time - offset)? * a.sample_rate;
+            let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
+            let frame = (ctx_t + (tr.anchor_time - offset - perf_t) / 1000.0) * a.sample_rate;
+            let lag = perf_t - ctx_t * 1000.0;
+            let output_jumped = a
+                .output_lag
+                .is_some_and(|l| (l - lag).abs() > OUTPUT_JUMP_MS);
+            a.output_lag = Some(lag);
             match a.last {
                 Some((f, t)) if t == tr => {
                     // Less than a frame: nothing to correct.
@@ -259,7 +264,7 @@ pub fn set_transport(tr: Transport, offset: Option<f64>) {
                         return None;
                     }
                     a.last = Some((frame, tr));
-                    Some(control::anchor_message(frame))
+                    Some(control::anchor_message(frame, output_jumped))
                 }
                 _ => {
                     a.last = Some((frame, tr));

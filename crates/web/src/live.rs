@@ -112,7 +112,11 @@ pub fn start(session_id: &str, sig: Signals) {
     LIVE.with(|l| {
         *l.borrow_mut() = Some(Inner {
             session_id: session_id.to_string(),
-            sync: SyncClient::new(player_id(), None),
+            // The player id survives a reload; the instance part keeps this page's mutation ids
+            // from repeating the ones the last page used (the session would take them for
+            // resends).
+            sync: SyncClient::new(player_id(), None)
+                .with_instance(format!("{:08x}", (js_sys::Math::random() * 4e9) as u32)),
             ws: None,
             clock: ClockEstimator::default(),
             attempts: 0,

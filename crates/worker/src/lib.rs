@@ -140,7 +140,7 @@ async fn route(req: Request, env: &Env, rest: &str) -> ApiResult {
         (Method::Get, ["sessions", id, "export.wav"]) => export_wav(&req, env, id).await,
         (Method::Get, ["sessions", id, "export.mid"]) => export_midi(&req, env, id).await,
         (Method::Get, ["sessions", id, "qr.svg"]) => qr(&req, env, id).await,
-        (Method::Get, ["samples", ..]) => sample(env, &rest["samples/".len()..]).await,
+        (Method::Get, ["samples", path @ ..]) => sample(env, &path.join("/")).await,
         _ => Err(ApiError::not_found("no such API endpoint")),
     }
 }

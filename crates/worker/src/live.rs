@@ -15,10 +15,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use keyboardia_core::api::{self, ApiError};
-use keyboardia_core::live::ConnId;
+use keyboardia_core::live::{ConnId, Delivery};
 use keyboardia_core::model::{SessionMeta, SessionState};
 use keyboardia_core::protocol::{Change, Edit, Player};
-use keyboardia_core::{Input, LiveConfig, LiveSession, Output};
+use keyboardia_core::{Input, LiveConfig, LiveSession};
 use serde::{Deserialize, Serialize};
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -289,35 +289,29 @@ impl LiveSessionDurableObject {
     /// Performs the core's outputs until there are none: storage first, then sends.
     fn drain(&self, live: &mut Live) -> Result<After> {
         let mut after = After::default();
-        loop {
-            let mut sends = Vec::new();
-            while let Some(o) = live.core.poll_output() {
-                match o {
-                    Output::Persist(a) => self.db.append(&a)?,
-                    Output::Snapshot { seq, state } => {
-                        self.db
-                            .put_snapshot(seq, &state, self.config.replay_window as u64)?;
-                        live.meta.last_accessed_at = now_ms() as i64;
-                        self.db.put_meta(&live.meta)?;
-                        after.index = Some((live.meta.clone(), *state, seq));
-                    }
-                    Output::Idle => after.idle = true,
-                    other => sends.push(other),
-                }
+        while let Some(batch) = live.core.drain() {
+            let (mut durable, sends) = batch.split();
+            // Written with no `await` before the sends: the output gate holds the sends until
+            // these writes are durable.
+            for a in &durable.changes {
+                self.db.append(a)?;
             }
-            if sends.is_empty() {
-                break;
+            if let Some((seq, state)) = durable.snapshot.take() {
+                self.db
+                    .put_snapshot(seq, &state, self.config.replay_window as u64)?;
+                live.meta.last_accessed_at = now_ms() as i64;
+                self.db.put_meta(&live.meta)?;
+                after.index = Some((live.meta.clone(), *state, seq));
             }
-            for o in sends {
-                match o {
-                    Output::Send { conn, msg } => deliver(live, conn, &msg.encode()),
-                    Output::Broadcast { msg, to } => {
-                        let text = msg.encode();
+            after.idle |= durable.idle;
+            for d in sends.release(durable.stored()) {
+                match d {
+                    Delivery::Text { to, text } => {
                         for conn in to {
                             deliver(live, conn, &text);
                         }
                     }
-                    Output::Close { conn, code, reason } => {
+                    Delivery::Close { conn, code, reason } => {
                         if let Some((ws, _)) = live.sockets.remove(&conn) {
                             // Until the close completes the socket is still listed; it must
                             // not bring its player back if the object wakes meanwhile.
@@ -325,7 +319,6 @@ impl LiveSessionDurableObject {
                             let _ = ws.close(Some(code), Some(reason));
                         }
                     }
-                    Output::Persist(_) | Output::Snapshot { .. } | Output::Idle => {}
                 }
             }
         }

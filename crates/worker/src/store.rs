@@ -5,10 +5,11 @@
 //! gate holds every message and response sent after them until they are durable: so a change
 //! written here before its broadcast is committed before anyone sees it.
 
-use keyboardia_core::api::{session_doc, Summary};
+use keyboardia_core::api::Summary;
 use keyboardia_core::live::{replay, Replayed};
 use keyboardia_core::model::{SessionMeta, SessionState};
 use keyboardia_core::protocol::Applied;
+use keyboardia_core::storage;
 use serde::Deserialize;
 use worker::{Env, Result, SqlStorage, SqlStorageValue};
 
@@ -47,6 +48,10 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(format!("{what} is corrupt: {e}"))
 }
 
+fn load_error(e: storage::LoadError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
 fn int(v: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(v as i64)
 }
@@ -63,12 +68,12 @@ impl Db {
             .exec("SELECT body FROM meta WHERE id = 1", None)?
             .to_array()?;
         rows.first()
-            .map(|r| serde_json::from_str(&r.body).map_err(|e| corrupt("session metadata", e)))
+            .map(|r| storage::decode_meta(&r.body).map_err(load_error))
             .transpose()
     }
 
     pub fn put_meta(&self, meta: &SessionMeta) -> Result<()> {
-        let body = serde_json::to_string(meta)?;
+        let body = storage::encode_meta(meta);
         self.sql.exec(
             "INSERT INTO meta (id, body) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
             vec![body.into()],
@@ -95,8 +100,7 @@ impl Db {
             .first()
             .ok_or_else(|| corrupt("the session", "it has no snapshot"))?;
         let snapshot_seq = snap.seq as u64;
-        let state: SessionState =
-            serde_json::from_str(&snap.state).map_err(|e| corrupt("the snapshot", e))?;
+        let state = storage::decode_snapshot(&snap.state).map_err(load_error)?;
         // Everything after the snapshot, and at least `recent` changes for replay.
         let from = snapshot_seq.saturating_sub(recent as u64);
         let rows: Vec<Row> = self
@@ -108,9 +112,9 @@ impl Db {
             .to_array()?;
         let tail = rows
             .iter()
-            .map(|r| serde_json::from_str::<Applied>(&r.body))
+            .map(|r| storage::decode_applied(&r.body))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| corrupt("the edit log", e))?;
+            .map_err(load_error)?;
         let replayed =
             replay(state, snapshot_seq, tail, recent).map_err(worker::Error::RustError)?;
         Ok(Some(Loaded { meta, replayed }))
@@ -119,7 +123,7 @@ impl Db {
     pub fn append(&self, a: &Applied) -> Result<()> {
         self.sql.exec(
             "INSERT INTO log (seq, applied) VALUES (?, ?)",
-            vec![int(a.seq), serde_json::to_string(a)?.into()],
+            vec![int(a.seq), storage::encode_applied(a).into()],
         )?;
         Ok(())
     }
@@ -129,7 +133,7 @@ impl Db {
         self.sql.exec(
             "INSERT INTO snapshot (id, seq, state) VALUES (1, ?, ?)
              ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state",
-            vec![int(seq), serde_json::to_string(state)?.into()],
+            vec![int(seq), storage::encode_snapshot(state).into()],
         )?;
         if keep_log > 0 {
             self.sql.exec(
@@ -160,10 +164,12 @@ pub async fn write_index(
     seq: u64,
 ) -> Result<()> {
     let kv = env.kv(SESSIONS)?;
-    let doc = session_doc(meta, state, seq);
-    kv.put(&session_key(&meta.id), doc.to_string())?
-        .execute()
-        .await?;
+    kv.put(
+        &session_key(&meta.id),
+        storage::encode_index_doc(meta, state, seq),
+    )?
+    .execute()
+    .await?;
     if meta.immutable {
         let summary = Summary::of(meta, state);
         kv.put(&published_key(meta), serde_json::to_string(&summary)?)?
@@ -209,13 +215,10 @@ pub async fn read_index(
     id: &uuid::Uuid,
 ) -> Result<Option<(SessionMeta, SessionState, u64)>> {
     let kv = env.kv(SESSIONS)?;
-    let Some(doc) = kv.get(&session_key(id)).json::<serde_json::Value>().await? else {
+    let Some(doc) = kv.get(&session_key(id)).text().await? else {
         return Ok(None);
     };
-    let meta: SessionMeta =
-        serde_json::from_value(doc.clone()).map_err(|e| corrupt("the index", e))?;
-    let state: SessionState =
-        serde_json::from_value(doc.clone()).map_err(|e| corrupt("the index", e))?;
-    let seq = doc["seq"].as_u64().unwrap_or(0);
-    Ok(Some((meta, state, seq)))
+    storage::decode_index_doc(&doc)
+        .map(Some)
+        .map_err(load_error)
 }
