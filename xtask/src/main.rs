@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod tools;
 mod worker;
 
 use std::process::{exit, Command};
@@ -195,18 +196,9 @@ pub fn build_web() {
     let dist = std::path::Path::new("target/web-dist");
     let app = build_wasm("web", "keyboardia-web", "keyboardia-web");
     let engine = build_worklet();
-    let want = "0.2.130";
-    let have = Command::new("wasm-bindgen")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string());
-    if !have.as_deref().unwrap_or("").contains(want) {
-        eprintln!("xtask: wasm-bindgen {want} is needed (cargo install wasm-bindgen-cli --version {want})");
-        fail(1);
-    }
+    let wasm_bindgen = tools::wasm_bindgen();
     run(
-        "wasm-bindgen",
+        &wasm_bindgen.to_string_lossy(),
         &[
             "--target",
             "web",
@@ -301,13 +293,7 @@ pub fn npm_ci(dir: &str, probe: &str) {
 }
 
 pub fn ensure_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !std::path::Path::new(&chromium).exists() {
-        eprintln!(
-            "xtask: Chromium is needed at {chromium} (Debian: apt-get install chromium; or set CHROMIUM)"
-        );
-        fail(1);
-    }
+    tools::chromium();
 }
 
 pub fn run(program: &str, args: &[&str]) {

@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 use crate::{audio_tool, build_web, ensure_chromium, fail, must, npm_ci, step, CLEANUP};
 
 const DIR: &str = "crates/worker";
-const WORKER_BUILD: &str = "0.8.7";
-const WASM_BINDGEN: &str = "0.2.130";
 const BUCKET: &str = "keyboardia-samples";
 
 pub fn main(args: &[String]) {
@@ -99,38 +97,22 @@ fn absolute(p: &str) -> String {
         .into_owned()
 }
 
-fn tool_version(program: &str) -> String {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
 /// The web app into `target/web-dist` (the Worker's assets), then the Worker.
 pub fn build() {
     build_web();
     step("Cloudflare Worker (worker-build)");
-    if !tool_version("worker-build").contains(WORKER_BUILD) {
-        eprintln!(
-            "xtask: worker-build {WORKER_BUILD} is needed (cargo install worker-build --version {WORKER_BUILD} --locked)"
-        );
-        fail(1);
-    }
+    let worker_build = crate::tools::worker_build();
     npm_ci(DIR, "wrangler");
-    let home = std::env::var("HOME").unwrap_or_default();
-    let wasm_bindgen = std::env::var("WASM_BINDGEN_BIN")
-        .unwrap_or_else(|_| format!("{home}/.cargo/bin/wasm-bindgen"));
-    if !tool_version(&wasm_bindgen).contains(WASM_BINDGEN) {
-        eprintln!("xtask: wasm-bindgen {WASM_BINDGEN} is needed at {wasm_bindgen} (or set WASM_BINDGEN_BIN)");
-        fail(1);
-    }
+    let wasm_bindgen = match std::env::var("WASM_BINDGEN_BIN") {
+        Ok(p) => p,
+        Err(_) => crate::tools::wasm_bindgen().to_string_lossy().into_owned(),
+    };
     let esbuild = absolute(&format!(
         "{DIR}/node_modules/@esbuild/linux-x64/bin/esbuild"
     ));
     // Everything worker-build would download comes from here instead.
     must(
-        Command::new("worker-build")
+        Command::new(&worker_build)
             .args(["--profile", "worker", "--no-opt"])
             .current_dir(DIR)
             .env("WASM_BINDGEN_BIN", &wasm_bindgen)
@@ -231,6 +213,7 @@ struct DevCmds {
     port: u16,
     start: String,
     kill: String,
+    do_dir: String,
 }
 
 fn dev_cmds(port: u16, persist: &str) -> DevCmds {
@@ -253,7 +236,14 @@ fn dev_cmds(port: u16, persist: &str) -> DevCmds {
          for i in $(seq 100); do kill -0 -- -$g 2>/dev/null || break; sleep 0.1; done; \
          for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null || break; sleep 0.1; done; true"
     );
-    DevCmds { port, start, kill }
+    // Where workerd keeps each Durable Object's SQLite file (the v1 storage test rewrites one).
+    let do_dir = format!("{persist}/v3/do/keyboardia-LiveSessionDurableObject");
+    DevCmds {
+        port,
+        start,
+        kill,
+        do_dir,
+    }
 }
 
 /// A running `wrangler dev`, killed when dropped (or by [`fail`] if a step fails meanwhile).
@@ -414,14 +404,17 @@ fn crash_test(cmds: &DevCmds) {
                 "--",
                 "--ignored",
                 "--nocapture",
+                // Both tests stop and start the one host.
+                "--test-threads=1",
             ])
             .env(
                 "KEYBOARDIA_BASE_URL",
                 format!("http://127.0.0.1:{}", cmds.port),
             )
             .env("KEYBOARDIA_START_CMD", &cmds.start)
-            .env("KEYBOARDIA_KILL_CMD", &cmds.kill),
-        "the crash test against workerd (log: target/wrangler-dev.log)",
+            .env("KEYBOARDIA_KILL_CMD", &cmds.kill)
+            .env("KEYBOARDIA_DO_DIR", &cmds.do_dir),
+        "the crash test and the v1 storage test against workerd (log: target/wrangler-dev.log)",
     );
     drop(crash_host);
 }

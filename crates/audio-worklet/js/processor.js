@@ -57,7 +57,13 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     const n = out[0].length;
     // The engine counts the context's frames (the global currentFrame), so anchor frames that
     // the main thread computes from context time mean exactly these frames.
-    if (this.kb.kb_frame(this.h) !== currentFrame) this.kb.kb_set_frame(this.h, currentFrame);
+    const expected = this.kb.kb_frame(this.h);
+    if (expected !== currentFrame) {
+      this.kb.kb_set_frame(this.h, currentFrame);
+      // After the first block, a jump means render quanta were dropped: say so (diagnostics).
+      if (this.started) this.port.postMessage({ type: 'frameJump', from: expected, to: currentFrame });
+    }
+    this.started = true;
     this.kb.kb_render(this.h, n);
     // Views are made per block: wasm memory may have grown since the last one.
     const mem = this.kb.memory.buffer;

@@ -321,6 +321,7 @@ impl Engine {
         if frame == self.frame {
             return;
         }
+        let old = self.frame;
         self.frame = frame;
         if let Some(p) = self.pending {
             if Self::starts_at(&p) <= frame {
@@ -330,7 +331,16 @@ impl Engine {
         }
         let t = self.transport;
         let before = self.next_step;
-        self.switch(t, frame);
+        // A short skip (the context dropped a few render quanta): the steps in the gap still
+        // play, at once, a few ms late, rather than not at all. A long one joins at the next
+        // step.
+        let gap = frame.saturating_sub(old) as f64;
+        let from = if old < frame && t.playing && gap <= Self::frames_per_step(&t, self.sr) {
+            old
+        } else {
+            frame
+        };
+        self.switch(t, from);
         for (n, b) in self.next_step.iter_mut().zip(before) {
             *n = (*n).max(b);
         }

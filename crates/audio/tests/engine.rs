@@ -99,9 +99,7 @@ fn each_track_loops_its_own_step_count() {
 
 #[test]
 fn a_tempo_change_reanchors_without_a_jump() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, 1000, 128);
     // At frame 30,000 (step 5 at 120 BPM) switch to 60 BPM: 12,000 frames per step after that.
@@ -138,9 +136,7 @@ fn joining_mid_play_comes_in_on_the_right_step() {
 
 #[test]
 fn play_anchored_in_the_future_starts_exactly_there_and_stop_stops() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(10_007.0, 0.0, 120.0));
     render_engine(&mut e, 25_000, 128);
     e.set_transport(Transport {
@@ -309,31 +305,44 @@ fn golden_render_is_unchanged() {
     assert_eq!(got, want);
 }
 
+/// An engine playing a rim shot on all 16 steps (set its transport).
+fn rim_engine() -> Box<Engine> {
+    let mut e = Engine::new(SR);
+    e.set_pattern(&pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]));
+    e
+}
+
 /// The worklet counts the AudioContext's frames: an engine created late (frame 0 is long gone)
 /// and moved to the context's frame plays an anchor given in context frames on that frame.
 #[test]
 fn set_frame_follows_the_context_clock() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_frame(480_000);
     e.set_transport(Transport::play(500_000.0, 0.0, 120.0));
     render_engine(&mut e, 20_000 + 2 * FPS as usize, 128);
     assert_eq!(onsets(&e, 0), [500_000, 500_000 + FPS]);
-    // Jumping the clock forward (blocks the context skipped) joins at the next step, with
-    // nothing replayed and no burst of the skipped steps.
+    // Jumping the clock far forward joins at the next step, with nothing replayed and no burst
+    // of the skipped steps.
     e.set_frame(500_000 + 10 * FPS + 10);
     render_engine(&mut e, FPS as usize, 128);
     assert_eq!(onsets(&e, 0), [500_000, 500_000 + FPS, 500_000 + 11 * FPS]);
+    // A short skip (a few dropped quanta) over a step still plays that step, at once.
+    render_engine(&mut e, 5_900, 100);
+    assert_eq!(e.frame(), 500_000 + 12 * FPS - 90);
+    e.set_frame(500_000 + 12 * FPS + 256);
+    render_engine(&mut e, 128, 128);
+    assert_eq!(
+        onsets(&e, 0).last(),
+        Some(&(500_000 + 12 * FPS + 256)),
+        "step 12 played late, not dropped"
+    );
 }
 
 /// A small correction of a playing transport is slewed: every step moves by no more than the
 /// slew rate allows, none is struck twice or skipped, and the schedule ends up on the target.
 #[test]
 fn anchor_corrections_are_slewed_without_jumps() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, 2 * FPS as usize - 100, 128);
     // 10 ms later than planned: 480 frames.
@@ -362,9 +371,7 @@ fn anchor_corrections_are_slewed_without_jumps() {
 /// earlier does not play the steps it passed over in a burst.
 #[test]
 fn tiny_corrections_snap_and_huge_ones_jump_without_a_burst() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, FPS as usize + 50, 128);
     e.adjust_anchor(-10.0); // 0.2 ms earlier: applied now
@@ -383,9 +390,7 @@ fn tiny_corrections_snap_and_huge_ones_jump_without_a_burst() {
 /// A transport still waiting for its anchor just moves: nothing has sounded yet.
 #[test]
 fn a_pending_transport_moves_freely() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(10_000.0, 0.0, 120.0));
     e.adjust_anchor(12_345.0);
     render_engine(&mut e, 12_345 + 10, 128);
@@ -413,9 +418,7 @@ fn a_fractional_anchor_never_skips_the_anchor_step() {
 /// applies at once instead of being slewed over seconds; the step that fell behind still plays.
 #[test]
 fn an_output_jump_is_corrected_at_once() {
-    let p = pattern(&[all_steps(Instrument::Drum(Drum::Rim), 16)]);
-    let mut e = Engine::new(SR);
-    e.set_pattern(&p);
+    let mut e = rim_engine();
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, FPS as usize + 500, 128);
     e.correct_anchor(-960.0, true);

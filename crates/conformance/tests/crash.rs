@@ -77,3 +77,78 @@ async fn every_acknowledged_edit_survives_kill_9() {
     };
     every_acknowledged_edit_survives(&mut host, 3).await;
 }
+
+/// Storage written by a build from before schema versions (v1, the core's fixtures in
+/// crates/core/tests/data/storage/v1) loads on the Cloudflare host: a session's Durable Object
+/// SQLite rows (metadata, snapshot, log) are replaced by v1 rows while workerd is down
+/// (`KEYBOARDIA_DO_DIR`: the folder of the object class's SQLite files under wrangler's
+/// `--persist-to`), and after a restart the object replays them into today's model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a host it can kill and start, and its storage: cargo xtask worker test"]
+async fn a_v1_durable_object_loads() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let mut host = External {
+        base: var("KEYBOARDIA_BASE_URL").trim_end_matches('/').to_string(),
+        start: var("KEYBOARDIA_START_CMD"),
+        kill: var("KEYBOARDIA_KILL_CMD"),
+    };
+    let dir = std::path::PathBuf::from(var("KEYBOARDIA_DO_DIR"));
+    let t = keyboardia_conformance::Target::new(tokio::task::block_in_place(|| host.start()));
+    let id = t.create().await.unwrap();
+    tokio::task::block_in_place(|| host.kill());
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/../core/tests/data/storage/v1/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    // The object's file is the one whose metadata names the session.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .find(|p| {
+            rusqlite::Connection::open(p)
+                .and_then(|db| db.query_row("SELECT body FROM meta", [], |r| r.get::<_, String>(0)))
+                .is_ok_and(|body| body.contains(&id))
+        })
+        .unwrap_or_else(|| panic!("no Durable Object file in {} holds {id}", dir.display()));
+    {
+        let db = rusqlite::Connection::open(&file).unwrap();
+        let fixture_id = "3d833cc4-2995-4565-a609-3523601f71b0";
+        db.execute(
+            "UPDATE meta SET body = ?1",
+            [fixture("meta.json").replace(fixture_id, &id)],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE snapshot SET seq = 3, state = ?1",
+            [fixture("snapshot.json")],
+        )
+        .unwrap();
+        db.execute("DELETE FROM log", []).unwrap();
+        for (i, row) in fixture("log.jsonl").lines().enumerate() {
+            db.execute(
+                "INSERT INTO log (seq, applied) VALUES (?1, ?2)",
+                rusqlite::params![4 + i as i64, row],
+            )
+            .unwrap();
+        }
+    }
+    let t = keyboardia_conformance::Target::new(tokio::task::block_in_place(|| host.start()));
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap();
+    assert_eq!(doc.status, 200, "{:?}", doc.body);
+    assert_eq!(doc.body["name"], "Renamed in the log", "{:?}", doc.body);
+    assert_eq!(doc.body["seq"], 6);
+    assert_eq!(doc.body["remixCount"], 2);
+    assert_eq!(doc.body["tracks"][1]["volume"], 0.75);
+    assert!(doc.body["tracks"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(2)));
+    // Leave the host stopped, as this test found it.
+    tokio::task::block_in_place(|| host.kill());
+}

@@ -743,22 +743,24 @@ async fn route_edges_get_clear_errors() {
     );
 }
 
-/// One encoding on every path: a volume of 0.8 set over the WebSocket reads back as 0.8 over
-/// HTTP (not the widened 0.800000011920929), in the session and in a remix's body.
+/// One encoding on every path: a volume of 0.7 set over the WebSocket reads back as 0.7 over
+/// HTTP (not the widened 0.699999988079071), in the session and in a remix's body.
 #[tokio::test]
 async fn numbers_read_back_as_they_were_sent() {
     let t = target();
     let id = t.create().await.unwrap();
     let (mut a, _) = t.join(&id, "numbers", None).await.unwrap();
-    a.edit(json!({"type": "SET_TRACK_VOLUME", "trackId": "kick", "volume": 0.8}))
+    let mid = a
+        .edit(json!({"type": "SET_TRACK_VOLUME", "trackId": "kick", "volume": 0.7}))
         .await
         .unwrap();
+    a.ack(&mid).await.unwrap();
     let raw = t
         .request(reqwest::Method::GET, &format!("/api/sessions/{id}"), None)
         .await
         .unwrap()
         .text;
-    assert!(raw.contains("\"volume\":0.8}"), "{raw}");
+    assert!(raw.contains("\"volume\":0.7}"), "{raw}");
     let remix = t
         .request(
             reqwest::Method::POST,
@@ -767,7 +769,7 @@ async fn numbers_read_back_as_they_were_sent() {
         )
         .await
         .unwrap();
-    assert!(remix.text.contains("\"volume\":0.8}"), "{}", remix.text);
+    assert!(remix.text.contains("\"volume\":0.7}"), "{}", remix.text);
 }
 
 /// A well-formed edit with an absurd number is a bad value (INVALID_EDIT with the range), not a

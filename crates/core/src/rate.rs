@@ -33,9 +33,54 @@ impl TokenBucket {
     }
 }
 
+/// A token bucket per client address (or any key), for the HTTP API's per-address limit on
+/// creating things. Memory is bounded: past `max_keys` addresses every bucket is forgotten,
+/// which only ever lets requests through.
+#[derive(Clone, Debug)]
+pub struct AddressLimiter<K> {
+    buckets: std::collections::HashMap<K, TokenBucket>,
+    per_sec: f64,
+    burst: f64,
+    max_keys: usize,
+}
+
+impl<K: std::hash::Hash + Eq> AddressLimiter<K> {
+    pub fn new(per_sec: f64, burst: f64, max_keys: usize) -> AddressLimiter<K> {
+        AddressLimiter {
+            buckets: std::collections::HashMap::new(),
+            per_sec,
+            burst,
+            max_keys,
+        }
+    }
+
+    /// Whether `key` may make one more request at `now` (ms).
+    pub fn allow(&mut self, key: K, now: f64) -> bool {
+        if self.buckets.len() >= self.max_keys && !self.buckets.contains_key(&key) {
+            self.buckets.clear();
+        }
+        let (per_sec, burst) = (self.per_sec, self.burst);
+        self.buckets
+            .entry(key)
+            .or_insert_with(|| TokenBucket::new(per_sec, burst, now))
+            .try_take(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_address_has_its_own_bucket_and_memory_is_bounded() {
+        let mut l = AddressLimiter::new(1.0, 2.0, 3);
+        assert!(l.allow("a", 0.0) && l.allow("a", 0.0) && !l.allow("a", 0.0));
+        assert!(l.allow("b", 0.0));
+        l.allow("c", 0.0);
+        // A fourth address: the table is full, everything is forgotten (never a false refusal).
+        assert!(l.allow("d", 0.0));
+        assert!(l.allow("a", 0.0));
+    }
 
     #[test]
     fn burst_then_steady_rate() {

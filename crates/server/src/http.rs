@@ -7,10 +7,11 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use keyboardia_api::Host;
 use keyboardia_core::api::{self, parse_id, CopyKind};
 use keyboardia_core::limits::{MAX_JSON_BODY_BYTES, MAX_RECORDING_BYTES};
-use keyboardia_core::model::{SampleRef, SessionState};
-use keyboardia_core::protocol::Change;
+use keyboardia_core::model::{SessionMeta, SessionState};
+use keyboardia_core::protocol::{Applied, Change};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -37,20 +38,65 @@ pub fn check_rate(state: &AppState, addr: SocketAddr) -> Result<(), ApiError> {
     }
 }
 
-async fn create_session_row(
-    state: &AppState,
-    session: SessionState,
-    kind: CopyKind,
-    source: Option<Uuid>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let meta = api::new_meta(Uuid::new_v4(), now_ms() as i64, kind, source);
-    state
-        .sessions
-        .store()
-        .create(meta.clone(), session.clone())
-        .await?;
-    state.metrics.sessions_created_total.inc();
-    Ok((StatusCode::CREATED, Json(api::created_doc(&meta, &session))))
+/// The native host's side of `keyboardia_api`: sessions through their coordinators, SQLite,
+/// the blob directory.
+impl keyboardia_api::Host for AppState {
+    async fn session(&self, id: Uuid) -> Result<(SessionMeta, SessionState), api::ApiError> {
+        let meta = self
+            .sessions
+            .meta(id)
+            .await
+            .map_err(|e| ApiError::from(e).0)?;
+        let (state, _) = self
+            .sessions
+            .get(id)
+            .await
+            .map_err(|e| ApiError::from(e).0)?;
+        Ok(((*meta).clone(), state))
+    }
+
+    async fn apply_change(&self, id: Uuid, change: Change) -> Result<Applied, api::ApiError> {
+        match self.sessions.change(id, change).await {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => Err(ApiError::from(e).0),
+            Err(e) => Err(ApiError::from(e).0),
+        }
+    }
+
+    async fn create(&self, meta: SessionMeta, state: SessionState) -> Result<Value, api::ApiError> {
+        let doc = api::created_doc(&meta, &state);
+        self.sessions
+            .store()
+            .create(meta, state)
+            .await
+            .map_err(|e| internal(e).0)?;
+        self.metrics.sessions_created_total.inc();
+        Ok(doc)
+    }
+
+    async fn count_remix(&self, id: Uuid) -> Result<(), api::ApiError> {
+        self.sessions
+            .store()
+            .increment_remix(id)
+            .await
+            .map_err(|e| internal(e).0)
+    }
+
+    async fn blob_get(&self, key: &str) -> Result<Option<Vec<u8>>, api::ApiError> {
+        self.blobs.get(key).await.map_err(|e| internal(e).0)
+    }
+
+    async fn blob_put(&self, key: &str, bytes: Vec<u8>, _type: &str) -> Result<(), api::ApiError> {
+        self.blobs.put(key, bytes).await.map_err(|e| internal(e).0)
+    }
+
+    fn report(&self, failure: &str) {
+        tracing::error!(error = failure, "internal error");
+    }
+}
+
+fn created(doc: Value) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(doc))
 }
 
 pub async fn create_session(
@@ -61,7 +107,8 @@ pub async fn create_session(
     check_rate(&state, addr)?;
     let bytes = read_body(req.into_body(), MAX_JSON_BODY_BYTES).await?;
     let session = api::new_session_state(&bytes)?;
-    create_session_row(&state, session, CopyKind::New, None).await
+    let meta = api::new_meta(Uuid::new_v4(), now_ms() as i64, CopyKind::New, None);
+    Ok(created(state.create(meta, session).await?))
 }
 
 pub async fn get_session(
@@ -130,12 +177,9 @@ async fn copy_session(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(id)?;
     check_rate(state, addr)?;
-    let (source, _) = state.sessions.get(id).await?;
-    let created = create_session_row(state, source.stopped(), kind, Some(id)).await?;
-    if let CopyKind::Remix = kind {
-        state.sessions.store().increment_remix(id).await?;
-    }
-    Ok(created)
+    Ok(created(
+        keyboardia_api::copy(state, id, kind, now_ms() as i64).await?,
+    ))
 }
 
 pub async fn remix_session(
@@ -169,40 +213,10 @@ pub async fn upload_recording(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id(&id)?;
     check_rate(&state, addr)?;
-    let meta = state.sessions.meta(id).await?;
-    if meta.immutable {
-        return Err(api::ApiError::from(keyboardia_core::protocol::EditError::ReadOnly).into());
-    }
     let bytes = read_body(req.into_body(), MAX_RECORDING_BYTES).await?;
-    let info =
-        keyboardia_audio::recording::validate_wav(&bytes).map_err(api::ApiError::invalid_audio)?;
-    let name = api::recording_name(q.name.as_deref())?;
-    let (sample_id, path) = api::recording_key(id, Uuid::new_v4());
-    state.blobs.put(&path, bytes.to_vec()).await?;
-    let sample = SampleRef {
-        id: sample_id,
-        name,
-        path,
-        duration_ms: info.duration_ms,
-    };
-    let applied = state
-        .sessions
-        .change(
-            id,
-            Change::SampleAdded {
-                sample: sample.clone(),
-            },
-        )
-        .await??;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "sample": sample,
-            "url": format!("/api/samples/{}", sample.path),
-            "instrument": sample.instrument(),
-            "seq": applied.seq,
-        })),
-    ))
+    let body =
+        keyboardia_api::upload_recording(&state, id, q.name.as_deref(), bytes.to_vec()).await?;
+    Ok(created(body))
 }
 
 #[derive(Deserialize)]
@@ -218,28 +232,14 @@ pub async fn export_wav(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = api::export_loops(q.loops, 2)?;
-    let (session, _) = state.sessions.get(id).await?;
-    // The recordings the tracks use, decoded from the sample store.
-    let mut samples = Vec::new();
-    for smp in keyboardia_audio::offline::samples_in_use(&session) {
-        let bytes = state
-            .blobs
-            .get(&smp.path)
-            .await
-            .map_err(|_| internal("bad sample path in session"))?
-            .ok_or_else(|| internal(format!("recording {} is missing", smp.path)))?;
-        samples.push(keyboardia_audio::recording::load(&smp.id, &bytes).map_err(internal)?);
-    }
-    let disposition = api::attachment(&session.name, "wav");
-    let wav = tokio::task::spawn_blocking(move || {
-        let pcm =
-            keyboardia_audio::offline::render_session(&session, api::EXPORT_RATE, loops, samples);
-        keyboardia_audio::offline::to_wav(&pcm)
+    // Rendering takes a while: off the async threads.
+    let rt = tokio::runtime::Handle::current();
+    let d = tokio::task::spawn_blocking(move || {
+        rt.block_on(keyboardia_api::export_wav(&state, id, q.loops))
     })
     .await
-    .map_err(internal)?;
-    Ok(download(wav, "audio/wav", disposition))
+    .map_err(internal)??;
+    Ok(download(d))
 }
 
 /// The session's pattern as a Standard MIDI File.
@@ -249,21 +249,19 @@ pub async fn export_midi(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let loops = api::export_loops(q.loops, 1)?;
-    let (session, _) = state.sessions.get(id).await?;
-    let disposition = api::attachment(&session.name, "mid");
-    let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
-    Ok(download(bytes, "audio/midi", disposition))
+    Ok(download(
+        keyboardia_api::export_midi(&state, id, q.loops).await?,
+    ))
 }
 
 /// A file to save: its bytes, type and `Content-Disposition`.
-fn download(bytes: Vec<u8>, content_type: &'static str, disposition: String) -> Response {
+fn download(d: keyboardia_api::Download) -> Response {
     (
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_TYPE, d.content_type.to_string()),
+            (header::CONTENT_DISPOSITION, d.disposition),
         ],
-        bytes,
+        d.bytes,
     )
         .into_response()
 }

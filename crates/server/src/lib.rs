@@ -18,7 +18,6 @@ pub mod sessions;
 pub mod store;
 pub mod ws;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -27,7 +26,7 @@ use axum::http::{header, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use clap::Parser;
-use keyboardia_core::rate::TokenBucket;
+use keyboardia_core::rate::AddressLimiter;
 use keyboardia_core::LiveConfig;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -94,22 +93,16 @@ impl Config {
     }
 }
 
-/// A token bucket per client address.
-pub struct AddrLimiter {
-    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
-    per_sec: f64,
-    burst: f64,
-}
+/// The per-address limit on creating things (the core's [`AddressLimiter`], shared by the
+/// handlers).
+pub struct AddrLimiter(Mutex<AddressLimiter<IpAddr>>);
 
 impl AddrLimiter {
     pub fn allow(&self, ip: IpAddr, now: f64) -> bool {
-        let mut b = self.buckets.lock().unwrap();
-        if b.len() > 100_000 {
-            b.clear(); // bound memory; forgetting buckets only ever lets requests through
-        }
-        b.entry(ip)
-            .or_insert_with(|| TokenBucket::new(self.per_sec, self.burst, now))
-            .try_take(now)
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(ip, now)
     }
 }
 
@@ -189,11 +182,11 @@ pub async fn run(
         sessions: sessions.clone(),
         blobs,
         metrics,
-        limiter: Arc::new(AddrLimiter {
-            buckets: Mutex::new(HashMap::new()),
-            per_sec: config.api_rate,
-            burst: config.api_burst,
-        }),
+        limiter: Arc::new(AddrLimiter(Mutex::new(AddressLimiter::new(
+            config.api_rate,
+            config.api_burst,
+            100_000,
+        )))),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         web_dir: config.web_dir.clone(),
     };

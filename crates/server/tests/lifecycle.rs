@@ -180,3 +180,81 @@ async fn websocket_upgrades_check_the_origin() {
     }
     s.stop().await;
 }
+
+/// A database written by a build from before schema versions (v1: bare JSON rows, SQLite
+/// user_version 0) loads: the snapshot and the log after it replay into today's model, and new
+/// writes carry today's version. The rows are the core's v1 fixtures, written as that build did.
+#[tokio::test]
+async fn a_database_written_by_a_v1_build_loads() {
+    let dir = data_dir("v1-db");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/../core/tests/data/storage/v1/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let id = "3d833cc4-2995-4565-a609-3523601f71b0";
+    {
+        let db = rusqlite::Connection::open(dir.join("keyboardia.db")).unwrap();
+        // The v1 build's tables, exactly.
+        db.execute_batch(
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT NOT NULL, tempo INTEGER NOT NULL,
+               track_count INTEGER NOT NULL, created_at INTEGER NOT NULL, last_accessed_at INTEGER NOT NULL,
+               remixed_from TEXT, remix_count INTEGER NOT NULL DEFAULT 0, immutable INTEGER NOT NULL DEFAULT 0,
+               published_from TEXT, snapshot_seq INTEGER NOT NULL, snapshot TEXT NOT NULL);
+             CREATE TABLE edits (session_id TEXT NOT NULL, seq INTEGER NOT NULL, applied TEXT NOT NULL,
+               PRIMARY KEY (session_id, seq)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO sessions VALUES (?1, 'Stored by a v1 build', 97, 2, 1764000000000, 1764000500000, NULL, 2, 0, NULL, 3, ?2)",
+            rusqlite::params![id, fixture("snapshot.json").trim()],
+        )
+        .unwrap();
+        for (i, row) in fixture("log.jsonl")
+            .lines()
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            db.execute(
+                "INSERT INTO edits VALUES (?1, ?2, ?3)",
+                rusqlite::params![id, 4 + i as i64, row],
+            )
+            .unwrap();
+        }
+    }
+    let s = start(Config::with_data_dir(&dir)).await;
+    let t = s.target.clone();
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap();
+    assert_eq!(doc.status, 200, "{:?}", doc.body);
+    assert_eq!(doc.body["name"], "Renamed in the log");
+    assert_eq!(doc.body["seq"], 6);
+    assert_eq!(doc.body["remixCount"], 2);
+    assert!(doc.body["tracks"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(2)));
+    assert_eq!(doc.body["tracks"][1]["volume"], 0.75);
+    // It stays editable, and what is written now carries the version.
+    let (mut ws, _) = t.join(id, "alice", None).await.unwrap();
+    let mid = ws
+        .edit(json!({"type": "SET_STEP", "trackId": "kick", "step": 5, "active": true}))
+        .await
+        .unwrap();
+    let ack = ws.ack(&mid).await.unwrap();
+    assert_eq!(ack["seq"], 7, "{ack}");
+    s.stop().await;
+    let db = rusqlite::Connection::open(dir.join("keyboardia.db")).unwrap();
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT seq, applied FROM edits ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let newest = rows.last().unwrap();
+    assert_eq!(newest.0, 7, "{rows:?}");
+    assert!(newest.1.starts_with("{\"v\":2,"), "{rows:?}");
+}

@@ -71,7 +71,11 @@ async function player(origin, id, { wait = true } = {}) {
   await ctx.addInitScript(recorderInitScript, {});
   const p = await ctx.newPage();
   p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e}`));
-  p.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`${p.url()}: ${m.text()}`); });
+  p.dropped = 0;
+  p.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`${p.url()}: ${m.text()}`);
+    if (/render quanta were dropped/.test(m.text())) p.dropped++;
+  });
   await p.goto(`${origin}/s/${id}`);
   await p.waitForSelector('[data-testid=status]:has-text("live")', { timeout: 20000 });
   await p.click('.start-audio');
@@ -81,6 +85,8 @@ async function player(origin, id, { wait = true } = {}) {
 }
 
 async function synced(p) {
+  // (A build without the sync indicator, measured for comparison, just gets 3 seconds.)
+  if (!(await p.evaluate(() => typeof window.keyboardia?.syncInfo === 'function'))) return sleep(3000);
   await p.waitForFunction(() => JSON.parse(window.keyboardia.syncInfo())?.ready, null, { timeout: 20000 });
 }
 
@@ -173,6 +179,8 @@ async function scenario(name, { players, bar, during, check, silent = () => fals
     const ctxStats = (h.stats || [])[0] || {};
     report[`${pl.name}Glitches`] = (ctxStats.jumps || []).map((j) => ({ wallMs: j.wallMs, ms: j.jumpMs }));
     report[`${pl.name}WallDriftMs`] = ctxStats.perfToWall?.driftMs ?? null;
+    report[`${pl.name}DroppedQuanta`] = pages[pl.name].dropped;
+    if (pages[pl.name].dropped) lines.push(`${pl.name}: the context dropped render quanta ${pages[pl.name].dropped} times`);
     const buckets = new Map();
     for (const a of h.aligned) {
       const k = Math.floor((a.wallMs - tr.anchorTime) / 10000);

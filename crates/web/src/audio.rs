@@ -58,6 +58,23 @@ pub async fn start() -> Result<(), JsValue> {
     opts.set_output_channel_count(&js_sys::Array::of1(&JsValue::from(2)));
     let node = AudioWorkletNode::new_with_options(&ctx, "keyboardia", &opts)?;
     node.connect_with_audio_node(&ctx.destination())?;
+    // The processor reports render quanta the context dropped (its frame clock jumped).
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
+            let d = e.data();
+            let get = |k: &str| js_sys::Reflect::get(&d, &k.into()).ok();
+            if get("type").and_then(|v| v.as_string()).as_deref() == Some("frameJump") {
+                let n = |k| get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+                web_sys::console::warn_1(&JsValue::from_str(&format!(
+                    "audio: render quanta were dropped (frame {} to {})",
+                    n("from"),
+                    n("to")
+                )));
+            }
+        });
+    node.port()?
+        .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
     let init = js_sys::Object::new();
     js_sys::Reflect::set(&init, &"type".into(), &"init".into())?;
     js_sys::Reflect::set(&init, &"module".into(), &module)?;

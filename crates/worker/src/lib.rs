@@ -13,13 +13,13 @@
 //! Object), `SAMPLES` (R2). Build and run: `cargo xtask worker dev` (see the README).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use keyboardia_api::Host;
 use keyboardia_core::api::{self, ApiError, CopyKind};
 use keyboardia_core::limits::{MAX_JSON_BODY_BYTES, MAX_RECORDING_BYTES};
-use keyboardia_core::model::{SampleRef, SessionState};
-use keyboardia_core::protocol::{Applied, Change, EditError};
-use keyboardia_core::rate::TokenBucket;
+use keyboardia_core::model::{SessionMeta, SessionState};
+use keyboardia_core::protocol::{Applied, Change};
+use keyboardia_core::rate::AddressLimiter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -170,7 +170,7 @@ pub(crate) fn now_ms() -> f64 {
 
 thread_local! {
     /// Per-address token buckets for requests that create things (per isolate).
-    static LIMITER: RefCell<HashMap<String, TokenBucket>> = RefCell::new(HashMap::new());
+    static LIMITER: RefCell<Option<AddressLimiter<String>>> = const { RefCell::new(None) };
 }
 
 /// Per-address rate limit (`API_RATE` per second, `API_BURST`).
@@ -190,13 +190,9 @@ fn check_rate(req: &Request, env: &Env) -> std::result::Result<(), ApiError> {
         .unwrap_or_default();
     let now = now_ms();
     let ok = LIMITER.with(|l| {
-        let mut l = l.borrow_mut();
-        if l.len() > 10_000 {
-            l.clear();
-        }
-        l.entry(addr)
-            .or_insert_with(|| TokenBucket::new(rate, burst, now))
-            .try_take(now)
+        l.borrow_mut()
+            .get_or_insert_with(|| AddressLimiter::new(rate, burst, 10_000))
+            .allow(addr, now)
     });
     if ok {
         Ok(())
@@ -270,23 +266,89 @@ async fn forward(env: &Env, id: &str, method: Method, op: &str, body: Option<Str
     Ok(res)
 }
 
-/// Creates a session in its own Durable Object (which also writes the KV index).
-async fn create_in_object(
-    env: &Env,
-    state: SessionState,
-    kind: CopyKind,
-    source: Option<Uuid>,
-) -> ApiResult {
-    let meta = api::new_meta(Uuid::new_v4(), now_ms() as i64, kind, source);
-    let body = json!({ "meta": meta, "state": state }).to_string();
-    forward(env, &meta.id.to_string(), Method::Post, "init", Some(body)).await
+/// The Cloudflare host's side of `keyboardia_api`: sessions through their Durable Objects
+/// (which also write the KV index), samples and recordings in R2.
+struct Cloudflare<'a>(&'a Env);
+
+impl keyboardia_api::Host for Cloudflare<'_> {
+    async fn session(
+        &self,
+        id: Uuid,
+    ) -> std::result::Result<(SessionMeta, SessionState), ApiError> {
+        let (doc, state) = session_of(self.0, &id.to_string()).await?;
+        let meta = serde_json::from_value(doc).map_err(internal)?;
+        Ok((meta, state))
+    }
+
+    async fn apply_change(
+        &self,
+        id: Uuid,
+        change: Change,
+    ) -> std::result::Result<Applied, ApiError> {
+        let change = serde_json::to_string(&change).map_err(internal)?;
+        let (_, applied) = call_json(
+            self.0,
+            &id.to_string(),
+            Method::Post,
+            "change",
+            Some(change),
+        )
+        .await?;
+        serde_json::from_value(applied).map_err(internal)
+    }
+
+    async fn create(
+        &self,
+        meta: SessionMeta,
+        state: SessionState,
+    ) -> std::result::Result<Value, ApiError> {
+        let id = meta.id.to_string();
+        let body = json!({ "meta": meta, "state": api::canonical_value(&state) }).to_string();
+        let (_, doc) = call_json(self.0, &id, Method::Post, "init", Some(body)).await?;
+        Ok(doc)
+    }
+
+    async fn count_remix(&self, id: Uuid) -> std::result::Result<(), ApiError> {
+        call_json(self.0, &id.to_string(), Method::Post, "remixed", None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn blob_get(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, ApiError> {
+        r2_get(self.0, key).await
+    }
+
+    async fn blob_put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> std::result::Result<(), ApiError> {
+        let bucket = self.0.bucket(SAMPLES).map_err(internal)?;
+        bucket
+            .put(key, bytes)
+            .http_metadata(worker::HttpMetadata {
+                content_type: Some(content_type.into()),
+                ..Default::default()
+            })
+            .execute()
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    fn report(&self, failure: &str) {
+        worker::console_error!("internal error: {failure}");
+    }
 }
 
 async fn create(req: Request, env: &Env) -> ApiResult {
     check_rate(&req, env)?;
     let body = read_body(req, MAX_JSON_BODY_BYTES).await?;
     let state = api::new_session_state(&body)?;
-    create_in_object(env, state, CopyKind::New, None).await
+    let meta = api::new_meta(Uuid::new_v4(), now_ms() as i64, CopyKind::New, None);
+    let doc = Cloudflare(env).create(meta, state).await?;
+    json_response(201, &doc).map_err(internal)
 }
 
 /// The live state of a session, from its object.
@@ -299,12 +361,8 @@ async fn session_of(env: &Env, id: &str) -> std::result::Result<(Value, SessionS
 async fn copy(req: &Request, env: &Env, id: &str, kind: CopyKind) -> ApiResult {
     let source = api::parse_id(id)?;
     check_rate(req, env)?;
-    let (_, state) = session_of(env, id).await?;
-    let created = create_in_object(env, state.stopped(), kind, Some(source)).await?;
-    if kind == CopyKind::Remix {
-        call_json(env, id, Method::Post, "remixed", None).await?;
-    }
-    Ok(created)
+    let doc = keyboardia_api::copy(&Cloudflare(env), source, kind, now_ms() as i64).await?;
+    json_response(201, &doc).map_err(internal)
 }
 
 #[derive(Deserialize, Default)]
@@ -341,43 +399,9 @@ async fn upload(req: Request, env: &Env, id: &str) -> ApiResult {
     let sid = api::parse_id(id)?;
     check_rate(&req, env)?;
     let q: NameQuery = query(&req)?;
-    let (doc, _) = session_of(env, id).await?;
-    if doc["immutable"] == true {
-        return Err(EditError::ReadOnly.into());
-    }
     let bytes = read_body(req, MAX_RECORDING_BYTES).await?;
-    let info =
-        keyboardia_audio::recording::validate_wav(&bytes).map_err(ApiError::invalid_audio)?;
-    let name = api::recording_name(q.name.as_deref())?;
-    let (sample_id, key) = api::recording_key(sid, Uuid::new_v4());
-    let bucket = env.bucket(SAMPLES).map_err(internal)?;
-    bucket
-        .put(&key, bytes)
-        .http_metadata(worker::HttpMetadata {
-            content_type: Some("audio/wav".into()),
-            ..Default::default()
-        })
-        .execute()
-        .await
-        .map_err(internal)?;
-    let sample = SampleRef {
-        id: sample_id,
-        name,
-        path: key,
-        duration_ms: info.duration_ms,
-    };
-    let change = Change::SampleAdded {
-        sample: sample.clone(),
-    };
-    let change = serde_json::to_string(&change).map_err(internal)?;
-    let (_, applied) = call_json(env, id, Method::Post, "change", Some(change)).await?;
-    let applied: Applied = serde_json::from_value(applied).map_err(internal)?;
-    let body = json!({
-        "sample": sample,
-        "url": format!("/api/samples/{}", sample.path),
-        "instrument": sample.instrument(),
-        "seq": applied.seq,
-    });
+    let body =
+        keyboardia_api::upload_recording(&Cloudflare(env), sid, q.name.as_deref(), bytes).await?;
     json_response(201, &body).map_err(internal)
 }
 
@@ -413,37 +437,23 @@ struct ExportQuery {
 }
 
 async fn export_wav(req: &Request, env: &Env, id: &str) -> ApiResult {
-    api::parse_id(id)?;
+    let id = api::parse_id(id)?;
     let q: ExportQuery = query(req)?;
-    let loops = api::export_loops(q.loops, 2)?;
-    let (_, session) = session_of(env, id).await?;
-    let mut samples = Vec::new();
-    for smp in keyboardia_audio::offline::samples_in_use(&session) {
-        let bytes = r2_get(env, &smp.path)
-            .await?
-            .ok_or_else(|| internal(format!("recording {} is missing", smp.path)))?;
-        samples.push(keyboardia_audio::recording::load(&smp.id, &bytes).map_err(internal)?);
-    }
-    let pcm = keyboardia_audio::offline::render_session(&session, api::EXPORT_RATE, loops, samples);
-    let wav = keyboardia_audio::offline::to_wav(&pcm);
-    download(wav, "audio/wav", &api::attachment(&session.name, "wav"))
+    download(keyboardia_api::export_wav(&Cloudflare(env), id, q.loops).await?)
 }
 
 async fn export_midi(req: &Request, env: &Env, id: &str) -> ApiResult {
-    api::parse_id(id)?;
+    let id = api::parse_id(id)?;
     let q: ExportQuery = query(req)?;
-    let loops = api::export_loops(q.loops, 1)?;
-    let (_, session) = session_of(env, id).await?;
-    let bytes = keyboardia_audio::midi::session_to_midi(&session, loops);
-    download(bytes, "audio/midi", &api::attachment(&session.name, "mid"))
+    download(keyboardia_api::export_midi(&Cloudflare(env), id, q.loops).await?)
 }
 
-fn download(bytes: Vec<u8>, content_type: &str, disposition: &str) -> ApiResult {
+fn download(d: keyboardia_api::Download) -> ApiResult {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
-    set("content-type", content_type)?;
-    set("content-disposition", disposition)?;
-    Ok(Response::from_bytes(bytes)
+    set("content-type", d.content_type)?;
+    set("content-disposition", &d.disposition)?;
+    Ok(Response::from_bytes(d.bytes)
         .map_err(internal)?
         .with_headers(headers))
 }
