@@ -33,13 +33,7 @@ fn main() {
     std::env::set_current_dir(&root).expect("workspace root");
     match cmd {
         "run" => {
-            // The built-in kit in the sample store's layout, rendered once (default data dir).
-            let custom_dir = rest.iter().any(|a| a.starts_with("--data-dir"))
-                || std::env::var_os("KEYBOARDIA_DATA_DIR").is_some();
-            if !custom_dir && !std::path::Path::new("data/blobs/samples/drums/kick.wav").exists() {
-                step("rendering the built-in kit into data/blobs/samples");
-                audio_tool("render-kit", &["data/blobs"]);
-            }
+            // (The server renders the built-in kit into an empty sample store itself.)
             build_web();
             let mut a = vec![
                 "run",

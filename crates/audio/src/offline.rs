@@ -191,3 +191,27 @@ pub fn to_wav(pcm: &Stereo) -> Vec<u8> {
     }
     out.into_inner()
 }
+
+/// The built-in kit as WAV files in the sample store's layout: `(key, bytes)` with keys like
+/// `samples/drums/kick.wav`, one per catalogue instrument (a single hit; synths hold a note for
+/// half a bar so the envelope shows). Written by the native host into an empty data directory
+/// on its first start, and by `render-kit`.
+#[cfg(feature = "wav")]
+pub fn kit(sample_rate: f32) -> impl Iterator<Item = (String, Vec<u8>)> {
+    use crate::engine::Track;
+    use crate::{Instrument, CATALOG};
+    CATALOG.iter().map(move |e| {
+        let mut p = Pattern::default();
+        let mut t = Track::new(e.instrument, &[0]);
+        t.volume = 1.0;
+        if let Instrument::Synth(_) = e.instrument {
+            t.steps = 0xFF;
+            for k in 1..8 {
+                t.locks[k].tie = true;
+            }
+        }
+        p.push(t);
+        let pcm = render(&p, 120.0, sample_rate, (2.0 * sample_rate) as usize, 128);
+        (format!("samples/{}.wav", e.id), to_wav(&pcm))
+    })
+}

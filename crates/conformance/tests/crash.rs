@@ -69,13 +69,20 @@ mod probe {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a host it can kill and start: cargo xtask worker test"]
 async fn every_acknowledged_edit_survives_kill_9() {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    let mut host = External {
+    every_acknowledged_edit_survives(&mut external(), 3).await;
+}
+
+fn var(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"))
+}
+
+/// The host named by `KEYBOARDIA_BASE_URL`, `KEYBOARDIA_START_CMD` and `KEYBOARDIA_KILL_CMD`.
+fn external() -> External {
+    External {
         base: var("KEYBOARDIA_BASE_URL").trim_end_matches('/').to_string(),
         start: var("KEYBOARDIA_START_CMD"),
         kill: var("KEYBOARDIA_KILL_CMD"),
-    };
-    every_acknowledged_edit_survives(&mut host, 3).await;
+    }
 }
 
 /// Storage written by a build from before schema versions (v1, the core's fixtures in
@@ -86,12 +93,7 @@ async fn every_acknowledged_edit_survives_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a host it can kill and start, and its storage: cargo xtask worker test"]
 async fn a_v1_durable_object_loads() {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    let mut host = External {
-        base: var("KEYBOARDIA_BASE_URL").trim_end_matches('/').to_string(),
-        start: var("KEYBOARDIA_START_CMD"),
-        kill: var("KEYBOARDIA_KILL_CMD"),
-    };
+    let mut host = external();
     let dir = std::path::PathBuf::from(var("KEYBOARDIA_DO_DIR"));
     let t = keyboardia_conformance::Target::new(tokio::task::block_in_place(|| host.start()));
     let id = t.create().await.unwrap();

@@ -25,6 +25,38 @@ impl Blobs {
         &self.root
     }
 
+    /// An empty sample store gets the built-in kit (`samples/drums/kick.wav`, ...), rendered
+    /// by the sound engine in the background on first start: the binary alone is enough.
+    /// Each file appears whole (written aside, then renamed).
+    pub fn render_kit_if_missing(&self) {
+        if self.root.join("samples/drums/kick.wav").exists() {
+            return;
+        }
+        let root = self.root.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            for (key, wav) in keyboardia_audio::offline::kit(48_000.0) {
+                let path = root.join(&key);
+                let tmp = path.with_extension("wav.part");
+                let written = path
+                    .parent()
+                    .map(std::fs::create_dir_all)
+                    .unwrap_or(Ok(()))
+                    .and_then(|()| std::fs::write(&tmp, wav))
+                    .and_then(|()| std::fs::rename(&tmp, &path));
+                if let Err(e) = written {
+                    tracing::error!(error = %e, key, "could not write the built-in kit");
+                    return;
+                }
+                n += 1;
+            }
+            tracing::info!(
+                instruments = n,
+                "rendered the built-in kit into the sample store"
+            );
+        });
+    }
+
     /// Maps a key to a path, refusing anything that could leave the directory.
     fn path(&self, key: &str) -> Result<PathBuf, BadKey> {
         if !keyboardia_core::api::blob_key_ok(key) {

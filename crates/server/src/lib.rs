@@ -82,6 +82,9 @@ pub struct Config {
     /// fsync every commit (survives power loss, not just a killed process); slower.
     #[arg(long, env = "KEYBOARDIA_SYNC_FULL")]
     pub sync_full: bool,
+    /// Do not render the built-in kit into an empty sample store on start.
+    #[arg(long = "no-kit", env = "KEYBOARDIA_NO_KIT", action = clap::ArgAction::SetFalse)]
+    pub kit: bool,
 }
 
 impl Config {
@@ -89,6 +92,8 @@ impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
         let mut c = Config::parse_from(["keyboardia"]);
         c.data_dir = data_dir.into();
+        // Tests start many servers; the one that checks the kit turns it back on.
+        c.kit = false;
         c
     }
 }
@@ -172,6 +177,9 @@ pub async fn run(
         store_stats.clone(),
     )?;
     let blobs = Blobs::new(config.data_dir.join("blobs"))?;
+    if config.kit {
+        blobs.render_kit_if_missing();
+    }
     let metrics = Arc::new(Metrics::new(store_stats));
     let live = LiveConfig {
         idle_unload_ms: config.idle_unload_secs * 1000.0,

@@ -113,3 +113,54 @@ async fn sigterm_closes_sockets_cleanly_and_keeps_everything() {
     let _ = server.child.wait();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Bad set-ups stop with one sentence saying what is wrong and what to do, never a backtrace:
+/// an address already in use, a data folder that cannot be written.
+#[test]
+fn bad_setups_get_one_clear_sentence() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("kbd-setup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    for (args, expect) in [
+        (
+            vec![
+                "--addr".to_string(),
+                addr.clone(),
+                "--data-dir".into(),
+                dir.join("d").display().to_string(),
+            ],
+            "already in use",
+        ),
+        (
+            vec![
+                "--addr".to_string(),
+                "127.0.0.1:0".into(),
+                "--data-dir".into(),
+                file.join("sub").display().to_string(),
+            ],
+            "cannot use the data folder",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyboardia"))
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("keyboardia:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(expect), "{err}");
+        assert!(
+            !err.contains("backtrace") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

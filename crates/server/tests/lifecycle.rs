@@ -258,3 +258,24 @@ async fn a_database_written_by_a_v1_build_loads() {
     assert_eq!(newest.0, 7, "{rows:?}");
     assert!(newest.1.starts_with("{\"v\":2,"), "{rows:?}");
 }
+
+/// The binary alone is enough: an empty data directory gets the built-in kit on first start,
+/// rendered by the sound engine, and serves it.
+#[tokio::test]
+async fn an_empty_store_gets_the_built_in_kit() {
+    let dir = data_dir("kit");
+    let mut config = Config::with_data_dir(&dir);
+    config.kit = true;
+    let s = start(config).await;
+    let t = s.target.clone();
+    let mut status = 0;
+    for _ in 0..600 {
+        status = t.get("/api/samples/drums/kick.wav").await.unwrap().status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the kit's kick was never served");
+    s.stop().await;
+}
