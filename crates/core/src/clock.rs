@@ -52,7 +52,7 @@ impl SyncSample {
 /// How a client paces its clock-sync requests: a burst at connect, then a steady trickle.
 pub mod pace {
     /// Requests in the burst after connecting...
-    pub const BURST: usize = 40;
+    pub const BURST: usize = 60;
     /// ... one every this many ms.
     pub const BURST_EVERY_MS: f64 = 50.0;
     /// Afterwards, one every this many ms.
@@ -77,6 +77,9 @@ impl ClockEstimator {
     pub const READY_AGREEMENT_MS: f64 = 0.5;
     /// The fewest samples for that early readiness.
     pub const READY_MIN_SAMPLES: usize = 8;
+    /// The most extreme bounds on each side left out of the intersection (fewer while there
+    /// are few samples): outliers that cannot be trusted.
+    pub const OUTLIERS: usize = 2;
 
     pub fn add(&mut self, s: SyncSample) {
         if !(s.sent_at.is_finite() && s.server_time.is_finite() && s.received_at.is_finite())
@@ -109,14 +112,18 @@ impl ClockEstimator {
     }
 
     fn estimate<'a>(samples: impl Iterator<Item = &'a SyncSample> + Clone) -> Option<f64> {
-        let lo = samples
-            .clone()
-            .map(SyncSample::low)
-            .max_by(f64::total_cmp)?;
-        let hi = samples
-            .clone()
-            .map(SyncSample::high)
-            .min_by(f64::total_cmp)?;
+        let mut lows: Vec<f64> = samples.clone().map(SyncSample::low).collect();
+        let mut highs: Vec<f64> = samples.clone().map(SyncSample::high).collect();
+        if lows.is_empty() {
+            return None;
+        }
+        // The tightest bounds, less the most extreme few: a server that stamped a reply with a
+        // stale clock (or any other bad sample) gives a bound that is simply wrong, and one
+        // wrong bound would move a plain intersection; a few are ignored.
+        let k = Self::OUTLIERS.min((lows.len() - 1) / 4);
+        lows.sort_by(|a, b| b.total_cmp(a));
+        highs.sort_by(f64::total_cmp);
+        let (lo, hi) = (lows[k], highs[k]);
         if lo <= hi {
             return Some((lo + hi) / 2.0);
         }
@@ -240,6 +247,24 @@ mod tests {
             }
             assert!(worst < jitter * 0.25, "{base}±{jitter}: worst {worst}");
         }
+    }
+
+    /// A reply stamped with a stale server clock (its bound excludes the true offset) does not
+    /// move the estimate, nor do two of them.
+    #[test]
+    fn a_few_wrong_bounds_are_ignored() {
+        let mut c = ClockEstimator::default();
+        for i in 0..40 {
+            c.add(trip(i as f64 * 50.0, 300.0, 20.0, 20.0));
+        }
+        let good = c.offset().unwrap();
+        for i in 0..2 {
+            let mut s = trip(2000.0 + i as f64 * 50.0, 300.0, 20.0, 20.0);
+            s.server_time -= 10.0; // stamped 10 ms before it was really read
+            c.add(s);
+        }
+        assert_eq!(c.offset().unwrap(), good);
+        assert!((good - 300.0).abs() < 1e-9);
     }
 
     #[test]

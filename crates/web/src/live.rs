@@ -128,7 +128,7 @@ pub fn start(session_id: &str, sig: Signals) {
     });
     connect();
     // Continuous clock sync: a burst after each connect (so sound can be scheduled within
-    // about two seconds, even over a slow, jittery link), then a steady trickle.
+    // about three seconds, even over a slow, jittery link), then a steady trickle.
     let tick = Closure::<dyn FnMut()>::new(|| {
         with(|inner| {
             let now = perf_now();
