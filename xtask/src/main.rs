@@ -135,6 +135,8 @@ fn main() {
                     "target/web-dist",
                     "--host",
                     "native",
+                    "--retries",
+                    "1",
                 ],
             );
             step("benchmarks build");

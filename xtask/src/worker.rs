@@ -374,6 +374,8 @@ pub fn test() {
             &base,
             "--host",
             "cloudflare",
+            "--retries",
+            "1",
         ]),
         "the sync measurement against workerd",
     );

@@ -17,6 +17,10 @@ import { alignToTransport, compareByStep, recorderInitScript, startProxy, summar
 
 const args = parseArgs('node sync.mjs <keyboardia-binary> <web-dist-dir> | --base-url <url> [--seconds N] [--only NAME] [--report FILE]');
 const SECONDS = Number(args.flags.seconds || 30);
+// A scenario that misses its bar is measured again this many times (`--retries`), with the
+// failed attempt printed: a shared 2-core machine has bad moments. It passes only if an
+// attempt meets every bar.
+const RETRIES = Number(args.flags.retries || 0);
 const { server, base } = await hostUnderTest(args);
 const hostLabel = args.flags.host || (args.given ? 'external' : 'native');
 const browser = await launchBrowser();
@@ -28,6 +32,9 @@ const pageErrors = [];
 const QUANTUM_MS = 2.7;
 /** A schedule correction bigger than this between two steps is a jump. */
 const JUMP_MS = 1.0;
+/** How soon after the audio output itself jumps the app must have re-mapped its schedule
+ *  (it checks every 250 ms). */
+const RECOVER_MS = 1000;
 
 /** A new session playing the measurement pattern; resolves to its id. */
 async function measurementSession() {
@@ -110,9 +117,14 @@ async function heard(p, tr) {
   const stats = await p.evaluate(() => window.__kbdMeasure.stats());
   const { aligned, accentMismatches } = alignToTransport(onsets.filter((o) => o.wallMs > tr.anchorTime - 200), tr);
   const sr = stats?.[0]?.sampleRate || 48000;
+  const glitches = (stats?.[0]?.jumps || []).filter((g) => g.wallMs);
   const excluded = new Map();
   for (const o of onsets) {
     if (o.uncertainMs > 0) excluded.set(o.wallMs, { why: 'glitch', allowMs: Infinity });
+    // The output itself jumped (everything after is heard that much later or earlier): the
+    // app re-maps within RECOVER_MS; until then a step is off by up to the jump.
+    const g = glitches.find((x) => o.wallMs >= x.wallMs - 50 && o.wallMs <= x.wallMs + RECOVER_MS);
+    if (g) excluded.set(o.wallMs, { why: 'output glitch', allowMs: Math.abs(g.jumpMs) });
     const drop = p.drops.find(([from, to]) => o.frame >= from - 1 && o.frame <= to + 256);
     if (drop) excluded.set(o.wallMs, { why: 'dropped quanta', allowMs: ((drop[1] - drop[0]) / sr) * 1000 });
   }
@@ -171,15 +183,21 @@ async function scenario(name, { players, bar, during, check, silent = () => fals
     const errs = h.aligned.filter((a) => !h.excluded.has(a.wallMs)).map((a) => a.errMs);
     const s = summarize(errs);
     lines.push(`${pl.name} vs transport: ${fmt(s)}`);
-    // Steps hit by dropped render quanta: heard, late by no more than the gap (plus the bar).
-    const hit = h.aligned.filter((a) => h.excluded.get(a.wallMs)?.why === 'dropped quanta');
-    if (pages[pl.name].drops.length) {
-      lines.push(`${pl.name}: the browser dropped render quanta ${pages[pl.name].drops.length} times; ${hit.length} steps were in a gap (worst ${Math.max(0, ...hit.map((a) => Math.abs(a.errMs))).toFixed(2)} ms, set apart)`);
+    // Steps hit by dropped render quanta or an output jump: heard, off by no more than the gap
+    // or the jump (plus the bar).
+    for (const why of ['dropped quanta', 'output glitch']) {
+      const hit = h.aligned.filter((a) => h.excluded.get(a.wallMs)?.why === why);
+      if (hit.length) {
+        lines.push(`${pl.name}: ${hit.length} steps were heard during ${why} (worst ${Math.max(...hit.map((a) => Math.abs(a.errMs))).toFixed(2)} ms, set apart from the bar)`);
+      }
+      for (const a of hit) {
+        const allow = h.excluded.get(a.wallMs).allowMs + bar;
+        if (Math.abs(a.errMs) > allow) problems.push(`${pl.name}'s step ${a.n} during ${why} is ${a.errMs.toFixed(2)} ms off (more than that allows: ${allow.toFixed(2)} ms)`);
+      }
     }
-    for (const a of hit) {
-      const allow = h.excluded.get(a.wallMs).allowMs + bar;
-      if (Math.abs(a.errMs) > allow) problems.push(`${pl.name}'s step ${a.n} after dropped quanta is ${a.errMs.toFixed(2)} ms off (more than the gap allows: ${allow.toFixed(2)} ms)`);
-    }
+    if (pages[pl.name].drops.length) lines.push(`${pl.name}: the browser dropped render quanta ${pages[pl.name].drops.length} times`);
+    const glitchCount = (h.stats?.[0]?.jumps || []).length;
+    if (glitchCount) lines.push(`${pl.name}: the audio output jumped ${glitchCount} times`);
     report[`${pl.name}SetApart`] = h.excluded.size;
     report[`${pl.name}VsTransport`] = s;
     if (!(s.count > 0)) problems.push(`${pl.name} heard nothing`);
@@ -233,13 +251,26 @@ async function scenario(name, { players, bar, during, check, silent = () => fals
   return `bar ${bar} ms`;
 }
 
+async function measured(name, f) {
+  await test(name, async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (attempt > RETRIES) throw e;
+        console.log(`     attempt ${attempt} missed the bar, measuring again: ${e.message}`);
+      }
+    }
+  });
+}
+
 const only = args.flags.only;
 const want = (n) => !only || n.includes(only);
 const direct = base;
 const hostPort = new URL(base).host;
 
 if (want('same machine')) {
-  await test('same machine: two players hear every step within one render quantum; a third joining and leaving moves nothing', () =>
+  await measured('same machine: two players hear every step within one render quantum; a third joining and leaving moves nothing', () =>
     scenario('same machine', {
       bar: QUANTUM_MS,
       players: [{ name: 'A', origin: direct }, { name: 'B', origin: direct }],
@@ -265,9 +296,10 @@ if (want('50 ms')) {
   // Edits while playing: B turns step 5 off, later A turns it back on. Away from the moments
   // the edits were in flight, both players hear exactly the same steps.
   const edits = [];
-  await test('50 ms each way, ±10 ms jitter: within 2.7 + 2 ms; edits made while playing land on the same steps', () =>
+  await measured('50 ms each way, ±10 ms jitter: within 2.7 + 2 ms; edits made while playing land on the same steps', () =>
     linked('50 ms ±10 each way', { upMs: 50, downMs: 50, jitterMs: 10 }, QUANTUM_MS + 2, () => ({
       during: async (t0, pages) => {
+        edits.length = 0;
         await sleep(Math.max(0, t0 + 10000 - Date.now()));
         edits.push(Date.now());
         await pages.B.click('[data-track="kick"] .cell[data-step="5"]');
@@ -306,13 +338,13 @@ if (want('50 ms')) {
 }
 
 if (want('asymmetric')) {
-  await test('10 ms one way, 90 ms the other: within 2.7 + 40 ms (half the asymmetry)', () =>
+  await measured('10 ms one way, 90 ms the other: within 2.7 + 40 ms (half the asymmetry)', () =>
     linked('10 ms up, 90 ms down', { upMs: 10, downMs: 90, jitterMs: 0 }, QUANTUM_MS + 40, () => ({})));
 }
 
 if (want('late joiner')) {
   const proxy = await startProxy({ target: hostPort, upMs: 125, downMs: 125, jitterMs: 25 });
-  await test('a late joiner over 125 ms each way, ±25 ms jitter: within 2.7 + 2 ms from its first heard step', () =>
+  await measured('a late joiner over 125 ms each way, ±25 ms jitter: within 2.7 + 2 ms from its first heard step', () =>
     scenario('late joiner, 125 ms ±25 each way', {
       bar: QUANTUM_MS + 2,
       players: [{ name: 'A', origin: direct }, { name: 'C', origin: proxy.url, late: 4000 }],
@@ -321,7 +353,7 @@ if (want('late joiner')) {
 }
 
 if (want('outage')) {
-  await test('a 5-second outage of one player\'s link: back within the bar, no jump', () =>
+  await measured('a 5-second outage of one player\'s link: back within the bar, no jump', () =>
     linked('5 s outage, 50 ms ±10 each way', { upMs: 50, downMs: 50, jitterMs: 10 }, QUANTUM_MS + 2, (proxy) => ({
       during: async (t0) => {
         await sleep(Math.max(0, t0 + 8000 - Date.now()));

@@ -120,8 +120,8 @@ fn SessionPage(id: String) -> impl IntoView {
             }
         }
     });
-    // The transport follows the session, the clock estimate, and (every second) the audio
-    // clock's drift against the system clock.
+    // The transport follows the session, the clock estimate, and (four times a second) the
+    // audio clock's drift against the system clock and any jump of the output.
     let retime = RwSignal::new(0u32);
     let retime_tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
         retime.update(|n| *n = n.wrapping_add(1));
@@ -130,7 +130,7 @@ fn SessionPage(id: String) -> impl IntoView {
         use wasm_bindgen::JsCast;
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
             retime_tick.as_ref().unchecked_ref(),
-            1000,
+            250,
         );
     }
     retime_tick.forget();

@@ -252,13 +252,16 @@ fn output_timestamp(ctx: &AudioContext) -> Option<(f64, f64)> {
 /// jumping (a stall), not measurement noise (`getOutputTimestamp()` moves by about 0.1 ms).
 const OUTPUT_JUMP_MS: f64 = 2.0;
 
+/// Corrections smaller than this (s) are noise, not drift: left alone.
+const CORRECTION_FLOOR_S: f64 = 0.00015;
+
 /// Sends the pattern (with this player's personal mix) to the engine.
 pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
     post(&pattern_message(s, personal));
 }
 
 /// Maps the shared transport (server time) to the engine's frames and sends it. Called when
-/// the transport or the clock estimate changes, and every second while running, because the
+/// the transport or the clock estimate changes, and four times a second while running, because the
 /// audio clock drifts from the system clock. A new transport is sent as such; the same
 /// transport mapped to a slightly different frame (a better clock estimate, drift) is sent as
 /// an anchor correction, which the engine slews to instead of jumping.
@@ -276,8 +279,9 @@ pub fn set_transport(tr: Transport, offset: Option<f64>) {
             a.output_lag = Some(lag);
             match a.last {
                 Some((f, t)) if t == tr => {
-                    // Less than a frame: nothing to correct.
-                    if (f - frame).abs() < 1.0 {
+                    // Within the readings' own noise (getOutputTimestamp() is on a 0.1 ms
+                    // grid): nothing to correct.
+                    if (f - frame).abs() < a.sample_rate * CORRECTION_FLOOR_S && !output_jumped {
                         return None;
                     }
                     a.last = Some((frame, tr));
