@@ -91,7 +91,9 @@ await test('two players see each other\'s edits', async () => {
 await test('play in one starts the other; the sync indicator shows a synced clock', async () => {
   await startAudio(a);
   await startAudio(b);
-  await a.waitForSelector('[data-testid=sync]:has-text("RTT")', { timeout: 10000 });
+  // Each indicator says "syncing clock" until its estimate is ready (under a second on one
+  // machine, at most the 3 s burst).
+  for (const p of [a, b]) await p.waitForSelector('[data-testid=sync]:has-text("RTT")', { timeout: 10000 });
   await a.click('.play');
   await b.waitForSelector('.play:has-text("Stop")');
   await a.waitForTimeout(400);
