@@ -25,7 +25,7 @@ const MASTER_GAIN: f32 = 0.55;
 /// Frames over which a track's gain moves to a new volume, pan, mute or solo (no clicks).
 const GAIN_RAMP: u32 = 64;
 /// How fast a playing schedule follows a corrected anchor: 2 ms per second (0.2 %, far below
-/// what a listener hears as a tempo change). See [`Engine::adjust_anchor`].
+/// what a listener hears as a tempo change). See [`Engine::correct_anchor`].
 pub const SLEW_RATE: f64 = 0.002;
 /// Corrections up to this (in seconds) are applied at once: no one hears half a millisecond.
 pub const SNAP_SECONDS: f64 = 0.0005;
@@ -351,14 +351,10 @@ impl Engine {
     /// waiting for its anchor just moves. While playing, a correction of up to
     /// [`SNAP_SECONDS`] applies at once, one up to [`JUMP_SECONDS`] is slewed at [`SLEW_RATE`]
     /// (so no step jumps audibly), and a larger one jumps. Steps are never struck twice.
-    pub fn adjust_anchor(&mut self, anchor_frame: f64) {
-        self.correct_anchor(anchor_frame, false);
-    }
-
-    /// Like [`Self::adjust_anchor`], but `at_once` applies the correction now whatever its
-    /// size: for when the audio output itself jumped (it stalled, and everything after is heard
-    /// that much later), where slewing would only stretch the glitch over seconds. A step that
-    /// fell less than one step behind still plays; older ones are skipped.
+    /// With `at_once`, the correction applies now whatever its size: for when the audio
+    /// output itself jumped (it stalled, and everything after is heard that much later), where
+    /// slewing would only stretch the glitch over seconds. A step that fell less than one step
+    /// behind still plays; older ones are skipped.
     pub fn correct_anchor(&mut self, anchor_frame: f64, at_once: bool) {
         if let Some(p) = &mut self.pending {
             p.anchor_frame = anchor_frame;

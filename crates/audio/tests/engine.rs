@@ -346,7 +346,7 @@ fn anchor_corrections_are_slewed_without_jumps() {
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, 2 * FPS as usize - 100, 128);
     // 10 ms later than planned: 480 frames.
-    e.adjust_anchor(480.0);
+    e.correct_anchor(480.0, false);
     render_engine(&mut e, 80 * FPS as usize, 128);
     let got = onsets(&e, 0);
     let steps: Vec<i64> = e.triggers().map(|t| t.step).collect();
@@ -374,9 +374,9 @@ fn tiny_corrections_snap_and_huge_ones_jump_without_a_burst() {
     let mut e = rim_engine();
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     render_engine(&mut e, FPS as usize + 50, 128);
-    e.adjust_anchor(-10.0); // 0.2 ms earlier: applied now
+    e.correct_anchor(-10.0, false); // 0.2 ms earlier: applied now
     assert_eq!(e.anchor(), (-10.0, None));
-    e.adjust_anchor(-10.0 - 24_000.0); // half a second earlier: jumps
+    e.correct_anchor(-10.0 - 24_000.0, false); // half a second earlier: jumps
     render_engine(&mut e, 2 * FPS as usize, 128);
     let got = onsets(&e, 0);
     // Steps 0 and 1 before; then the schedule is four steps further on: steps 2..5 are passed
@@ -392,7 +392,7 @@ fn tiny_corrections_snap_and_huge_ones_jump_without_a_burst() {
 fn a_pending_transport_moves_freely() {
     let mut e = rim_engine();
     e.set_transport(Transport::play(10_000.0, 0.0, 120.0));
-    e.adjust_anchor(12_345.0);
+    e.correct_anchor(12_345.0, false);
     render_engine(&mut e, 12_345 + 10, 128);
     assert_eq!(onsets(&e, 0), [12_345]);
 }
