@@ -1,5 +1,6 @@
 //! `cargo xtask <command>`: the project's build, run, test and bench orchestration, in plain
-//! Rust with no dependencies so it builds in seconds.
+//! Rust. Its only dependencies are wasm-bindgen's library (so no wasm-bindgen CLI is installed)
+//! and the compressors for the web app's precompressed files.
 //!
 //! - `run [server flags...]`: builds and starts the native server (release), which prints the
 //!   URL to open; on first run it renders the built-in kit into `data/blobs/samples/`.
@@ -15,13 +16,22 @@
 
 #![forbid(unsafe_code)]
 
+mod firstrun;
 mod tools;
+mod web;
 mod worker;
 
 use std::process::{exit, Command};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Started as `wasm-bindgen` (by worker-build, see `web::bindgen_command`).
+    if std::env::args()
+        .next()
+        .is_some_and(|a| a.ends_with("wasm-bindgen"))
+    {
+        web::bindgen_cli(&args);
+    }
     let (cmd, rest) = match args.split_first() {
         Some((c, r)) => (c.as_str(), r.to_vec()),
         None => ("help", Vec::new()),
@@ -33,20 +43,23 @@ fn main() {
     std::env::set_current_dir(&root).expect("workspace root");
     match cmd {
         "run" => {
-            // (The server renders the built-in kit into an empty sample store itself.)
-            build_web();
-            let mut a = vec![
-                "run",
-                "--release",
-                "-p",
-                "keyboardia-server",
-                "--",
-                "--web-dir",
-                "target/web-dist",
-            ];
-            a.extend(rest.iter().map(String::as_str));
-            cargo(&a);
+            // The release binary with the web app built in; it prints the URL to open (and
+            // renders the built-in kit into an empty sample store itself).
+            let bin = dist();
+            let status = Command::new(&bin).args(&rest).status();
+            match status {
+                Ok(s) => exit(s.code().unwrap_or(1)),
+                Err(e) => {
+                    eprintln!("xtask: could not start {bin}: {e}");
+                    exit(1)
+                }
+            }
         }
+        "dist" => {
+            let bin = dist();
+            println!("the one-binary server (web app built in): {bin}");
+        }
+        "first-run-test" => firstrun::test(),
         "test" => {
             let quick = rest.iter().any(|a| a == "--quick");
             if !quick {
@@ -185,61 +198,28 @@ pub fn cargo(args: &[&str]) {
     }
 }
 
-/// The web app, ready to serve: `target/web-dist/` with index.html, style.css, the app's wasm and
-/// JS (`pkg/`), and the sound engine for the AudioWorklet (`worklet/`).
-pub fn build_web() {
-    ensure_wasm_target();
-    let dist = std::path::Path::new("target/web-dist");
-    let app = build_wasm("web", "keyboardia-web", "keyboardia-web");
-    let engine = build_worklet();
-    let wasm_bindgen = tools::wasm_bindgen();
-    run(
-        &wasm_bindgen.to_string_lossy(),
-        &[
-            "--target",
-            "web",
-            "--no-typescript",
-            "--remove-name-section",
-            "--remove-producers-section",
-            "--out-dir",
-            "target/web-dist/pkg",
-            &app,
-        ],
-    );
-    std::fs::create_dir_all(dist.join("worklet")).expect("dist dir");
-    for (from, to) in [
-        ("crates/web/static/index.html", "index.html"),
-        ("crates/web/static/style.css", "style.css"),
-        (
-            "crates/audio-worklet/js/processor.js",
-            "worklet/processor.js",
-        ),
-        (engine.as_str(), "worklet/engine.wasm"),
-    ] {
-        std::fs::copy(from, dist.join(to)).unwrap_or_else(|e| panic!("copy {from}: {e}"));
-    }
-    println!("web app built into {}", dist.display());
-}
-
-/// Builds a package for wasm32 with a cargo profile; returns the path of its `.wasm` (named
-/// `artifact`).
-fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
-    ensure_wasm_target();
+/// The release server with the web app built in: `target/release/keyboardia`.
+pub fn dist() -> String {
+    build_web();
     cargo(&[
         "build",
-        "--profile",
-        profile,
+        "--release",
         "-p",
-        package,
-        "--target",
-        "wasm32-unknown-unknown",
+        "keyboardia-server",
+        "--features",
+        "embed-web",
     ]);
-    format!("target/wasm32-unknown-unknown/{profile}/{artifact}.wasm")
+    "target/release/keyboardia".into()
+}
+
+/// The web app, ready to serve, in `target/web-dist/` (see [`web`]).
+pub fn build_web() {
+    web::build();
 }
 
 /// The sound engine's AudioWorklet module.
 fn build_worklet() -> String {
-    build_wasm(
+    web::build_wasm(
         "release",
         "keyboardia-audio-worklet",
         "keyboardia_audio_worklet",
@@ -301,9 +281,27 @@ pub fn run(program: &str, args: &[&str]) {
 
 /// Runs a command to completion; if it fails, says `what` failed and exits.
 pub fn must(cmd: &mut Command, what: &str) {
-    if !cmd.status().map(|s| s.success()).unwrap_or(false) {
-        eprintln!("xtask: {what} failed");
-        fail(1);
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(_) => {
+            eprintln!("xtask: {what} failed (its output above says why)");
+            fail(1);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let program = cmd.get_program().to_string_lossy().into_owned();
+            let hint = match program.as_str() {
+                "node" | "npm" | "npx" => "install Node.js 20 or newer (https://nodejs.org) and make sure it is on PATH",
+                "rustup" => "install Rust with rustup (https://rustup.rs), or add the target yourself: rustup target add wasm32-unknown-unknown",
+                "apt-get" => "install Chromium with your system's package manager and set CHROMIUM to its path",
+                _ => "install it, or put it on PATH",
+            };
+            eprintln!("xtask: {what} needs `{program}`, which is not installed: {hint}");
+            fail(1);
+        }
+        Err(e) => {
+            eprintln!("xtask: {what} could not start: {e}");
+            fail(1);
+        }
     }
 }
 
@@ -320,12 +318,25 @@ pub fn fail(code: i32) -> ! {
 }
 
 pub fn ensure_wasm_target() {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
+    // The standard library for wasm32 is what matters (rustup may not be on PATH).
+    let installed = Command::new("rustc")
+        .args([
+            "--print",
+            "target-libdir",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"))
-        .unwrap_or(false);
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .is_some_and(|dir| {
+            std::fs::read_dir(dir)
+                .map(|mut d| d.any(|e| e.is_ok()))
+                .unwrap_or(false)
+        });
     if !installed {
+        step("adding Rust's wasm32-unknown-unknown target (the web app and the sound engine run as wasm; about a minute)");
         run("rustup", &["target", "add", "wasm32-unknown-unknown"]);
     }
 }

@@ -1,9 +1,8 @@
-//! The tools the build and the tests need beyond Rust and Node, each pinned in one place and
-//! fetched by xtask itself when missing: the `wasm-bindgen` CLI (at the version `Cargo.lock`
-//! pins for the `wasm-bindgen` crate), `worker-build` (for the Cloudflare host), the
-//! `wasm32-unknown-unknown` target, and Debian's Chromium (for the browser tests). Cargo tools
-//! go into `target/tools/` of this checkout, never the user's global cargo bin; a matching
-//! version already on `PATH` is used as it is.
+//! The tools the tests need beyond Rust and Node, each pinned in one place and fetched by xtask
+//! itself when missing: `worker-build` (for the Cloudflare host) and Debian's Chromium (for the
+//! browser tests). Cargo tools go into `target/tools/` of this checkout, never the user's global
+//! cargo bin; a matching version already on `PATH` is used as it is. (wasm-bindgen needs no
+//! tool: xtask links it as a library, see `web.rs`.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,33 +14,27 @@ pub const WORKER_BUILD: &str = "0.8.7";
 
 const ROOT: &str = "target/tools";
 
-/// The version of the `wasm-bindgen` crate in Cargo.lock: the CLI must match it exactly.
+/// The version of the `wasm-bindgen` crate in Cargo.lock: the generated glue must match it.
 pub fn wasm_bindgen_version() -> String {
+    locked_version("wasm-bindgen").unwrap_or_else(|| {
+        eprintln!("xtask: Cargo.lock pins no wasm-bindgen");
+        fail(1)
+    })
+}
+
+/// The version of package `name` in Cargo.lock (the first, if there are several).
+pub fn locked_version(name: &str) -> Option<String> {
     let lock = std::fs::read_to_string("Cargo.lock").expect("Cargo.lock");
     let mut lines = lock.lines();
+    let want = format!("name = \"{name}\"");
     while let Some(l) = lines.next() {
-        if l == "name = \"wasm-bindgen\"" {
+        if l == want {
             if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
-                return v.trim_end_matches('"').to_string();
+                return Some(v.trim_end_matches('"').to_string());
             }
         }
     }
-    eprintln!("xtask: Cargo.lock pins no wasm-bindgen");
-    fail(1)
-}
-
-/// The `wasm-bindgen` CLI at the locked version.
-pub fn wasm_bindgen() -> PathBuf {
-    let v = wasm_bindgen_version();
-    // Not --locked: one of its locked dependencies is not on the registry mirror.
-    ensure(
-        "wasm-bindgen",
-        "wasm-bindgen-cli",
-        &v,
-        &format!("wasm-bindgen {v}"),
-        false,
-        "about 10 minutes",
-    )
+    None
 }
 
 /// `worker-build` at [`WORKER_BUILD`].

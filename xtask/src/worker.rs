@@ -103,10 +103,8 @@ pub fn build() {
     step("Cloudflare Worker (worker-build)");
     let worker_build = crate::tools::worker_build();
     npm_ci(DIR, "wrangler");
-    let wasm_bindgen = match std::env::var("WASM_BINDGEN_BIN") {
-        Ok(p) => p,
-        Err(_) => crate::tools::wasm_bindgen().to_string_lossy().into_owned(),
-    };
+    // worker-build runs wasm-bindgen: this xtask, under that name (no CLI to install).
+    let wasm_bindgen = crate::web::bindgen_command();
     let esbuild = absolute(&format!(
         "{DIR}/node_modules/@esbuild/linux-x64/bin/esbuild"
     ));

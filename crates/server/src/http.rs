@@ -334,43 +334,18 @@ pub async fn method_not_allowed() -> ApiError {
     .into()
 }
 
-/// The web app: files from `--web-dir` when it has a build, else a small page saying the UI is
-/// not built yet. `/s/{id}` and other app routes get `index.html`.
+/// The web app (see [`crate::assets`]): its files, `index.html` for app routes such as
+/// `/s/{id}`, or a small page saying the app is not built when there is none.
 pub async fn app(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
     // `/api` and `/api/` themselves are API paths too: a JSON 404, never the app's page.
     if path == "api" || path.starts_with("api/") {
         return api_not_found().await.into_response();
     }
-    if let Some(dir) = &state.web_dir {
-        let safe = !path.split('/').any(|s| s == ".." || s.starts_with('.'));
-        let file = if path.is_empty() || !safe {
-            dir.join("index.html")
-        } else {
-            dir.join(path)
-        };
-        if let Ok(bytes) = tokio::fs::read(&file).await {
-            return ([(header::CONTENT_TYPE, content_type_for(&file))], bytes).into_response();
-        }
-        if let Ok(bytes) = tokio::fs::read(dir.join("index.html")).await {
-            return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], bytes).into_response();
-        }
+    if let Some(r) = state.web.respond(path, req.headers()).await {
+        return r;
     }
     Html(PLACEHOLDER).into_response()
-}
-
-fn content_type_for(p: &std::path::Path) -> &'static str {
-    match p.extension().and_then(|e| e.to_str()) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") | Some("mjs") => "text/javascript",
-        Some("css") => "text/css",
-        Some("wasm") => "application/wasm",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("json") => "application/json",
-        Some("wav") => "audio/wav",
-        _ => "application/octet-stream",
-    }
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html>
@@ -379,7 +354,8 @@ const PLACEHOLDER: &str = r#"<!doctype html>
 <style>body{font-family:system-ui,sans-serif;background:#111318;color:#e8e8ef;display:grid;place-items:center;min-height:100vh;margin:0}
 main{max-width:36rem;padding:2rem}code{background:#23262f;padding:.1rem .3rem;border-radius:4px}</style></head>
 <body><main><h1>Keyboardia</h1>
-<p>The server is running. The web app is not built into this server yet, so there is no grid to show.</p>
+<p>The server is running. The web app is not built into this server yet, so there is no grid to show:
+start it with <code>cargo xtask run</code>, or give it a build with <code>--web-dir</code>.</p>
 <p>The API is live: <code>POST /api/sessions</code> creates a session, and
 <code>GET /api/sessions/{id}/ws</code> joins it. See docs/PROTOCOL.md.</p></main></body></html>
 "#;

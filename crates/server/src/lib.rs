@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod blobs;
 pub mod error;
 pub mod http;
@@ -31,6 +32,7 @@ use keyboardia_core::LiveConfig;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::assets::WebFiles;
 use crate::blobs::Blobs;
 use crate::metrics::Metrics;
 use crate::sessions::Sessions;
@@ -49,7 +51,8 @@ pub struct Config {
     /// Where the database and the sample store live.
     #[arg(long, env = "KEYBOARDIA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// The built web app to serve (index.html and assets).
+    /// A built web app to serve (`cargo xtask build-web` makes target/web-dist) instead of the
+    /// one built into the binary.
     #[arg(long, env = "KEYBOARDIA_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -119,7 +122,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<AddrLimiter>,
     pub allowed_origins: Arc<Vec<String>>,
-    pub web_dir: Option<PathBuf>,
+    pub web: WebFiles,
 }
 
 /// The router, apart from `main` so tests can build it.
@@ -196,7 +199,7 @@ pub async fn run(
             100_000,
         )))),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
-        web_dir: config.web_dir.clone(),
+        web: WebFiles::choose(config.web_dir.clone()),
     };
     let router = app(state, &config.cors_origins);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -35,6 +35,20 @@ pub fn is_running() -> bool {
     AUDIO.with(|a| a.borrow().is_some())
 }
 
+/// Where a file of the sound engine is: the build names it in a `<meta name=...>` of the page
+/// (with a content hash, cached forever), else the unhashed development path.
+fn asset_url(meta: &str, fallback: &str) -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| {
+            d.query_selector(&format!("meta[name=\"{meta}\"]"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|m| m.get_attribute("content"))
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 /// Creates the AudioContext and the engine. Must run from a user gesture (click, key).
 pub async fn start() -> Result<(), JsValue> {
     if is_running() {
@@ -42,9 +56,11 @@ pub async fn start() -> Result<(), JsValue> {
     }
     let ctx = AudioContext::new()?;
     JsFuture::from(ctx.resume()?).await?;
-    JsFuture::from(ctx.audio_worklet()?.add_module("/worklet/processor.js")?).await?;
+    let processor = asset_url("kb-worklet", "/worklet/processor.js");
+    JsFuture::from(ctx.audio_worklet()?.add_module(&processor)?).await?;
     let window = web_sys::window().ok_or("no window")?;
-    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str("/worklet/engine.wasm"))
+    let engine = asset_url("kb-engine", "/worklet/engine.wasm");
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(&engine))
         .await?
         .dyn_into()?;
     if !resp.ok() {
