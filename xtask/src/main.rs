@@ -152,6 +152,8 @@ fn main() {
                     "1",
                 ],
             );
+            step("the README's run command on a fresh clone with no tools installed: cold, then warm (about 10 minutes)");
+            firstrun::test();
             step("benchmarks build");
             cargo(&["build", "-p", "keyboardia-bench"]);
             worker::test();

@@ -319,6 +319,12 @@ pub fn bindgen_cli(args: &[String]) -> ! {
             "--split-linked-modules" => {
                 b.split_linked_modules(true);
             }
+            "--experimental-reset-state-function" => {
+                b.reset_state_function(true);
+            }
+            "--force-enable-abort-handler" => {
+                b.force_enable_abort_handler(true);
+            }
             s if !s.starts_with('-') && input.is_none() => input = Some(s.to_string()),
             other => {
                 eprintln!("wasm-bindgen (xtask): unsupported option {other}");

@@ -5,11 +5,12 @@
 //! top. On reconnect it says the last seq it saw, takes the server's replay or snapshot, and
 //! re-sends every unconfirmed edit with its original mutation id (the server applies each once).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use crate::limits::PROTOCOL_VERSION;
 use crate::model::SessionState;
 use crate::protocol::*;
+use crate::undo::{History, Kind};
 
 /// One client's view of a session.
 #[derive(Clone, Debug)]
@@ -26,9 +27,22 @@ pub struct SyncClient {
     /// Between `hello()` and the server's `WELCOME`: changes are not applied yet (the welcome
     /// decides where this client resumes from).
     awaiting_welcome: bool,
+    /// Undo and redo of this player's own edits (kept across reconnects).
+    history: History,
+    /// Which pending edits are undos or redos (the rest are new edits).
+    kinds: HashMap<String, Kind>,
     pub read_only: bool,
     pub players: Vec<Player>,
     pub me: Option<Player>,
+}
+
+/// An undo or redo, ready to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UndoMessage {
+    /// The edit to send; `None` when every part was changed by someone else since.
+    pub message: Option<ClientMessage>,
+    /// Parts left out because another player changed them since (tell the player).
+    pub skipped: usize,
 }
 
 /// What happened when a server message was applied.
@@ -74,6 +88,8 @@ impl SyncClient {
             next_mid: 1,
             instance: String::new(),
             awaiting_welcome: false,
+            history: History::default(),
+            kinds: HashMap::new(),
             read_only: false,
             players: Vec::new(),
             me: None,
@@ -125,6 +141,58 @@ impl SyncClient {
     /// to re-send until the server confirms it). Transport edits are not applied optimistically:
     /// their timing comes from the server.
     pub fn edit(&mut self, edit: Edit) -> Result<ClientMessage, EditError> {
+        self.edit_as(edit, Kind::New)
+    }
+
+    pub fn can_undo(&self) -> bool {
+        self.history.can_undo()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        self.history.can_redo()
+    }
+
+    /// Whether an own edit is still unacknowledged (undo waits for it: the history follows the
+    /// server's order).
+    pub fn awaiting_ack(&self) -> bool {
+        self.pending.iter().any(|f| !edit_is_transport(&f.edit))
+    }
+
+    /// Undoes this player's newest undoable edit. `None`: nothing to undo (or an own edit is still
+    /// on its way; try again once it is acknowledged). Otherwise the message to send (if any part
+    /// is still ours) and how many parts were skipped because someone else changed them since.
+    pub fn undo(&mut self) -> Option<UndoMessage> {
+        self.history_step(true)
+    }
+
+    /// Redoes the newest undone edit; see [`SyncClient::undo`].
+    pub fn redo(&mut self) -> Option<UndoMessage> {
+        self.history_step(false)
+    }
+
+    fn history_step(&mut self, undo: bool) -> Option<UndoMessage> {
+        if self.awaiting_ack() {
+            return None;
+        }
+        let view = self.view.as_ref()?;
+        let step = if undo {
+            self.history.undo(view)?
+        } else {
+            self.history.redo(view)?
+        };
+        let message = match step.edit {
+            Some(e) => self
+                .edit_as(e, if undo { Kind::Undo } else { Kind::Redo })
+                .ok(),
+            None => None,
+        };
+        Some(UndoMessage {
+            message,
+            skipped: step.skipped,
+        })
+    }
+
+    fn edit_as(&mut self, edit: Edit, kind: Kind) -> Result<ClientMessage, EditError> {
         if let Some(view) = &mut self.view {
             if self.read_only && !edit_is_transport(&edit) {
                 return Err(EditError::ReadOnly);
@@ -147,6 +215,9 @@ impl SyncClient {
             format!("{}-{}-{}", self.player_id, self.instance, self.next_mid)
         };
         self.next_mid += 1;
+        if kind != Kind::New {
+            self.kinds.insert(mid.clone(), kind);
+        }
         let frame = EditFrame { mid, edit };
         self.pending.push_back(frame.clone());
         Ok(ClientMessage::Edit(frame))
@@ -186,6 +257,7 @@ impl SyncClient {
             ServerMessage::Error { code, message, mid } => match mid {
                 Some(mid) if self.pending.iter().any(|f| f.mid == mid) => {
                     self.pending.retain(|f| f.mid != mid);
+                    self.kinds.remove(&mid);
                     self.rebuild_view();
                     Event::Rejected { mid, code, message }
                 }
@@ -220,9 +292,13 @@ impl SyncClient {
 
     fn apply_confirmed(&mut self, a: &Applied) -> bool {
         let mut by_me = false;
+        let mut kind = None;
         if let Some(mid) = &a.mid {
             if a.player_id.as_deref() == Some(self.player_id.as_str()) {
                 by_me = true;
+                if self.pending.iter().any(|f| &f.mid == mid) {
+                    kind = Some(self.kinds.remove(mid).unwrap_or(Kind::New));
+                }
                 self.pending.retain(|f| &f.mid != mid);
             }
         }
@@ -230,6 +306,12 @@ impl SyncClient {
             return by_me; // already applied (a duplicate acknowledgement)
         }
         if let Some(s) = &mut self.confirmed {
+            match kind {
+                // Our own edit, in the server's order: its exact inverse.
+                Some(kind) => self.history.record(s, &a.change, kind),
+                None if !by_me => self.history.taken_over(&a.change),
+                None => {}
+            }
             apply(s, &a.change);
         }
         self.seq = a.seq;

@@ -14,7 +14,8 @@
 //! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
 //! - [`api`]: the HTTP API's rules (request bodies, documents, errors), shared by both hosts,
 //! - [`limits`]: every limit, defined once,
-//! - [`storage`]: what the hosts persist, with a schema version and migrations.
+//! - [`storage`]: what the hosts persist, with a schema version and migrations,
+//! - [`undo`]: undo and redo of a player's own edits, never overwriting someone else's.
 //!
 //! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
 //! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
@@ -30,6 +31,7 @@ pub mod model;
 pub mod protocol;
 pub mod rate;
 pub mod storage;
+pub mod undo;
 
 pub use live::{Input, LiveConfig, LiveSession, Output};
 pub use model::{Lock, SessionMeta, SessionState, Track, Transport};

@@ -32,6 +32,11 @@ pub const PLAYER_ID_MAX_CHARS: usize = 64;
 pub const PLAYER_NAME_MAX_CHARS: usize = 32;
 pub const MAX_SAMPLES_PER_SESSION: usize = 64;
 
+/// Parts of one `BATCH` edit (an undo, a redo, a pattern tool): one edit, one log entry.
+pub const MAX_BATCH_EDITS: usize = 512;
+/// Undo levels each player keeps (their own edits only).
+pub const UNDO_LEVELS: usize = 200;
+
 /// Players connected to one session at once.
 pub const MAX_PLAYERS: usize = 10;
 /// Largest WebSocket text message the session accepts.

@@ -202,7 +202,9 @@ impl<'de> Deserialize<'de> for Steps {
 
 /// Lock maps are keyed by step index; JSON keys are strings, and serde's buffered path (tagged
 /// enums) does not turn them back into integers by itself.
-fn de_locks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u8, Lock>, D::Error> {
+pub(crate) fn de_locks<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<u8, Lock>, D::Error> {
     let raw: BTreeMap<String, Lock> = BTreeMap::deserialize(d)?;
     raw.into_iter()
         .map(|(k, v)| {

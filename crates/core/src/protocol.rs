@@ -11,6 +11,8 @@
 //! set-to-value form (`SET_STEP` with `active`, `PLAYBACK_STARTED` with its anchor), so applying a
 //! change is deterministic and the log replays exactly. See docs/PROTOCOL.md.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::limits::*;
@@ -107,6 +109,25 @@ pub enum Edit {
     },
     SetSessionName {
         name: String,
+    },
+    /// Puts a whole track back at `index` (undoing a delete), or at the end if there are fewer
+    /// tracks now: every field is validated like a loaded document's.
+    PutTrack {
+        track: Track,
+        #[serde(deserialize_with = "wide::int")]
+        index: i64,
+    },
+    /// Replaces a track's steps and locks (undoing a clear; pasting a pattern).
+    SetTrackPattern {
+        track_id: String,
+        steps: Steps,
+        #[serde(default, deserialize_with = "de_locks")]
+        locks: BTreeMap<u8, Lock>,
+    },
+    /// Several edits as one: resolved in order against the state each leaves, all or none, one
+    /// log entry (an undo or a redo). No transport edits and no nesting.
+    Batch {
+        edits: Vec<Edit>,
     },
     /// Starts shared playback (at `fromStep`, default 0) slightly in the future.
     Play {
@@ -274,6 +295,20 @@ pub enum Change {
     /// A recording was uploaded to the sample store and can be used as an instrument.
     SampleAdded {
         sample: SampleRef,
+    },
+    SetTrackPattern {
+        track_id: String,
+        steps: Steps,
+        #[serde(
+            default,
+            skip_serializing_if = "BTreeMap::is_empty",
+            deserialize_with = "de_locks"
+        )]
+        locks: BTreeMap<u8, Lock>,
+    },
+    /// Several changes applied in order (a resolved `BATCH`).
+    Batch {
+        changes: Vec<Change>,
     },
 }
 
@@ -534,6 +569,70 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 },
             }
         }
+        Edit::PutTrack { track: t, index } => {
+            if s.tracks.len() >= MAX_TRACKS {
+                return Err(Invalid(format!("a session has at most {MAX_TRACKS} tracks")).into());
+            }
+            t.validate()?;
+            if s.track(&t.id).is_some() {
+                return Err(Invalid(format!("a track with id {:?} already exists", t.id)).into());
+            }
+            // Past the end (tracks were deleted since): at the end.
+            let index =
+                check_range_i64("index", *index, 0, MAX_TRACKS as i64)?.min(s.tracks.len() as i64);
+            C::Batch {
+                changes: vec![
+                    C::AddTrack { track: t.clone() },
+                    C::ReorderTrack {
+                        track_id: t.id.clone(),
+                        to_index: index as u8,
+                    },
+                ],
+            }
+        }
+        Edit::SetTrackPattern {
+            track_id,
+            steps,
+            locks,
+        } => {
+            track(s, track_id)?;
+            for (step, lock) in locks {
+                check_step_index(*step as i64)?;
+                validate_lock(lock)?;
+            }
+            C::SetTrackPattern {
+                track_id: track_id.clone(),
+                steps: *steps,
+                locks: locks
+                    .iter()
+                    .filter(|(_, l)| !l.is_empty())
+                    .map(|(k, l)| (*k, *l))
+                    .collect(),
+            }
+        }
+        Edit::Batch { edits } => {
+            if edits.len() > MAX_BATCH_EDITS {
+                return Err(Invalid(format!(
+                    "a batch holds at most {MAX_BATCH_EDITS} edits, not {}",
+                    edits.len()
+                ))
+                .into());
+            }
+            let mut scratch = s.clone();
+            let mut changes = Vec::with_capacity(edits.len());
+            for e in edits {
+                if edit_is_transport(e) || matches!(e, Edit::Batch { .. }) {
+                    return Err(Invalid(
+                        "a batch holds only pattern edits (no PLAY, STOP or BATCH)".into(),
+                    )
+                    .into());
+                }
+                let c = resolve(&scratch, e, ctx)?;
+                apply(&mut scratch, &c);
+                changes.push(c);
+            }
+            C::Batch { changes }
+        }
         Edit::Stop {} => {
             let at = ctx.now + ctx.lead_ms;
             C::PlaybackStopped {
@@ -633,6 +732,19 @@ pub fn apply(s: &mut SessionState, change: &Change) {
         C::SampleAdded { sample } => {
             if !s.samples.iter().any(|x| x.id == sample.id) {
                 s.samples.push(sample.clone());
+            }
+        }
+        C::SetTrackPattern {
+            track_id,
+            steps,
+            locks,
+        } => with_track(s, track_id, |t| {
+            t.steps = *steps;
+            t.locks = locks.clone();
+        }),
+        C::Batch { changes } => {
+            for c in changes {
+                apply(s, c);
             }
         }
     }
@@ -816,6 +928,9 @@ pub const EDIT_TYPES: &[&str] = &[
     "SET_TEMPO",
     "SET_SWING",
     "SET_SESSION_NAME",
+    "PUT_TRACK",
+    "SET_TRACK_PATTERN",
+    "BATCH",
     "PLAY",
     "STOP",
 ];

@@ -1,10 +1,10 @@
-//! Property: any interleaving of edits, deliveries, disconnects (clean or silent) and reconnects
-//! from N clients ends, once everyone is back and the network is quiet, with every client's view
+//! Property: any interleaving of edits, undos and redos, deliveries, disconnects (clean or
+//! silent) and reconnects from N clients ends, once everyone is back and the network is quiet, with every client's view
 //! equal to the server's state and nothing left unconfirmed.
 
 mod common;
 
-use common::Sim;
+use common::{edit, Sim};
 use keyboardia_core::protocol::*;
 use keyboardia_core::*;
 use proptest::prelude::*;
@@ -17,6 +17,8 @@ enum Op {
     Drop(usize, bool),
     Reconnect(usize),
     Wait(u16),
+    /// Undo (false) or redo (true) by a client.
+    Undo(usize, bool),
 }
 
 fn op(n: usize) -> impl Strategy<Value = Op> {
@@ -27,71 +29,8 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
         1 => (0..n, any::<bool>()).prop_map(|(c, b)| Op::Drop(c, b)),
         2 => (0..n).prop_map(Op::Reconnect),
         1 => (0u16..3000).prop_map(Op::Wait),
+        3 => (0..n, any::<bool>()).prop_map(|(c, r)| Op::Undo(c, r)),
     ]
-}
-
-const TRACKS: &[&str] = &["kick", "snare", "hat", "bass", "t1", "t2"];
-
-fn edit(kind: u8, a: u8, b: u8) -> Edit {
-    let track_id = TRACKS[a as usize % TRACKS.len()].to_string();
-    match kind % 12 {
-        0 | 1 => Edit::SetStep {
-            track_id,
-            step: (b % 20) as i64,
-            active: a.is_multiple_of(2),
-        },
-        2 => Edit::ToggleStep {
-            track_id,
-            step: (b % 20) as i64,
-        },
-        3 => Edit::SetTrackVolume {
-            track_id,
-            volume: b as f64 / 255.0,
-        },
-        4 => Edit::AddTrack {
-            track: NewTrack {
-                id: track_id,
-                name: "New".into(),
-                instrument: "synth/lead".into(),
-                step_count: None,
-            },
-        },
-        5 => Edit::DeleteTrack { track_id },
-        6 => Edit::ReorderTrack {
-            track_id,
-            to_index: (b % 6) as i64,
-        },
-        7 => Edit::SetTempo {
-            tempo: 60 + (b as i64 % 121),
-        },
-        8 => {
-            if b.is_multiple_of(2) {
-                Edit::Play { from_step: None }
-            } else {
-                Edit::Stop {}
-            }
-        }
-        9 => Edit::SetParameterLock {
-            track_id,
-            step: (b % 16) as i64,
-            lock: if b.is_multiple_of(3) {
-                None
-            } else {
-                Some(LockRequest {
-                    pitch: Some((b % 49) as i64 - 24),
-                    volume: None,
-                    tie: b.is_multiple_of(2),
-                })
-            },
-        },
-        10 => Edit::SetTrackStepCount {
-            track_id,
-            step_count: [4, 7, 16, 32, 128][b as usize % 5],
-        },
-        _ => Edit::SetSessionName {
-            name: format!("name {b}"),
-        },
-    }
 }
 
 fn run(n: usize, ops: Vec<Op>, config: LiveConfig) {
@@ -118,6 +57,9 @@ fn run(n: usize, ops: Vec<Op>, config: LiveConfig) {
                 }
             }
             Op::Wait(ms) => sim.advance(ms as f64),
+            Op::Undo(c, redo) => {
+                let _ = sim.undo(c, redo);
+            }
         }
     }
     // Everyone comes back; the network goes quiet.
@@ -161,6 +103,7 @@ proptest! {
             Op::Down(c) => Op::Down(c % n),
             Op::Drop(c, b) => Op::Drop(c % n, b),
             Op::Reconnect(c) => Op::Reconnect(c % n),
+            Op::Undo(c, r) => Op::Undo(c % n, r),
             w => w,
         }).collect();
         run(n, ops, LiveConfig::default());

@@ -538,6 +538,9 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::SetTempo { .. } => "SET_TEMPO",
             Edit::SetSwing { .. } => "SET_SWING",
             Edit::SetSessionName { .. } => "SET_SESSION_NAME",
+            Edit::PutTrack { .. } => "PUT_TRACK",
+            Edit::SetTrackPattern { .. } => "SET_TRACK_PATTERN",
+            Edit::Batch { .. } => "BATCH",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
         }
@@ -623,6 +626,36 @@ fn every_edit_type_is_wired_end_to_end() {
         Edit::DeleteTrack {
             track_id: "hat".into(),
         },
+        Edit::PutTrack {
+            track: {
+                let mut t = Track::new("hat2", "Hats again", "drums/hihat-open");
+                t.steps = Steps::from_indices(&[2, 6]);
+                t
+            },
+            index: 1,
+        },
+        Edit::SetTrackPattern {
+            track_id: "snare".into(),
+            steps: Steps::from_indices(&[1, 9]),
+            locks: [(
+                9u8,
+                Lock {
+                    pitch: Some(2),
+                    ..Lock::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+        },
+        Edit::Batch {
+            edits: vec![
+                Edit::SetSwing { swing: 10 },
+                Edit::ToggleStep {
+                    track_id: "snare".into(),
+                    step: 2,
+                },
+            ],
+        },
     ];
     let mut names: Vec<&str> = edits.iter().map(name).collect();
     names.sort();
@@ -653,4 +686,9 @@ fn every_edit_type_is_wired_end_to_end() {
     let kick = sim.server.state().track("kick").unwrap();
     assert_eq!(kick.steps, Steps::from_indices(&[0, 3, 4, 5, 8, 12]));
     assert_eq!(sim.server.state().tracks[0].id, "perc");
+    assert_eq!(sim.server.state().tracks[1].id, "hat2");
+    let snare = sim.server.state().track("snare").unwrap();
+    assert_eq!(snare.steps, Steps::from_indices(&[1, 2, 9]));
+    assert_eq!(snare.locks[&9].pitch, Some(2));
+    assert_eq!(sim.server.state().swing, 10);
 }

@@ -157,6 +157,17 @@ impl Sim {
         Ok(())
     }
 
+    /// Undo (or redo) for client `i`: `None` if there was nothing to undo (or an own edit is
+    /// unacknowledged), else how many parts were skipped. The edit, if any, is queued to send.
+    pub fn undo(&mut self, i: usize, redo: bool) -> Option<usize> {
+        let c = &mut self.clients[i].sync;
+        let u = if redo { c.redo()? } else { c.undo()? };
+        if let Some(m) = u.message {
+            self.send(i, m);
+        }
+        Some(u.skipped)
+    }
+
     /// Delivers one frame client → server. Returns false if there was none.
     pub fn deliver_up(&mut self, i: usize) -> bool {
         let Some(conn) = self.clients[i].conn else {
@@ -227,5 +238,70 @@ impl Sim {
                 _ => None,
             })
             .collect()
+    }
+}
+
+pub const TRACKS: &[&str] = &["kick", "snare", "hat", "bass", "t1", "t2"];
+
+/// A random edit of any kind (for the property tests).
+pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
+    let track_id = TRACKS[a as usize % TRACKS.len()].to_string();
+    match kind % 12 {
+        0 | 1 => Edit::SetStep {
+            track_id,
+            step: (b % 20) as i64,
+            active: a.is_multiple_of(2),
+        },
+        2 => Edit::ToggleStep {
+            track_id,
+            step: (b % 20) as i64,
+        },
+        3 => Edit::SetTrackVolume {
+            track_id,
+            volume: b as f64 / 255.0,
+        },
+        4 => Edit::AddTrack {
+            track: NewTrack {
+                id: track_id,
+                name: "New".into(),
+                instrument: "synth/lead".into(),
+                step_count: None,
+            },
+        },
+        5 => Edit::DeleteTrack { track_id },
+        6 => Edit::ReorderTrack {
+            track_id,
+            to_index: (b % 6) as i64,
+        },
+        7 => Edit::SetTempo {
+            tempo: 60 + (b as i64 % 121),
+        },
+        8 => {
+            if b.is_multiple_of(2) {
+                Edit::Play { from_step: None }
+            } else {
+                Edit::Stop {}
+            }
+        }
+        9 => Edit::SetParameterLock {
+            track_id,
+            step: (b % 16) as i64,
+            lock: if b.is_multiple_of(3) {
+                None
+            } else {
+                Some(LockRequest {
+                    pitch: Some((b % 49) as i64 - 24),
+                    volume: None,
+                    tie: b.is_multiple_of(2),
+                })
+            },
+        },
+        10 => Edit::SetTrackStepCount {
+            track_id,
+            step_count: [4, 7, 16, 32, 128][b as usize % 5],
+        },
+        _ => Edit::SetSessionName {
+            name: format!("name {b}"),
+        },
     }
 }
