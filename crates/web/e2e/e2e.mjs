@@ -88,6 +88,36 @@ await test('two players see each other\'s edits', async () => {
 
 // How closely the players hear the same step is measured on their audio output by sync.mjs;
 // here: play in one page plays in the other, and the playheads agree.
+await test('undo and redo: own edits only, for everyone; someone else\'s later change is left alone', async () => {
+  const isOn = (p, t, s) => p.locator(cell(t, s)).evaluate((el) => el.classList.contains('on'));
+  // A's own edit, undone and redone with the keyboard; B sees each.
+  assert(!(await isOn(a, 'kick', 5)), 'kick 5 starts off');
+  await a.click(cell('kick', 5));
+  await b.waitForSelector(cell('kick', 5) + '.on', { timeout: 5000 });
+  await a.waitForFunction(() => !document.querySelector('.undo').disabled);
+  await a.keyboard.press('Control+z');
+  await b.waitForSelector(cell('kick', 5) + ':not(.on)', { timeout: 5000 });
+  await a.waitForSelector(cell('kick', 5) + ':not(.on)', { timeout: 5000 });
+  await a.keyboard.press('Control+Shift+z');
+  await b.waitForSelector(cell('kick', 5) + '.on', { timeout: 5000 });
+  // B's earlier edit (snare 3) is not A's to undo: the button undoes A's kick 5 again.
+  await a.waitForFunction(() => !document.querySelector('.undo').disabled);
+  await a.click('.undo');
+  await b.waitForSelector(cell('kick', 5) + ':not(.on)', { timeout: 5000 });
+  assert(await isOn(a, 'snare', 3), "B's snare step is untouched");
+  // A sets hat 1 off; B then turns it on again; A's undo leaves B's change alone and says so.
+  assert(await isOn(a, 'hat', 0), 'hat 0 starts on');
+  await a.click(cell('hat', 0));
+  await b.waitForSelector(cell('hat', 0) + ':not(.on)', { timeout: 5000 });
+  await b.click(cell('hat', 0));
+  await a.waitForSelector(cell('hat', 0) + '.on', { timeout: 5000 });
+  await a.keyboard.press('Control+z');
+  await a.waitForSelector('.message:has-text("another player changed")', { timeout: 5000 });
+  await a.waitForTimeout(300);
+  assert(await isOn(a, 'hat', 0) && await isOn(b, 'hat', 0), "B's hat step stays on for both");
+  await a.click('.message');
+});
+
 await test('play in one starts the other; the sync indicator shows a synced clock', async () => {
   await startAudio(a);
   await startAudio(b);

@@ -85,6 +85,7 @@ fn SessionPage(id: String) -> impl IntoView {
         glows: RwSignal::new(Vec::new()),
         offset: RwSignal::new(None),
         sync: RwSignal::new(None),
+        history: RwSignal::new((false, false)),
     };
     live::start(&id, sig);
     let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
@@ -216,6 +217,13 @@ fn SessionPage(id: String) -> impl IntoView {
             e.prevent_default();
             toggle_play();
         }
+        // Ctrl/Cmd+Z undoes, with Shift (or Ctrl+Y) redoes: the player's own edits.
+        let typing = matches!(tag.as_str(), "INPUT" | "TEXTAREA");
+        let key = e.key().to_lowercase();
+        if (e.ctrl_key() || e.meta_key()) && !typing && (key == "z" || key == "y") {
+            e.prevent_default();
+            live::undo(key == "y" || e.shift_key());
+        }
         if e.key() == "Escape" {
             share_open.set(false);
             lock_target.set(None);
@@ -297,6 +305,14 @@ fn SessionPage(id: String) -> impl IntoView {
                         on:click=toggle_record.clone()>
                         {move || if recording.get() { "■ Stop recording" } else { "● Record" }}
                     </button>
+                </Show>
+                <Show when=move || !sig.read_only.get()>
+                    <div class="history" role="group" aria-label="Undo and redo">
+                        <button class="undo" aria-label="Undo (Ctrl+Z)" title="Undo your last change (Ctrl+Z)"
+                            disabled=move || !sig.history.get().0 on:click=move |_| live::undo(false)>"↶"</button>
+                        <button class="redo" aria-label="Redo (Ctrl+Shift+Z)" title="Redo (Ctrl+Shift+Z)"
+                            disabled=move || !sig.history.get().1 on:click=move |_| live::undo(true)>"↷"</button>
+                    </div>
                 </Show>
                 <div class="tempo" role="group" aria-label="Tempo">
                     <button aria-label="Slower" on:click=move |_| nudge_tempo(sig, -1)>"−"</button>

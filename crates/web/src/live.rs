@@ -52,6 +52,8 @@ pub struct Signals {
     /// What the sync indicator shows: the best recent round trip and how far the clock
     /// estimate may be off (ms).
     pub sync: RwSignal<Option<SyncInfo>>,
+    /// Whether this player has something to undo and to redo.
+    pub history: RwSignal<(bool, bool)>,
 }
 
 /// The clock sync as the player sees it.
@@ -74,6 +76,9 @@ struct Inner {
     /// Clock-sync requests sent on this connection, and when the last one went.
     syncs_sent: usize,
     last_sync_at: f64,
+    /// An undo (false) or redo (true) asked for while an own edit was unacknowledged: made as
+    /// soon as it is.
+    queued_undo: Option<bool>,
 }
 
 thread_local! {
@@ -124,6 +129,7 @@ pub fn start(session_id: &str, sig: Signals) {
             refused: false,
             syncs_sent: 0,
             last_sync_at: f64::NEG_INFINITY,
+            queued_undo: None,
         })
     });
     connect();
@@ -308,6 +314,14 @@ fn on_text(text: &str) {
             }
             Event::Changed { .. } | Event::Presence | Event::Ignored => {}
         }
+        if let Some(redo) = inner.queued_undo {
+            if !inner.sync.awaiting_ack() {
+                inner.queued_undo = None;
+                history_step(inner, redo);
+            }
+        }
+        sig.history
+            .set((inner.sync.can_undo(), inner.sync.can_redo()));
         sig.players.set(inner.sync.players.clone());
         sig.state.set(inner.sync.view().cloned());
         sig.pending.set(inner.sync.pending_count());
@@ -359,10 +373,62 @@ pub fn edit(e: Edit) {
                 }
                 sig.state.set(inner.sync.view().cloned());
                 sig.pending.set(inner.sync.pending_count());
+                sig.history
+                    .set((inner.sync.can_undo(), inner.sync.can_redo()));
             }
             Err(err) => sig.message.set(Some(err.to_string())),
         }
     });
+}
+
+/// Undoes (or with `redo`, redoes) this player's newest own edit, as an edit everyone gets. Parts
+/// someone else changed since are left alone, and the player is told.
+pub fn undo(redo: bool) {
+    with(|inner| {
+        if inner.sync.awaiting_ack() {
+            inner.queued_undo = Some(redo);
+            return;
+        }
+        history_step(inner, redo);
+        inner.sig.state.set(inner.sync.view().cloned());
+        inner.sig.pending.set(inner.sync.pending_count());
+        inner
+            .sig
+            .history
+            .set((inner.sync.can_undo(), inner.sync.can_redo()));
+    });
+}
+
+fn history_step(inner: &mut Inner, redo: bool) {
+    let what = if redo { "Redo" } else { "Undo" };
+    let step = if redo {
+        inner.sync.redo()
+    } else {
+        inner.sync.undo()
+    };
+    let Some(step) = step else {
+        inner.sig.message.set(Some(format!(
+            "{what}: nothing of yours to {}",
+            what.to_lowercase()
+        )));
+        return;
+    };
+    if let (Some(m), Some(ws)) = (&step.message, &inner.ws) {
+        if ws.ready_state() == WebSocket::OPEN {
+            let _ = ws.send_with_str(&m.encode());
+        }
+    }
+    if step.skipped > 0 {
+        let parts = if step.skipped == 1 {
+            "change"
+        } else {
+            "changes"
+        };
+        inner.sig.message.set(Some(format!(
+            "{what} left {} {parts} alone: another player changed that since",
+            step.skipped
+        )));
+    }
 }
 
 /// For tests and the curious: the clock sync as JSON (`offset` is server time minus
