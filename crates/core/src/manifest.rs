@@ -32,12 +32,19 @@ pub struct Manifest {
     /// Instruments with the same choke group cut each other (across tracks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choke: Option<String>,
+    /// Drums: every note plays to the end of its sample (or its envelope), whatever the step's
+    /// length; otherwise the release starts when the note's gate closes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub one_shot: bool,
     /// Key of the licence and credit text ([`crate::catalogue::credit`]).
     pub credit: String,
     pub zones: Vec<Zone>,
 }
 
-/// The amplitude envelope of every note (seconds; sustain is a level 0..=1).
+/// The amplitude envelope of every note, in seconds, with the SoundFont's conventions: a linear
+/// attack to full level, a hold, then a decay that falls 100 dB in `decay` seconds (exponential
+/// in amplitude) until it reaches `sustain` (a level, 0..=1); when the gate closes, a release
+/// that falls 100 dB in `release` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Envelope {
@@ -48,7 +55,7 @@ pub struct Envelope {
     pub release: f32,
 }
 
-/// One sample and the keys and velocities it plays.
+/// One sample and the keys and velocities it plays. Zones may share a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Zone {
@@ -72,6 +79,10 @@ pub struct Zone {
     pub loop_end: Option<u32>,
     /// This zone's gain in dB (differences between velocity layers).
     pub gain_db: f32,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn bad(id: &str, msg: String) -> Invalid {
@@ -149,7 +160,6 @@ impl Manifest {
                 format!("needs 1 to {MAX_ZONES} zones, has {}", self.zones.len()),
             ));
         }
-        let mut files = std::collections::BTreeSet::new();
         for (i, z) in self.zones.iter().enumerate() {
             let zb = |msg: String| bad(id, format!("zone {i} ({}): {msg}", z.file));
             let name_ok = z.file.len() <= 64
@@ -160,9 +170,6 @@ impl Manifest {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
             if !name_ok {
                 return Err(zb("file must be a plain name like `c4-v1.flac`".into()));
-            }
-            if !files.insert(z.file.as_str()) {
-                return Err(zb("file is used by two zones".into()));
             }
             if z.key_lo > z.key_hi || z.key_hi > 127 {
                 return Err(zb(format!("key range {}..={}", z.key_lo, z.key_hi)));
@@ -262,6 +269,7 @@ mod tests {
                 release: 0.3,
             },
             choke: None,
+            one_shot: false,
             credit: "musescore-general".into(),
             zones: vec![
                 Zone {
@@ -335,10 +343,6 @@ mod tests {
             (Box::new(|m| m.zones[0].loop_end = Some(50_000)), "loop"),
             (Box::new(|m| m.zones[0].loop_end = None), "come together"),
             (Box::new(|m| m.zones[0].sample_rate = 100), "sample rate"),
-            (
-                Box::new(|m| m.zones[1].file = "60-v1.flac".into()),
-                "two zones",
-            ),
             (Box::new(|m| m.envelope.sustain = 2.0), "sustain"),
             (Box::new(|m| m.envelope.release = f32::NAN), "release"),
             (Box::new(|m| m.gain_db = 100.0), "gainDb"),
@@ -347,7 +351,7 @@ mod tests {
         for (edit, words) in cases {
             let mut m = piano();
             edit(&mut m);
-            let e = m.validate().unwrap_err();
+            let e = m.validate().expect_err(words);
             assert!(e.0.contains(words), "{e} (wanted {words:?})");
         }
         let e = Manifest::from_json(b"{\"schema\":1}").unwrap_err();
