@@ -165,13 +165,6 @@ const SAMPLED: &[(&str, &str, Category, u8, Range)] = &[
         r(28, 103),
     ),
     (
-        "sampled/epiano-fm",
-        "FM Piano",
-        Category::Keys,
-        60,
-        r(28, 103),
-    ),
-    (
         "sampled/harpsichord",
         "Harpsichord",
         Category::Keys,

@@ -14,6 +14,7 @@
 //!
 //! Start reading at [`prepare`]; the SoundFont reader is [`sf3`].
 
+pub mod analysis;
 pub mod level;
 pub mod recipes;
 pub mod sf3;
@@ -243,7 +244,13 @@ pub fn encode_flac(pcm: &[i16], rate: u32) -> Result<Vec<u8>> {
         .into_verified()
         .map_err(|e| anyhow::anyhow!("FLAC config: {e:?}"))?;
     let source = flacenc::source::MemSource::from_samples(&samples, 1, 16, rate as usize);
-    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
+    // Decoders (claxon) refuse a stream whose recorded smallest block is under 16 samples, and
+    // the encoder counts the last block: pick a block size that leaves none that short.
+    let mut block = 4096;
+    while !pcm.len().is_multiple_of(block) && pcm.len() % block < 16 && block > 1024 {
+        block -= 64;
+    }
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, block)
         .map_err(|e| anyhow::anyhow!("FLAC encode: {e:?}"))?;
     let mut sink = flacenc::bitsink::ByteSink::new();
     stream
@@ -282,6 +289,17 @@ fn instrument(
             }
             hits.sort_by_key(|z| (z.vel_lo, z.vel_hi));
             hits.dedup_by_key(|z| (z.vel_lo, z.vel_hi));
+            // Layers that only differ by the SoundFont's filter and attenuation (which we do
+            // not keep) are one layer: the loudest.
+            let mut seen = std::collections::BTreeSet::new();
+            let mut distinct: Vec<sf3::Zone> = Vec::new();
+            for z in hits.iter().rev() {
+                if seen.insert(z.sample) {
+                    distinct.push(z.clone());
+                }
+            }
+            distinct.reverse();
+            let hits = distinct;
             let layers = pick_layers(hits.len(), 3);
             let count = layers.len();
             for (j, &li) in layers.iter().enumerate() {
@@ -302,6 +320,32 @@ fn instrument(
             let useful: Vec<_> = all
                 .iter()
                 .filter(|z| z.key_hi >= entry.range.lo && z.key_lo <= entry.range.hi)
+                .cloned()
+                .collect();
+            // A preset may layer several instruments (a cello's sustain plus a bow attack, an
+            // FM piano's strike plus a sustained wave): where zones of different instruments
+            // overlap, only the one with the most sample material is kept. Instruments that
+            // split the keyboard all stay.
+            let material = |z: &sf3::Zone| {
+                let h = &sf.samples[z.sample];
+                h.end.saturating_sub(h.start)
+            };
+            let overlaps = |a: &sf3::Zone, b: &sf3::Zone| {
+                a.key_lo <= b.key_hi
+                    && b.key_lo <= a.key_hi
+                    && a.vel_lo <= b.vel_hi
+                    && b.vel_lo <= a.vel_hi
+            };
+            let useful: Vec<_> = useful
+                .iter()
+                .filter(|a| {
+                    !useful.iter().any(|b| {
+                        b.instrument != a.instrument
+                            && overlaps(a, b)
+                            && (material(b), std::cmp::Reverse(b.instrument))
+                                > (material(a), std::cmp::Reverse(a.instrument))
+                    })
+                })
                 .cloned()
                 .collect();
             if useful.is_empty() {
@@ -385,7 +429,6 @@ fn instrument(
     let mut zones = Vec::new();
     let mut pcms = Vec::new();
     let mut files: BTreeMap<(usize, [i32; 4], bool), String> = BTreeMap::new();
-    let mut cut: BTreeMap<String, Vec<i16>> = BTreeMap::new();
     for (z, klo, khi, vlo, vhi, root, cents) in picked {
         let key = (z.sample, z.offsets, z.looped);
         let file = match files.get(&key) {
@@ -401,9 +444,16 @@ fn instrument(
         }
         let (src, rate) = &decoded[&z.sample];
         let h = &sf.samples[z.sample];
-        let (pcm, loop_pts) = trim(src, *rate, h, &z, max_seconds);
+        let (mut pcm, loop_pts) = trim(src, *rate, h, &z, max_seconds);
+        // Quiet samples are raised to a peak of -1 dBFS (better use of 16 bits); the zone's
+        // gain takes the difference back.
+        let boost = normalize(&mut pcm);
         let frames = pcm.len() as u32;
-        cut.entry(file.clone()).or_insert_with(|| pcm.clone());
+        let cents = if note.is_none() {
+            retune(&pcm, *rate, root, cents, loop_pts, &envelope).unwrap_or(cents)
+        } else {
+            cents
+        };
         zones.push(Zone {
             file,
             key_lo: klo,
@@ -416,7 +466,7 @@ fn instrument(
             frames,
             loop_start: loop_pts.map(|l| l.0),
             loop_end: loop_pts.map(|l| l.1),
-            gain_db: -0.04 * z.attenuation as f32,
+            gain_db: ((-0.04 * z.attenuation as f32 - boost) * 100.0).round() / 100.0,
         });
         pcms.push(pcm);
     }
@@ -431,6 +481,104 @@ fn instrument(
         zones,
     };
     Ok((manifest, pcms))
+}
+
+/// Measures the pitch a zone's sample really has and returns the tuning (cents) that makes
+/// it sound at its root, if the measurement is clear and within 70 cents of the SoundFont's
+/// own `cents` (recordings drift; ensembles are often tuned sharp). It measures what a
+/// listener hears of a note, as the tests do: from 0.1 s for 0.68 s, read through the loop,
+/// shaped by the instrument's envelope.
+fn retune(
+    pcm: &[i16],
+    rate: u32,
+    root: u8,
+    cents: i32,
+    lp: Option<(u32, u32)>,
+    env: &Envelope,
+) -> Option<i32> {
+    let start = rate as usize / 10;
+    let len = (0.683 * rate as f64) as usize;
+    let decay_per_s = 100.0 / env.decay.max(0.001) as f64; // dB per second
+    let mut x = Vec::with_capacity(len);
+    let mut i = start;
+    for k in 0..len {
+        if let Some((ls, le)) = lp {
+            if i >= le as usize {
+                i = ls as usize;
+            }
+        }
+        let v = pcm.get(i).map_or(0.0, |&v| v as f64 / 32768.0);
+        let t = (start + k) as f64 / rate as f64;
+        let a = env.attack as f64;
+        let h = a + env.hold as f64;
+        let level = if t < a {
+            t / a
+        } else if t < h {
+            1.0
+        } else {
+            let db = -(t - h) * decay_per_s;
+            libm::pow(10.0, db / 20.0).max(env.sustain as f64)
+        };
+        x.push((v * level) as f32);
+        i += 1;
+    }
+    // Where the root should sit in the unshifted sample, with the SoundFont's tuning.
+    let f_root = 440.0 * libm::exp2((root as f64 - 69.0) / 12.0);
+    let expected = f_root / libm::exp2(cents as f64 / 1200.0);
+    // Search a semitone either side; a peak near the edge of the search is no measurement.
+    let (f, level) = analysis::peak_hz(&x, rate as f64, expected * 0.944, expected * 1.059);
+    let tuned = 1200.0 * libm::log2(f_root / f);
+    if level < -40.0 || !f.is_finite() {
+        return None;
+    }
+    ((tuned - cents as f64).abs() <= 70.0).then(|| libm::round(tuned) as i32)
+}
+
+/// Whether the step across a loop's seam (its last frame to its first) is out of line with
+/// the steps near it.
+pub fn seam_is_rough(p: &[i16], ls: usize, le: usize) -> bool {
+    let seam = (p[ls] as i32 - p[le - 1] as i32).abs();
+    let near = |r: std::ops::Range<usize>| {
+        p[r].windows(2)
+            .map(|w| (w[1] as i32 - w[0] as i32).abs())
+            .max()
+            .unwrap_or(0)
+    };
+    let local = near(le.saturating_sub(64).max(ls)..le).max(near(ls..(ls + 64).min(le)));
+    seam > 2 * local + 64
+}
+
+/// Mends a rough loop seam: the end of the loop is crossfaded (up to 20 ms) into the frames
+/// that precede its start, so going round it is continuous.
+fn mend_loop(pcm: &mut [i16], ls: usize, le: usize, rate: u32) {
+    if !seam_is_rough(pcm, ls, le) {
+        return;
+    }
+    let n = ls.min((le - ls) / 2).min(rate as usize / 50);
+    if n < 2 {
+        return;
+    }
+    for i in 0..n {
+        let t = (i + 1) as f64 / n as f64;
+        let (a, b) = (pcm[le - n + i] as f64, pcm[ls - n + i] as f64);
+        pcm[le - n + i] = (a * (1.0 - t) + b * t).round() as i16;
+    }
+}
+
+/// Scales `pcm` so its peak is at -1 dBFS (if it is quieter); returns the boost in dB.
+fn normalize(pcm: &mut [i16]) -> f32 {
+    let peak = pcm.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0) as f64;
+    let target = 32767.0 * 0.891; // -1 dBFS
+    if peak < 1.0 || peak >= target {
+        return 0.0;
+    }
+    // A whole number of hundredths of a dB, so the manifest states the boost exactly.
+    let db = (20.0 * libm::log10(target / peak) * 100.0).floor() / 100.0;
+    let g = libm::pow(10.0, db / 20.0);
+    for x in pcm.iter_mut() {
+        *x = (*x as f64 * g).round().clamp(-32768.0, 32767.0) as i16;
+    }
+    db as f32
 }
 
 /// Which of `n` velocity layers to keep, at most `max`: the first, the last, then the middle.
@@ -496,8 +644,10 @@ fn trim(
     };
     let s = &s[lead..];
     if let Some((ls, le)) = loop_pts {
-        let pcm = s[..le - lead].to_vec();
-        return (pcm, Some(((ls - lead) as u32, (le - lead) as u32)));
+        let mut pcm = s[..le - lead].to_vec();
+        let (ls, le) = (ls - lead, le - lead);
+        mend_loop(&mut pcm, ls, le, rate);
+        return (pcm, Some((ls as u32, le as u32)));
     }
     // Where it falls 70 dB under its peak (plus 10 ms), or the longest we keep.
     let quiet = (peak * 3.2e-4).max(2.0);
@@ -508,7 +658,7 @@ fn trim(
     let n = (last + rate as usize / 100)
         .min((max_seconds * rate as f32) as usize)
         .min(s.len())
-        .max(2);
+        .max(64.min(s.len()));
     let mut pcm = s[..n].to_vec();
     let fade = (rate as usize / 20).min(n / 4).max(1);
     for i in 0..fade {

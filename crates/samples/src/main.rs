@@ -13,6 +13,24 @@ fn main() -> Result<()> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("prepare") => {}
+        Some("inspect") => {
+            // `inspect BANK PROGRAM`: the zones of one preset, as the pipeline sees them.
+            let n: Vec<u16> = it.filter_map(|a| a.parse().ok()).collect();
+            let (data, _) = keyboardia_samples::fetch(&cache)?;
+            let sf = keyboardia_samples::sf3::SoundFont::parse(data)?;
+            let p = sf
+                .preset(n[0], n[1])
+                .ok_or_else(|| anyhow::anyhow!("no such preset"))?;
+            println!("{}", p.name);
+            for z in sf.zones(p)? {
+                let h = &sf.samples[z.sample];
+                println!(
+                    "{z:?} {} loop {}..{} rate {}",
+                    h.name, h.loop_start, h.loop_end, h.rate
+                );
+            }
+            return Ok(());
+        }
         _ => bail!("usage: keyboardia-samples prepare --out DIR [--cache DIR]"),
     }
     while let Some(a) = it.next() {

@@ -6,7 +6,7 @@ use keyboardia_core::catalogue::{KITS, KIT_PIECES};
 
 /// Bump whenever a recipe, the trimming or the encoding changes: the stamp then no longer
 /// matches and the next `prepare` rebuilds the library.
-pub const RECIPE_VERSION: u32 = 1;
+pub const RECIPE_VERSION: u32 = 8;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -61,7 +61,6 @@ const PIECE_NOTES: &[(&str, u8)] = &[
 const MELODIC: &[(&str, u16, usize, u8, f32)] = &[
     ("sampled/piano", 0, 2, 3, 3.0),
     ("sampled/epiano", 4, 1, 3, 3.0),
-    ("sampled/epiano-fm", 5, 1, 3, 3.0),
     ("sampled/harpsichord", 6, 1, 3, 2.5),
     ("sampled/organ", 18, 1, 3, 3.0),
     ("sampled/organ-drawbar", 16, 1, 3, 3.0),

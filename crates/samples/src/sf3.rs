@@ -57,6 +57,8 @@ impl SampleHeader {
 /// One zone of a resolved preset, with every generator that matters here.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Zone {
+    /// The instrument (of the preset's possibly several, layered) this zone belongs to.
+    pub instrument: usize,
     pub sample: usize,
     pub key_lo: u8,
     pub key_hi: u8,
@@ -317,6 +319,7 @@ impl SoundFont {
                     |g: u16, default: i32| ig.get(g).unwrap_or(default) + pg.get(g).unwrap_or(0);
                 let root = ig.get(58).filter(|r| (0..=127).contains(r));
                 out.push(Zone {
+                    instrument: i,
                     sample: s,
                     key_lo: key.0,
                     key_hi: key.1,
