@@ -500,6 +500,23 @@ fn wide_sample(z: &SampledZone, k: &Kernel, wrapped: bool, pos: f64, r: f64) -> 
     let scale = WIDE_RES as f64 / r;
     let mut acc = 0.0f32;
     let mut norm = 0.0f32;
+    let (lo, hi) = match z.loop_points {
+        Some((ls, le)) => (if wrapped { ls as i64 } else { 0 }, le as i64),
+        None => (0, z.pcm.len() as i64),
+    };
+    if first >= lo && last < hi {
+        // The whole window lies in plain PCM: read it directly.
+        let top = k.wide.len() - 2;
+        for (n, &v) in z.pcm[first as usize..=last as usize].iter().enumerate() {
+            let d = libm::fabs((first + n as i64) as f64 - pos) * scale;
+            let j = (d as usize).min(top);
+            let f = (d - j as f64) as f32;
+            let w = k.wide[j] + (k.wide[j + 1] - k.wide[j]) * f;
+            acc += v as f32 * w;
+            norm += w;
+        }
+        return if norm != 0.0 { acc / norm } else { 0.0 };
+    }
     for i in first..=last {
         let d = libm::fabs(i as f64 - pos) * scale;
         let j = (d as usize).min(k.wide.len() - 2);
