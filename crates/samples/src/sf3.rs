@@ -75,6 +75,8 @@ pub struct Zone {
     pub offsets: [i32; 4],
     /// Initial attenuation in centibels.
     pub attenuation: i32,
+    /// Low-pass filter cutoff in absolute cents (13500 and above: open).
+    pub filter_fc: i32,
     /// Volume envelope: delay, attack, hold, decay (timecents), sustain (cB), release
     /// (timecents).
     pub env: [i32; 6],
@@ -336,6 +338,7 @@ impl SoundFont {
                         ig.get(3).unwrap_or(0) + ig.get(50).unwrap_or(0) * 32768,
                     ],
                     attenuation: sum(48, 0),
+                    filter_fc: sum(8, 13500),
                     env: [
                         sum(33, -12000),
                         sum(34, -12000),
