@@ -10,7 +10,9 @@
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
 use crate::instrument::{Drum, Instrument, SampleData, Voice};
-use crate::sampler::{note_start, Kernel, SampledInstrument, DEFAULT_VELOCITY};
+use crate::sampler::{
+    half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
+};
 
 pub const MAX_BLOCK: usize = 128;
 pub const MAX_TRACKS: usize = 16;
@@ -221,8 +223,9 @@ pub struct Engine {
     buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
     gains: [Gain; MAX_TRACKS],
     samples: Vec<SampleSlot>,
-    /// Loaded sampled instruments, each held once and played by any track that names its slot.
-    sampled: Vec<Option<SampledInstrument>>,
+    /// Loaded sampled instruments, each held once and played by any track that names its slot,
+    /// with each zone's half-rate copy.
+    sampled: Vec<Option<(SampledInstrument, Vec<HalfZone>)>>,
     kernel: Kernel,
     limiter: f32,
     limiter_release: f32,
@@ -449,7 +452,8 @@ impl Engine {
             return false;
         }
         self.stop_voices(slot);
-        self.sampled[slot] = Some(inst);
+        let halves = inst.zones.iter().map(half_rate).collect();
+        self.sampled[slot] = Some((inst, halves));
         true
     }
 
@@ -464,11 +468,11 @@ impl Engine {
     /// Gives zone `zone` of the instrument in `slot` its PCM (loading an instrument zone by
     /// zone: a zone without PCM is never chosen). Returns false if there is no such zone.
     pub fn load_zone_pcm(&mut self, slot: usize, zone: usize, pcm: Vec<i16>) -> bool {
-        let Some(z) = self
+        let Some((z, h)) = self
             .sampled
             .get_mut(slot)
             .and_then(Option::as_mut)
-            .and_then(|i| i.zones.get_mut(zone))
+            .and_then(|(i, h)| i.zones.get_mut(zone).zip(h.get_mut(zone)))
         else {
             return false;
         };
@@ -482,6 +486,7 @@ impl Engine {
             }
         }
         z.pcm = pcm;
+        *h = half_rate(z);
         true
     }
 
@@ -495,7 +500,10 @@ impl Engine {
 
     /// The instrument loaded in `slot`.
     pub fn instrument(&self, slot: usize) -> Option<&SampledInstrument> {
-        self.sampled.get(slot).and_then(Option::as_ref)
+        self.sampled
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|(i, _)| i)
     }
 
     /// Back to the first frame: silence, fresh voices and limiter; pattern and transport kept.
@@ -739,7 +747,7 @@ impl Engine {
         velocity: u8,
         gate: u32,
     ) {
-        let Some(inst) = self.sampled.get(slot as usize).and_then(Option::as_ref) else {
+        let Some((inst, _)) = self.sampled.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
         let note = inst.base_note as f32 + pitch;
@@ -771,7 +779,7 @@ impl Engine {
             }
         }
         self.age += 1;
-        let inst = self.sampled[slot as usize].as_ref().expect("checked above");
+        let (inst, _) = self.sampled[slot as usize].as_ref().expect("checked above");
         self.voices[vi]
             .trigger_sampled(slot, inst, &start, ti as u8, gain, gate, self.sr, self.age);
         self.voices[vi].set_declick(declick);
@@ -807,7 +815,10 @@ impl Engine {
             } = self;
             for v in voices.iter_mut().filter(|v| v.active) {
                 if let Instrument::Sampled(s) = v.instrument {
-                    let inst = sampled.get(s as usize).and_then(Option::as_ref);
+                    let inst = sampled
+                        .get(s as usize)
+                        .and_then(Option::as_ref)
+                        .map(|(i, h)| (i, h.as_slice()));
                     v.render_sampled(&mut buses[v.track as usize][a..b], inst, kernel);
                     continue;
                 }

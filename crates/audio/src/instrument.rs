@@ -3,7 +3,7 @@
 //! gate (note length) with an ADSR; sample voices play recorded PCM, pitched by resampling.
 
 use crate::dsp::*;
-use crate::sampler::{self, Kernel, NoteStart, SampledInstrument, SamplerState};
+use crate::sampler::{self, HalfZone, Kernel, NoteStart, SampledInstrument, SamplerState};
 
 /// Synthesized drum voices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,9 +285,12 @@ impl Voice {
         self.gate = gate_frames.max(1);
         self.sr = sr;
         self.gain = velocity_gain * start.gain;
+        // Much faster than recorded: read the half-rate copy at half the speed.
+        let half = start.inc > sampler::FAST_RATIO;
         self.smp = SamplerState {
             zone: start.zone,
-            inc: start.inc,
+            inc: if half { start.inc * 0.5 } else { start.inc },
+            half,
             env: sampler::Envelope::start(&inst.envelope, sr),
             one_shot: inst.one_shot,
             choke: inst.choke,
@@ -451,22 +454,24 @@ impl Voice {
     pub fn render_sampled(
         &mut self,
         out: &mut [f32],
-        inst: Option<&SampledInstrument>,
+        inst: Option<(&SampledInstrument, &[HalfZone])>,
         kernel: &Kernel,
     ) {
-        let Some(zone) = inst.and_then(|i| i.zones.get(self.smp.zone as usize)) else {
+        let zi = self.smp.zone as usize;
+        let zone = match inst {
+            Some((_, halves)) if self.smp.half => halves.get(zi).map(HalfZone::source),
+            Some((i, _)) => i.zones.get(zi).map(|z| z.source()),
+            None => None,
+        };
+        let Some(zone) = zone.filter(|z| z.pcm.len() >= 2) else {
             self.active = false;
             return;
         };
-        if zone.pcm.len() < 2 {
-            self.active = false;
-            return;
-        }
         let mut src = [0.0f32; crate::engine::MAX_BLOCK];
         let mut done = 0;
         while done < out.len() {
             let n = (out.len() - done).min(src.len());
-            let made = sampler::resample(&mut self.smp, zone, kernel, &mut src[..n]);
+            let made = sampler::resample(&mut self.smp, &zone, kernel, &mut src[..n]);
             let mut v = *self;
             for (o, x) in out[done..done + made].iter_mut().zip(&src[..made]) {
                 if v.t == v.gate && !v.smp.one_shot {

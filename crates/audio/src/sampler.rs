@@ -26,6 +26,8 @@ const FAST_CUTOFF: f64 = 0.45;
 const FAST_BETA: f64 = 6.0;
 /// Kernel phases of the fast table.
 const PHASES: usize = 4096;
+// `resample` finds the row from the top 12 bits of the position's fraction.
+const _: () = assert!(PHASES == 1 << 12);
 /// Half-width (zero crossings) of the wide kernel.
 const WIDE_HALF: f64 = 8.0;
 /// Resolution of the wide kernel's table, per unit.
@@ -383,8 +385,9 @@ impl Envelope {
 #[derive(Clone, Copy, Debug)]
 pub struct SamplerState {
     pub zone: u16,
-    /// Position in source frames.
-    pub pos: f64,
+    /// Position in source frames, fixed point with 32 fractional bits (exact, and the same
+    /// everywhere).
+    pub pos: u64,
     /// Source frames per output frame.
     pub inc: f64,
     /// The voice has gone round its loop at least once.
@@ -395,12 +398,14 @@ pub struct SamplerState {
     /// Fading out (stolen or choked): the gain still left, and its step per frame.
     pub fade: f32,
     pub fade_step: f32,
+    /// Reading the zone's half-rate copy ([`HalfZone`]).
+    pub half: bool,
 }
 
 impl SamplerState {
     pub const IDLE: SamplerState = SamplerState {
         zone: 0,
-        pos: 0.0,
+        pos: 0,
         inc: 1.0,
         wrapped: false,
         env: Envelope::IDLE,
@@ -408,6 +413,7 @@ impl SamplerState {
         choke: 0,
         fade: 1.0,
         fade_step: 0.0,
+        half: false,
     };
 }
 
@@ -433,9 +439,106 @@ pub fn note_start(inst: &SampledInstrument, note: f32, velocity: u8, sr: f32) ->
     })
 }
 
-/// Reads source frame `i` of a zone for a voice (wrapping through the loop, zero outside).
+/// The PCM a voice reads: a zone's own, or its half-rate copy.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub pcm: &'a [i16],
+    pub loop_points: Option<(u32, u32)>,
+}
+
+impl SampledZone {
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            pcm: &self.pcm,
+            loop_points: self.loop_points,
+        }
+    }
+}
+
+/// A zone's PCM at half its rate, low-passed first, for notes played more than
+/// [`FAST_RATIO`] faster than recorded (they then read it at half the rate with the fast
+/// kernel, instead of the slow widened one). Its loop, if any, is exactly periodic.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HalfZone {
+    pub pcm: Vec<i16>,
+    pub loop_points: Option<(u32, u32)>,
+}
+
+impl HalfZone {
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            pcm: &self.pcm,
+            loop_points: self.loop_points,
+        }
+    }
+}
+
+/// Half-width (taps) of the decimation filter.
+const DECIMATE_HALF: i64 = 24;
+
+/// Builds a zone's half-rate copy (allocates: a loading-time job). A loop of `L` frames is
+/// read twice (`2L` frames, an even number), so it becomes a loop of exactly `L` frames at half
+/// the rate, starting on a whole frame.
+pub fn half_rate(z: &SampledZone) -> HalfZone {
+    let pcm = &z.pcm;
+    if pcm.len() < 2 {
+        return HalfZone::default();
+    }
+    // A Kaiser-windowed low-pass at 0.225 cycles per frame (0.45 of the new Nyquist).
+    let taps: Vec<f64> = (-DECIMATE_HALF..=DECIMATE_HALF)
+        .map(|j| windowed_sinc(j as f64, 0.225, DECIMATE_HALF as f64 + 1.0, 8.0))
+        .collect();
+    let sum: f64 = taps.iter().sum();
+    let taps: Vec<f32> = taps.iter().map(|t| (t / sum) as f32).collect();
+    // The signal to filter, zero-padded on both sides: the PCM, and for a loop one more time
+    // round it (so the copy's loop is periodic).
+    let h = DECIMATE_HALF as usize;
+    let (body, phase) = match z.loop_points {
+        Some((ls, le)) if le > ls && (le as usize) <= pcm.len() => {
+            let (ls, le) = (ls as usize, le as usize);
+            (le + (le - ls), ls % 2)
+        }
+        _ => (pcm.len(), 0),
+    };
+    let mut ext = vec![0.0f32; body + 2 * h];
+    for (i, x) in ext[h..h + body].iter_mut().enumerate() {
+        let src = match z.loop_points {
+            Some((ls, le)) if i >= le as usize => {
+                ls as usize + (i - le as usize) % (le - ls) as usize
+            }
+            _ => i,
+        };
+        *x = pcm[src] as f32;
+    }
+    let mut out = Vec::with_capacity(body / 2 + 1);
+    let mut c = phase;
+    while c < body {
+        let w = &ext[c..c + taps.len()];
+        let mut acc = 0.0f32;
+        for (a, b) in w.iter().zip(&taps) {
+            acc += a * b;
+        }
+        out.push(libm::roundf(acc).clamp(-32768.0, 32767.0) as i16);
+        c += 2;
+    }
+    let phase = phase as i64;
+    let loop_points = z.loop_points.and_then(|(ls, le)| {
+        let start = (ls as i64 - phase) / 2;
+        let l = le as i64 - ls as i64;
+        (l > 0 && (le as usize) <= pcm.len()).then_some((start as u32, (start + l) as u32))
+    });
+    if let Some((_, e)) = loop_points {
+        out.truncate(e as usize);
+    }
+    HalfZone {
+        pcm: out,
+        loop_points,
+    }
+}
+
+/// Reads source frame `i` for a voice (wrapping through the loop, zero outside).
 #[inline]
-fn at(z: &SampledZone, wrapped: bool, i: i64) -> f32 {
+fn at(z: &Source<'_>, wrapped: bool, i: i64) -> f32 {
     let mut i = i;
     if let Some((ls, le)) = z.loop_points {
         let (ls, le) = (ls as i64, le as i64);
@@ -470,12 +573,19 @@ fn dot8(s: &[i16; TAPS], w: &[f32; TAPS]) -> f32 {
     ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
 }
 
-/// One source-domain sample at `pos` with the fast kernel, reading through the loop.
+/// One source-domain sample at frame `i0` plus fraction row `p` of the fast kernel's table,
+/// reading through the loop.
 #[inline(always)]
-fn fast_sample(z: &SampledZone, k: &Kernel, wrapped: bool, pos: f64, lo: i64, hi: i64) -> f32 {
-    let i0 = pos as i64; // pos is never negative
-    let p = ((pos - i0 as f64) * PHASES as f64 + 0.5) as usize;
-    let w = &k.poly[p.min(PHASES)];
+fn fast_sample(
+    z: &Source<'_>,
+    k: &Kernel,
+    wrapped: bool,
+    i0: i64,
+    p: usize,
+    lo: i64,
+    hi: i64,
+) -> f32 {
+    let w = &k.poly[p];
     let start = i0 - (HALF as i64 - 1);
     if start >= lo && start + TAPS as i64 <= hi {
         let s: &[i16; TAPS] = z.pcm[start as usize..start as usize + TAPS]
@@ -492,7 +602,7 @@ fn fast_sample(z: &SampledZone, k: &Kernel, wrapped: bool, pos: f64, lo: i64, hi
 }
 
 /// One source-domain sample at `pos` with the widened kernel (rate `r` > [`FAST_RATIO`]).
-fn wide_sample(z: &SampledZone, k: &Kernel, wrapped: bool, pos: f64, r: f64) -> f32 {
+fn wide_sample(z: &Source<'_>, k: &Kernel, wrapped: bool, pos: f64, r: f64) -> f32 {
     let r = r.min(MAX_WIDE_RATIO);
     let reach = WIDE_HALF * r;
     let first = libm::ceil(pos - reach) as i64;
@@ -532,41 +642,51 @@ fn wide_sample(z: &SampledZone, k: &Kernel, wrapped: bool, pos: f64, r: f64) -> 
     }
 }
 
+/// One in fixed point (32 fractional bits).
+const FX_ONE: f64 = 4_294_967_296.0;
+
 /// Renders up to `out.len()` frames of one voice's resampled source (before envelope and
 /// gain, in ±1) into `out`, advancing its position. Returns how many frames were made: fewer
 /// than asked when an unlooped sample ran out.
 #[inline(always)]
-pub fn resample(st: &mut SamplerState, z: &SampledZone, k: &Kernel, out: &mut [f32]) -> usize {
+pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f32]) -> usize {
     const SCALE: f32 = 1.0 / 32768.0;
-    let len = z.pcm.len() as f64;
+    // The rate, in fixed point.
+    let inc = (st.inc * FX_ONE) as u64;
     let (ls, le) = z
         .loop_points
-        .map_or((0.0, f64::INFINITY), |(a, b)| (a as f64, b as f64));
+        .map_or((0, u64::MAX), |(a, b)| (a as u64, b as u64));
     let hi = z.loop_points.map_or(z.pcm.len() as i64, |(_, b)| b as i64);
     let looped = z.loop_points.is_some();
-    let end = len + HALF as f64;
+    let (ls_fx, le_fx) = (ls << 32, if looped { le << 32 } else { u64::MAX });
+    let loop_fx = le_fx.wrapping_sub(ls_fx);
+    let end_fx = ((z.pcm.len() + HALF) as u64) << 32;
     let mut pos = st.pos;
     let mut wrapped = st.wrapped;
+    let mut lo = if wrapped { ls as i64 } else { 0 };
     let fast = st.inc <= FAST_RATIO;
     for (n, o) in out.iter_mut().enumerate() {
-        if !looped && pos >= end {
+        if !looped && pos >= end_fx {
             st.pos = pos;
             return n;
         }
-        let lo = if wrapped { ls as i64 } else { 0 };
         let y = if fast {
-            fast_sample(z, k, wrapped, pos, lo, hi)
+            let i0 = (pos >> 32) as i64;
+            // The nearest of the table's phases (rows 0..=PHASES).
+            let p = (((pos & 0xFFFF_FFFF) + (1 << 19)) >> 20) as usize;
+            fast_sample(z, k, wrapped, i0, p, lo, hi)
         } else {
-            wide_sample(z, k, wrapped, pos, st.inc)
+            wide_sample(z, k, wrapped, pos as f64 / FX_ONE, st.inc)
         };
         *o = y * SCALE;
-        pos += st.inc;
-        if pos >= le {
-            pos -= le - ls;
-            if pos >= le {
-                pos = ls + (pos - ls) % (le - ls);
+        pos += inc;
+        if pos >= le_fx {
+            pos -= loop_fx;
+            if pos >= le_fx {
+                pos = ls_fx + (pos - ls_fx) % loop_fx;
             }
             wrapped = true;
+            lo = ls as i64;
         }
     }
     st.pos = pos;

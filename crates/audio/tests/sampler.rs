@@ -292,6 +292,28 @@ fn loops_are_seamless() {
     let bound = peak * 2.0 * std::f32::consts::PI * 441.0 / SR;
     assert!(peak > 0.1, "the loop sounds ({peak})");
     assert!(jump < bound * 1.02, "jump {jump} vs {bound}");
+
+    // An octave and a fifth up, the voice reads the half-rate copy, whose loop (3,000 frames,
+    // read twice and halved) is as seamless. Odd loop start and length too.
+    for (ls, le) in [(1_000, 4_000), (1_001, 4_001)] {
+        let pcm = sine(441.0, 44_100, 4_410, 0.5);
+        let mut z = zone(60, 44_100, pcm);
+        z.loop_points = Some((ls, le));
+        let mut e = engine_with(instrument(vec![z]), &[held(16, 19)]);
+        let out = render(&mut e, 96_000);
+        let body = &out[2_000..90_000];
+        let peak = body.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let jump = body
+            .windows(2)
+            .fold(0.0f32, |m, w| m.max((w[1] - w[0]).abs()));
+        let f = 441.0 * 2f32.powf(19.0 / 12.0);
+        let bound = peak * 2.0 * std::f32::consts::PI * f / SR;
+        assert!(peak > 0.1, "the loop sounds ({peak})");
+        assert!(
+            jump < bound * 1.02,
+            "loop {ls}..{le}: jump {jump} vs {bound}"
+        );
+    }
 }
 
 #[test]

@@ -4,9 +4,10 @@
 
 use keyboardia_core::catalogue::{KITS, KIT_PIECES};
 
-/// Bump whenever a recipe, the trimming or the encoding changes: the stamp then no longer
-/// matches and the next `prepare` rebuilds the library.
-pub const RECIPE_VERSION: u32 = 8;
+/// Bump whenever a recipe, the trimming or the encoding changes, or the engine's sampler
+/// renders differently (level matching measures through it): the stamp then no longer matches
+/// and the next `prepare` rebuilds the library.
+pub const RECIPE_VERSION: u32 = 9;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
