@@ -228,6 +228,29 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// The zones that play these (key, velocity) pairs: what to fetch first for a pattern, so
+    /// a track sounds before the whole instrument has arrived (the engine plays the nearest
+    /// loaded zone meanwhile).
+    pub fn zones_for(
+        &self,
+        notes: impl IntoIterator<Item = (u8, u8)>,
+    ) -> std::collections::BTreeSet<usize> {
+        notes
+            .into_iter()
+            .filter_map(|(k, v)| {
+                pick_zone(
+                    self.zones
+                        .iter()
+                        .map(|z| (z.key_lo, z.key_hi, z.vel_lo, z.vel_hi)),
+                    k,
+                    v,
+                )
+            })
+            .collect()
+    }
+}
+
 /// Zone selection shared by everything that plays manifests: the index of the zone for `key`
 /// and `velocity` among `(key_lo, key_hi, vel_lo, vel_hi)` ranges.
 pub fn pick_zone(
@@ -359,6 +382,16 @@ mod tests {
         let mut v = serde_json::to_value(piano()).unwrap();
         v["extra"] = 1.into();
         assert!(Manifest::from_json(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn zones_for_a_pattern() {
+        let m = piano();
+        let z: Vec<_> = m
+            .zones_for([(60, 100), (61, 100), (70, 100)])
+            .into_iter()
+            .collect();
+        assert_eq!(z, vec![0, 2]);
     }
 
     #[test]
