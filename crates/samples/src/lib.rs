@@ -138,7 +138,11 @@ pub fn prepare(out: &Path, cache: &Path) -> Result<Report> {
     let started = Instant::now();
     let (sf, copyright) = fetch(cache)?;
     let sf = sf3::SoundFont::parse(sf).context("parsing the SoundFont")?;
-    let partial = out.with_extension("partial");
+    // Built beside the output and moved into place at the end: a failed run leaves no
+    // half-prepared library behind a valid-looking name.
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     if partial.exists() {
         fs::remove_dir_all(&partial)?;
     }
