@@ -10,6 +10,9 @@
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
 use crate::instrument::{Drum, Instrument, SampleData, Voice};
+use crate::sampler::{
+    half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
+};
 
 pub const MAX_BLOCK: usize = 128;
 pub const MAX_TRACKS: usize = 16;
@@ -18,6 +21,8 @@ pub const MAX_VOICES: usize = 64;
 /// Notes one synth or sample track can hold at once.
 pub const VOICES_PER_TRACK: usize = 4;
 pub const MAX_SAMPLES: usize = 64;
+/// Sampled-instrument slots ([`Engine::load_instrument`]).
+pub const MAX_INSTRUMENTS: usize = 64;
 const TRIGGER_LOG: usize = 1024;
 /// Peak ceiling of the output (about -0.2 dBFS).
 pub const CEILING: f32 = 0.977;
@@ -218,6 +223,10 @@ pub struct Engine {
     buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
     gains: [Gain; MAX_TRACKS],
     samples: Vec<SampleSlot>,
+    /// Loaded sampled instruments, each held once and played by any track that names its slot,
+    /// with each zone's half-rate copy.
+    sampled: Vec<Option<(SampledInstrument, Vec<HalfZone>)>>,
+    kernel: Kernel,
     limiter: f32,
     limiter_release: f32,
     log: [Trigger; TRIGGER_LOG],
@@ -233,6 +242,8 @@ impl Engine {
                 rate_ratio: 1.0,
             });
         }
+        let mut sampled = Vec::with_capacity(MAX_INSTRUMENTS);
+        sampled.resize_with(MAX_INSTRUMENTS, || None);
         Box::new(Engine {
             sr: sample_rate,
             frame: 0,
@@ -246,6 +257,8 @@ impl Engine {
             buses: [[0.0; MAX_BLOCK]; MAX_TRACKS],
             gains: [Gain::default(); MAX_TRACKS],
             samples,
+            sampled,
+            kernel: Kernel::new(),
             limiter: 1.0,
             limiter_release: 1.0 - libm::expf(-1.0 / (0.08 * sample_rate)),
             log: [Trigger {
@@ -430,6 +443,69 @@ impl Engine {
         }
     }
 
+    /// Loads a sampled instrument into `slot` (replacing what was there; voices still playing
+    /// the old one stop). A track plays it as `Instrument::Sampled(slot)`; until a slot is
+    /// loaded such a track is silent. Allocates and frees: call from the control side.
+    /// Returns false if `slot` is out of range.
+    pub fn load_instrument(&mut self, slot: usize, inst: SampledInstrument) -> bool {
+        if slot >= self.sampled.len() {
+            return false;
+        }
+        self.stop_voices(slot);
+        let halves = inst.zones.iter().map(half_rate).collect();
+        self.sampled[slot] = Some((inst, halves));
+        true
+    }
+
+    fn stop_voices(&mut self, slot: usize) {
+        for v in self.voices.iter_mut() {
+            if v.active && v.instrument == Instrument::Sampled(slot as u8) {
+                v.active = false;
+            }
+        }
+    }
+
+    /// Gives zone `zone` of the instrument in `slot` its PCM (loading an instrument zone by
+    /// zone: a zone without PCM is never chosen). Returns false if there is no such zone.
+    pub fn load_zone_pcm(&mut self, slot: usize, zone: usize, pcm: Vec<i16>) -> bool {
+        let Some((z, h)) = self
+            .sampled
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .and_then(|(i, h)| i.zones.get_mut(zone).zip(h.get_mut(zone)))
+        else {
+            return false;
+        };
+        // Voices reading this zone's old PCM stop first.
+        for v in self.voices.iter_mut() {
+            if v.active
+                && v.instrument == Instrument::Sampled(slot as u8)
+                && v.smp.zone as usize == zone
+            {
+                v.active = false;
+            }
+        }
+        z.pcm = pcm;
+        *h = half_rate(z);
+        true
+    }
+
+    /// Empties `slot`; tracks that play it fall silent.
+    pub fn unload_instrument(&mut self, slot: usize) {
+        if slot < self.sampled.len() {
+            self.stop_voices(slot);
+            self.sampled[slot] = None;
+        }
+    }
+
+    /// The instrument loaded in `slot`.
+    pub fn instrument(&self, slot: usize) -> Option<&SampledInstrument> {
+        self.sampled
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|(i, _)| i)
+    }
+
     /// Back to the first frame: silence, fresh voices and limiter; pattern and transport kept.
     pub fn reset(&mut self) {
         self.frame = 0;
@@ -561,7 +637,7 @@ impl Engine {
     /// machine: a new hit restarts the track's voice (the de-click fade smooths the cut). Other
     /// tracks hold up to [`VOICES_PER_TRACK`] notes and then take their own oldest. Otherwise
     /// a free voice, else the oldest of all.
-    fn voice_for(&self, track: u8, instrument: Instrument) -> usize {
+    fn voice_for(&self, track: u8, mono: bool) -> usize {
         let mine = |v: &&Voice| v.active && v.track == track;
         fn oldest<'a>(a: (usize, &'a Voice), b: (usize, &'a Voice)) -> (usize, &'a Voice) {
             if b.1.age < a.1.age {
@@ -570,7 +646,7 @@ impl Engine {
                 a
             }
         }
-        if let Instrument::Drum(_) = instrument {
+        if mono {
             if let Some(i) = self.voices.iter().position(|v| mine(&v)) {
                 return i;
             }
@@ -632,7 +708,17 @@ impl Engine {
                 }
             }
         }
-        let slot = self.voice_for(ti as u8, instrument);
+        if let Instrument::Sampled(s) = instrument {
+            let velocity = lock
+                .volume
+                .map_or(DEFAULT_VELOCITY, |v| {
+                    libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
+                })
+                .max(1);
+            self.strike_sampled(ti, n, s, pitch, gain, velocity, gate);
+            return;
+        }
+        let slot = self.voice_for(ti as u8, matches!(instrument, Instrument::Drum(_)));
         self.age += 1;
         // Noise depends only on which step of which track this is, so one track's sound never
         // changes because another track was muted, added or edited.
@@ -641,6 +727,62 @@ impl Engine {
         self.voices[slot].trigger(
             instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
         );
+        self.log[self.logged % TRIGGER_LOG] = Trigger {
+            frame: self.frame,
+            track: ti as u8,
+            step: n,
+        };
+        self.logged += 1;
+    }
+
+    /// Strikes a note of the sampled instrument in `slot` (silent if it is not loaded).
+    #[allow(clippy::too_many_arguments)]
+    fn strike_sampled(
+        &mut self,
+        ti: usize,
+        n: i64,
+        slot: u8,
+        pitch: f32,
+        gain: f32,
+        velocity: u8,
+        gate: u32,
+    ) {
+        let Some((inst, _)) = self.sampled.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let note = inst.base_note as f32 + pitch;
+        let Some(start) = note_start(inst, note, velocity, self.sr) else {
+            return; // nothing loaded yet
+        };
+        // A choke group cuts every voice of the group, on any track.
+        if inst.choke != 0 {
+            for v in self.voices.iter_mut() {
+                if v.active
+                    && matches!(v.instrument, Instrument::Sampled(_))
+                    && v.smp.choke == inst.choke
+                {
+                    v.choke();
+                }
+            }
+        }
+        let vi = self.voice_for(ti as u8, inst.one_shot);
+        // A stolen voice fades out in a free voice rather than being cut (no click); with no
+        // voice free, its last output is faded instead.
+        let mut declick = 0.0;
+        if self.voices[vi].active {
+            if let Some(free) = self.voices.iter().position(|v| !v.active) {
+                let mut old = self.voices[vi];
+                old.fade_out();
+                self.voices[free] = old;
+            } else {
+                declick = self.voices[vi].last_output();
+            }
+        }
+        self.age += 1;
+        let (inst, _) = self.sampled[slot as usize].as_ref().expect("checked above");
+        self.voices[vi]
+            .trigger_sampled(slot, inst, &start, ti as u8, gain, gate, self.sr, self.age);
+        self.voices[vi].set_declick(declick);
         self.log[self.logged % TRIGGER_LOG] = Trigger {
             frame: self.frame,
             track: ti as u8,
@@ -667,9 +809,19 @@ impl Engine {
                 voices,
                 buses,
                 samples,
+                sampled,
+                kernel,
                 ..
             } = self;
             for v in voices.iter_mut().filter(|v| v.active) {
+                if let Instrument::Sampled(s) = v.instrument {
+                    let inst = sampled
+                        .get(s as usize)
+                        .and_then(Option::as_ref)
+                        .map(|(i, h)| (i, h.as_slice()));
+                    v.render_sampled(&mut buses[v.track as usize][a..b], inst, kernel);
+                    continue;
+                }
                 let data = match v.instrument {
                     Instrument::Sample(s) => samples.get(s as usize).map(|s| SampleData {
                         pcm: &s.pcm,

@@ -3,6 +3,7 @@
 //! gate (note length) with an ADSR; sample voices play recorded PCM, pitched by resampling.
 
 use crate::dsp::*;
+use crate::sampler::{self, HalfZone, Kernel, NoteStart, SampledInstrument, SamplerState};
 
 /// Synthesized drum voices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub enum Instrument {
     Synth(Synth),
     /// A loaded sample slot (recordings).
     Sample(u8),
+    /// A sampled instrument slot (see [`crate::sampler`] and `Engine::load_instrument`).
+    Sampled(u8),
 }
 
 /// Where an instrument appears in the picker.
@@ -112,10 +115,11 @@ impl Instrument {
     }
 
     /// A stable number for the instrument (for the worklet's numeric control interface):
-    /// its catalog index, or 256 + slot for samples.
+    /// its catalog index, 256 + slot for samples, 512 + slot for sampled instruments.
     pub fn code(self) -> u32 {
         match self {
             Instrument::Sample(s) => 256 + s as u32,
+            Instrument::Sampled(s) => 512 + s as u32,
             i => CATALOG
                 .iter()
                 .position(|e| e.instrument == i)
@@ -124,6 +128,9 @@ impl Instrument {
     }
 
     pub fn from_code(code: u32) -> Option<Instrument> {
+        if code >= 512 {
+            return u8::try_from(code - 512).ok().map(Instrument::Sampled);
+        }
         if code >= 256 {
             return u8::try_from(code - 256).ok().map(Instrument::Sample);
         }
@@ -180,6 +187,8 @@ pub struct Voice {
     click_frames: u32,
     min_frames: u32,
     max_frames: u32,
+    /// Sampled instruments' state.
+    pub smp: SamplerState,
 }
 
 impl Voice {
@@ -208,6 +217,7 @@ impl Voice {
         click_frames: 0,
         min_frames: 0,
         max_frames: 0,
+        smp: SamplerState::IDLE,
     };
 
     /// Starts a note. `pitch` is in semitones relative to the instrument's base note,
@@ -249,6 +259,61 @@ impl Voice {
                 self.freq = ratio; // playback speed
                 self.env = Adsr::start(0.002, 0.0, 1.0, 0.03, sr);
             }
+            // Started by `trigger_sampled`; without data it stays silent.
+            Instrument::Sampled(_) => self.active = false,
+        }
+    }
+
+    /// Starts a note of a sampled instrument (`start` from [`sampler::note_start`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn trigger_sampled(
+        &mut self,
+        slot: u8,
+        inst: &SampledInstrument,
+        start: &NoteStart,
+        track: u8,
+        velocity_gain: f32,
+        gate_frames: u32,
+        sr: f32,
+        age: u64,
+    ) {
+        *self = Voice::IDLE;
+        self.active = true;
+        self.track = track;
+        self.instrument = Instrument::Sampled(slot);
+        self.age = age;
+        self.gate = gate_frames.max(1);
+        self.sr = sr;
+        self.gain = velocity_gain * start.gain;
+        // Much faster than recorded: read the half-rate copy at half the speed.
+        let half = start.inc > sampler::FAST_RATIO;
+        self.smp = SamplerState {
+            zone: start.zone,
+            inc: if half { start.inc * 0.5 } else { start.inc },
+            half,
+            env: sampler::Envelope::start(&inst.envelope, sr),
+            one_shot: inst.one_shot,
+            choke: inst.choke,
+            ..SamplerState::IDLE
+        };
+    }
+
+    /// The last sample this voice produced.
+    pub fn last_output(&self) -> f32 {
+        self.last
+    }
+
+    /// Starts the voice with the remainder of a cut voice's output, faded out quickly.
+    pub fn set_declick(&mut self, declick: f32) {
+        self.declick = declick;
+    }
+
+    /// Fades this voice out over [`sampler::FADE_SECONDS`] (it was stolen or choked), so it
+    /// ends without a click.
+    pub fn fade_out(&mut self) {
+        let step = 1.0 / (sampler::FADE_SECONDS * self.sr).max(1.0);
+        if self.smp.fade_step == 0.0 || self.smp.fade_step < step {
+            self.smp.fade_step = step;
         }
     }
 
@@ -343,6 +408,10 @@ impl Voice {
 
     /// Closes the gate now (a choke, or a note cut short).
     pub fn choke(&mut self) {
+        if let Instrument::Sampled(_) = self.instrument {
+            self.fade_out();
+            return;
+        }
         self.gate = self.t.min(self.gate);
         self.amp_mul = self.amp_mul.min(decay_coeff(0.004, self.sr));
         self.env.release();
@@ -375,6 +444,73 @@ impl Voice {
                 [Bass, SubBass, Acid, Lead, Pad, Pluck, Keys, Organ]
             ),
             Instrument::Sample(_) => self.run(out, |v| v.next_sample(sample)),
+            // Rendered by `render_sampled`.
+            Instrument::Sampled(_) => {}
+        }
+    }
+
+    /// Adds this sampled-instrument voice's output into `out`. Without its instrument (not
+    /// loaded, or unloaded since) the voice ends silently.
+    pub fn render_sampled(
+        &mut self,
+        out: &mut [f32],
+        inst: Option<(&SampledInstrument, &[HalfZone])>,
+        kernel: &Kernel,
+    ) {
+        let zi = self.smp.zone as usize;
+        let zone = match inst {
+            Some((_, halves)) if self.smp.half => halves.get(zi).map(HalfZone::source),
+            Some((i, _)) => i.zones.get(zi).map(|z| z.source()),
+            None => None,
+        };
+        let Some(zone) = zone.filter(|z| z.pcm.len() >= 2) else {
+            self.active = false;
+            return;
+        };
+        let mut src = [0.0f32; crate::engine::MAX_BLOCK];
+        let mut done = 0;
+        while done < out.len() {
+            let n = (out.len() - done).min(src.len());
+            let made = sampler::resample(&mut self.smp, &zone, kernel, &mut src[..n]);
+            let mut v = *self;
+            for (o, x) in out[done..done + made].iter_mut().zip(&src[..made]) {
+                if v.t == v.gate && !v.smp.one_shot {
+                    v.smp.env.release();
+                }
+                let env = v.smp.env.tick();
+                let mut y = x * env * v.gain;
+                if v.declick != 0.0 {
+                    y += v.declick;
+                    v.declick *= 0.96;
+                    if v.declick.abs() < 1e-6 {
+                        v.declick = 0.0;
+                    }
+                }
+                if v.smp.fade_step != 0.0 {
+                    v.smp.fade -= v.smp.fade_step;
+                    if v.smp.fade <= 0.0 {
+                        v.smp.fade = 0.0;
+                        v.active = false;
+                    }
+                    y *= v.smp.fade;
+                }
+                if v.smp.env.is_done() {
+                    v.active = false;
+                }
+                v.last = y;
+                *o += y;
+                v.t += 1;
+                if !v.active {
+                    break;
+                }
+            }
+            let ended = made < n;
+            *self = v;
+            if !self.active || ended {
+                self.active = false;
+                return;
+            }
+            done += n;
         }
     }
 

@@ -7,6 +7,7 @@
 //!
 //! Start reading at [`engine`] (sequencer, voices, mixer, limiter), then [`instrument`] (the
 //! catalog and how each voice sounds) and [`dsp`] (oscillators, filters, envelopes).
+//! [`sampler`] plays sampled instruments (zones, resampling, loops, envelopes).
 //! [`offline`] renders patterns and sessions to PCM and WAV; `recording` validates and decodes
 //! uploaded recordings.
 
@@ -23,6 +24,8 @@ pub mod midi;
 pub mod offline;
 #[cfg(all(feature = "wav", feature = "session"))]
 pub mod recording;
+pub mod sampler;
 
 pub use engine::{Engine, Pattern, StepLock, Track, Transport, MAX_BLOCK};
 pub use instrument::{Drum, Instrument, Synth, CATALOG};
+pub use sampler::{SampledInstrument, SampledZone};

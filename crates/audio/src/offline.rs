@@ -87,6 +87,17 @@ mod session {
         s: &SessionState,
         sample_slot: impl Fn(&str) -> Option<u8>,
     ) -> Pattern {
+        pattern_from_session_with(s, sample_slot, |_| None)
+    }
+
+    /// [`pattern_from_session`] with sampled instruments too: `instrument_slot` maps a sampled
+    /// catalogue id (`sampled/piano`, `kit-808/kick`) to the engine slot it was loaded into
+    /// ([`crate::Engine::load_instrument`]); not loaded (or unknown) means a silent track.
+    pub fn pattern_from_session_with(
+        s: &SessionState,
+        sample_slot: impl Fn(&str) -> Option<u8>,
+        instrument_slot: impl Fn(&str) -> Option<u8>,
+    ) -> Pattern {
         let mut p = Pattern {
             swing: s.swing,
             ..Pattern::default()
@@ -94,7 +105,8 @@ mod session {
         for t in &s.tracks {
             let instrument = match t.instrument.strip_prefix("recording/") {
                 Some(id) => sample_slot(id).map(Instrument::Sample),
-                None => Instrument::by_id(&t.instrument),
+                None => Instrument::by_id(&t.instrument)
+                    .or_else(|| instrument_slot(&t.instrument).map(Instrument::Sampled)),
             };
             let mut locks = [StepLock::default(); crate::engine::STEP_SLOTS];
             for (&k, l) in &t.locks {
@@ -167,7 +179,9 @@ mod session {
 }
 
 #[cfg(feature = "session")]
-pub use session::{pattern_from_session, render_session, samples_in_use, LoadedSample};
+pub use session::{
+    pattern_from_session, pattern_from_session_with, render_session, samples_in_use, LoadedSample,
+};
 
 /// Encodes stereo PCM as a 16-bit WAV file.
 #[cfg(feature = "wav")]

@@ -42,7 +42,48 @@ fn render_never_allocates() {
     let mut e = Engine::new(48_000.0);
     e.load_sample(0, vec![0.5; 10_000], 44_100.0);
     let mut p = Pattern::default();
-    for (i, entry) in CATALOG.iter().take(15).enumerate() {
+    // A sampled instrument with a looped zone and a one-shot kit piece.
+    let zone = |pcm: Vec<i16>, lp: Option<(u32, u32)>| keyboardia_audio::SampledZone {
+        key_lo: 0,
+        key_hi: 127,
+        vel_lo: 1,
+        vel_hi: 127,
+        root: 60,
+        fine_tune: 0,
+        sample_rate: 44_100,
+        loop_points: lp,
+        gain: 1.0,
+        pcm,
+    };
+    let env = keyboardia_audio::sampler::EnvelopeSpec {
+        attack: 0.01,
+        hold: 0.0,
+        decay: 1.0,
+        sustain: 0.5,
+        release: 0.2,
+    };
+    let melodic = keyboardia_audio::SampledInstrument {
+        base_note: 60,
+        gain: 1.0,
+        envelope: env,
+        one_shot: false,
+        choke: 0,
+        zones: vec![zone(vec![1000; 20_000], Some((5_000, 20_000)))],
+    };
+    let kit = keyboardia_audio::SampledInstrument {
+        one_shot: true,
+        choke: 9,
+        zones: vec![zone(vec![-1000; 3_000], None)],
+        ..melodic.clone()
+    };
+    e.load_instrument(0, melodic);
+    e.load_instrument(1, kit);
+    let mut t = Track::new(Instrument::Sampled(0), &[0, 1, 2, 3, 4, 5, 6, 7, 9, 12]);
+    t.locks[3].pitch = Some(24);
+    t.locks[4].tie = true;
+    p.push(t);
+    p.push(Track::new(Instrument::Sampled(1), &[0, 2, 4, 6, 8, 10]));
+    for (i, entry) in CATALOG.iter().take(13).enumerate() {
         let mut t = Track::new(entry.instrument, &[0, 2, 3, 5, 8, 11, 13]);
         t.swing = (i * 3) as u8;
         p.push(t);

@@ -14,6 +14,8 @@
 //! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
 //! - [`api`]: the HTTP API's rules (request bodies, documents, errors), shared by both hosts,
 //! - [`limits`]: every limit, defined once,
+//! - [`catalogue`]: every instrument (id, name, category, kind, range, licence), defined once,
+//!   and [`manifest`]: the format of a sampled instrument's zones,
 //! - [`storage`]: what the hosts persist, with a schema version and migrations,
 //! - [`undo`]: undo and redo of a player's own edits, never overwriting someone else's.
 //!
@@ -23,10 +25,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod catalogue;
 pub mod client;
 pub mod clock;
 pub mod limits;
 pub mod live;
+pub mod manifest;
 pub mod model;
 pub mod protocol;
 pub mod rate;

@@ -1,0 +1,166 @@
+//! Where each sampled catalogue instrument comes from: a preset of MuseScore_General
+//! (bank:program) for melodic instruments, a kit preset and General MIDI drum note for kit
+//! pieces, and how much of it to keep.
+
+use keyboardia_core::catalogue::{KITS, KIT_PIECES};
+
+/// Bump whenever a recipe, the trimming or the encoding changes, or the engine's sampler
+/// renders differently (level matching measures through it): the stamp then no longer matches
+/// and the next `prepare` rebuilds the library.
+pub const RECIPE_VERSION: u32 = 9;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A melodic preset.
+    Preset {
+        bank: u16,
+        program: u16,
+        /// Velocity layers to keep (1..=3).
+        layers: usize,
+        /// Least distance in semitones between kept roots.
+        spacing: u8,
+        /// Unlooped samples are cut (with a fade) after this many seconds.
+        max_seconds: f32,
+    },
+    /// One drum of a kit preset (bank 128).
+    KitPiece { program: u16, note: u8 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    pub id: String,
+    pub source: Source,
+}
+
+/// Kit id fragment → kit preset program (bank 128).
+const KIT_PROGRAMS: &[(&str, u16)] = &[
+    ("standard", 0),
+    ("power", 16),
+    ("electronic", 24),
+    ("808", 25),
+    ("brush", 40),
+];
+
+/// Kit piece → General MIDI drum note.
+const PIECE_NOTES: &[(&str, u8)] = &[
+    ("kick", 36),
+    ("snare", 38),
+    ("rim", 37),
+    ("clap", 39),
+    ("hat-closed", 42),
+    ("hat-pedal", 44),
+    ("hat-open", 46),
+    ("tom-low", 45),
+    ("tom-mid", 47),
+    ("tom-high", 50),
+    ("crash", 49),
+    ("ride", 51),
+    ("cowbell", 56),
+];
+
+/// Melodic instrument → (program in bank 0, velocity layers, root spacing, seconds kept).
+const MELODIC: &[(&str, u16, usize, u8, f32)] = &[
+    ("sampled/piano", 0, 2, 3, 3.0),
+    ("sampled/epiano", 4, 1, 3, 3.0),
+    ("sampled/harpsichord", 6, 1, 3, 2.5),
+    ("sampled/organ", 18, 1, 3, 3.0),
+    ("sampled/organ-drawbar", 16, 1, 3, 3.0),
+    ("sampled/guitar-nylon", 24, 1, 3, 3.0),
+    ("sampled/guitar-steel", 25, 1, 3, 3.0),
+    ("sampled/guitar-clean", 27, 1, 3, 3.0),
+    ("sampled/guitar-muted", 28, 1, 3, 1.5),
+    ("sampled/guitar-overdrive", 29, 1, 3, 3.0),
+    ("sampled/bass-acoustic", 32, 1, 3, 3.0),
+    ("sampled/bass-finger", 33, 1, 3, 3.0),
+    ("sampled/bass-slap", 36, 1, 3, 3.0),
+    ("sampled/bass-synth", 38, 1, 3, 3.0),
+    ("sampled/strings", 48, 1, 3, 3.0),
+    ("sampled/strings-pizzicato", 45, 1, 3, 2.0),
+    ("sampled/strings-synth", 50, 1, 3, 3.0),
+    ("sampled/violin", 40, 1, 3, 3.0),
+    ("sampled/cello", 42, 1, 3, 3.0),
+    ("sampled/harp", 46, 1, 3, 3.0),
+    ("sampled/choir", 52, 1, 3, 3.0),
+    ("sampled/trumpet", 56, 1, 3, 3.0),
+    ("sampled/trombone", 57, 1, 3, 3.0),
+    ("sampled/french-horn", 60, 1, 3, 3.0),
+    ("sampled/brass", 61, 1, 3, 3.0),
+    ("sampled/brass-synth", 62, 1, 3, 3.0),
+    ("sampled/sax-alto", 65, 1, 3, 3.0),
+    ("sampled/clarinet", 71, 1, 3, 3.0),
+    ("sampled/flute", 73, 1, 3, 3.0),
+    ("sampled/oboe", 68, 1, 3, 3.0),
+    ("sampled/vibraphone", 11, 1, 3, 3.0),
+    ("sampled/marimba", 12, 1, 3, 2.0),
+    ("sampled/xylophone", 13, 1, 3, 1.5),
+    ("sampled/glockenspiel", 9, 1, 3, 2.5),
+    ("sampled/celesta", 8, 1, 3, 2.5),
+    ("sampled/music-box", 10, 1, 3, 2.5),
+    ("sampled/kalimba", 108, 1, 3, 2.0),
+    ("sampled/steel-drums", 114, 1, 3, 2.0),
+    ("sampled/tubular-bells", 14, 1, 3, 4.0),
+    ("sampled/lead-saw", 81, 1, 3, 3.0),
+    ("sampled/lead-square", 80, 1, 3, 3.0),
+    ("sampled/pad-warm", 89, 1, 3, 4.0),
+    ("sampled/pad-halo", 94, 1, 3, 4.0),
+];
+
+/// Every recipe, in catalogue order of ids.
+pub fn recipes() -> Vec<Recipe> {
+    let mut out = Vec::new();
+    for (kit, _) in KITS {
+        let program = KIT_PROGRAMS.iter().find(|(k, _)| k == kit).map(|(_, p)| *p);
+        for (piece, _, _) in KIT_PIECES {
+            let note = PIECE_NOTES
+                .iter()
+                .find(|(p, _)| p == piece)
+                .map(|(_, n)| *n);
+            if let (Some(program), Some(note)) = (program, note) {
+                out.push(Recipe {
+                    id: format!("kit-{kit}/{piece}"),
+                    source: Source::KitPiece { program, note },
+                });
+            }
+        }
+    }
+    for &(id, program, layers, spacing, max_seconds) in MELODIC {
+        out.push(Recipe {
+            id: id.to_string(),
+            source: Source::Preset {
+                bank: 0,
+                program,
+                layers,
+                spacing,
+                max_seconds,
+            },
+        });
+    }
+    out
+}
+
+/// The recipe of one instrument.
+pub fn recipe(id: &str) -> Option<Recipe> {
+    recipes().into_iter().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyboardia_core::catalogue::{lookup, sampled, Kind};
+
+    #[test]
+    fn every_sampled_instrument_has_a_recipe_and_back() {
+        for e in sampled() {
+            assert!(recipe(e.id).is_some(), "{} has no recipe", e.id);
+        }
+        for r in recipes() {
+            let e = lookup(&r.id).unwrap_or_else(|| panic!("{} is not in the catalogue", r.id));
+            assert_eq!(e.kind, Kind::Sampled, "{}", r.id);
+        }
+        let mut ids: Vec<_> = recipes().into_iter().map(|r| r.id).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate recipes");
+    }
+}
