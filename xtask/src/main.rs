@@ -60,6 +60,10 @@ fn main() {
             println!("the one-binary server (web app built in): {bin}");
         }
         "first-run-test" => firstrun::test(),
+        "samples" => {
+            let dir = samples();
+            println!("the instrument library is in {dir}");
+        }
         "test" => {
             let quick = rest.iter().any(|a| a == "--quick");
             if !quick {
@@ -88,7 +92,11 @@ fn main() {
                     "warnings",
                 ]);
             }
-            step("workspace tests (core, server, conformance on the native host)");
+            step("the sampled-instrument library (prepared once from the npm registry; then up to date)");
+            // Every server the tests start (conformance, browser tests) installs it from here.
+            let lib = std::env::current_dir().expect("cwd").join(samples());
+            std::env::set_var("KEYBOARDIA_LIBRARY", &lib);
+            step("workspace tests (core, sound engine, sample library, server, conformance on the native host)");
             cargo(&[
                 "test",
                 "--workspace",
@@ -200,16 +208,36 @@ pub fn cargo(args: &[&str]) {
     }
 }
 
-/// The release server with the web app built in: `target/release/keyboardia`.
+/// The sampled-instrument library, prepared once from the npm registry (crates/samples):
+/// `target/sample-library`. Later calls find it up to date and fetch nothing.
+pub fn samples() -> String {
+    let dir = "target/sample-library";
+    cargo(&[
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "keyboardia-samples",
+        "--",
+        "prepare",
+        "--out",
+        dir,
+    ]);
+    dir.into()
+}
+
+/// The release server with the web app and the instrument library built in:
+/// `target/release/keyboardia`.
 pub fn dist() -> String {
     build_web();
+    samples();
     cargo(&[
         "build",
         "--release",
         "-p",
         "keyboardia-server",
         "--features",
-        "embed-web",
+        "embed-web,embed-samples",
     ]);
     "target/release/keyboardia".into()
 }

@@ -163,7 +163,58 @@ fn seed_kit(where_: &[&str]) {
             }
         }
     }
-    let list = format!("{out}/bulk.json");
+    bulk_put(&out, &entries, "audio/wav", where_);
+    println!("{} kit samples are in R2 bucket {BUCKET}", entries.len());
+    // The sampled-instrument library, at the same keys the native host uses.
+    let lib = absolute(&crate::samples());
+    let mut by_type: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let mut dirs = vec![Path::new(&lib).to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("library dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&lib)
+                .expect("under lib")
+                .to_string_lossy()
+                .into_owned();
+            if rel.ends_with(".part") {
+                continue;
+            }
+            let key = format!("samples/{rel}");
+            let ct = keyboardia_content_type(&key);
+            by_type.entry(ct).or_default().push(format!(
+                "{{\"key\":\"{key}\",\"file\":\"{}\"}}",
+                p.to_string_lossy()
+            ));
+        }
+    }
+    let mut n = 0;
+    for (ct, entries) in &by_type {
+        bulk_put(&lib, entries, ct, where_);
+        n += entries.len();
+    }
+    println!("{n} files of the instrument library are in R2 bucket {BUCKET}");
+}
+
+/// The content type the hosts give a sample-store key (keyboardia_core::api::blob_content_type,
+/// which xtask does not link).
+fn keyboardia_content_type(key: &str) -> &'static str {
+    match key.rsplit('.').next() {
+        Some("flac") => "audio/flac",
+        Some("json") => "application/json",
+        Some("wav") => "audio/wav",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `wrangler r2 bulk put` of `entries` (`{"key","file"}` JSON objects) with one content type.
+fn bulk_put(dir: &str, entries: &[String], content_type: &str, where_: &[&str]) {
+    let list = format!("{dir}/.bulk.json");
     std::fs::write(&list, format!("[{}]", entries.join(","))).expect("write list");
     let mut args = vec![
         "r2",
@@ -173,11 +224,11 @@ fn seed_kit(where_: &[&str]) {
         "--filename",
         &list,
         "--ct",
-        "audio/wav",
+        content_type,
     ];
     args.extend_from_slice(where_);
     wrangler(&args);
-    println!("{} kit samples are in R2 bucket {BUCKET}", entries.len());
+    let _ = std::fs::remove_file(&list);
 }
 
 /// A free local TCP port.

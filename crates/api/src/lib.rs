@@ -54,6 +54,65 @@ pub trait Host {
     fn report(&self, failure: &str);
 }
 
+/// `GET /api/instruments`: the catalogue, every instrument this build plays.
+pub fn instruments() -> Value {
+    json!({ "instruments": keyboardia_core::catalogue::all() })
+}
+
+/// `GET /api/instruments/{id}`: one instrument: its catalogue entry, its licence text, and for a
+/// sampled one its manifest from the sample store with the URL of every zone's file (carrying
+/// the library's version, so the files may be cached for good).
+pub async fn instrument<H: Host>(host: &H, id: &str) -> Result<Value, ApiError> {
+    use keyboardia_core::catalogue::{self, Kind};
+    let entry = catalogue::lookup(id).ok_or_else(|| {
+        ApiError::not_found(format!("no instrument {id:?} in this build's catalogue"))
+    })?;
+    let mut doc = json!({
+        "instrument": entry,
+        "credit": catalogue::credit(entry.licence),
+    });
+    if entry.kind != Kind::Sampled {
+        return Ok(doc);
+    }
+    let missing = || {
+        ApiError::not_found(format!(
+            "the instrument library is not in this server's sample store, so {id:?} cannot play (start the server with its library: cargo xtask run)"
+        ))
+    };
+    let raw = host
+        .blob_get(&format!("samples/{id}/manifest.json"))
+        .await?
+        .ok_or_else(missing)?;
+    let stamp = host.blob_get("samples/STAMP").await?.ok_or_else(missing)?;
+    let manifest = keyboardia_core::manifest::Manifest::from_json(&raw).map_err(|e| {
+        host.report(&format!("library manifest of {id}: {e}"));
+        ApiError::internal()
+    })?;
+    let version = library_version(&stamp);
+    let mut m = serde_json::to_value(&manifest).map_err(|_| ApiError::internal())?;
+    if let Some(zones) = m.get_mut("zones").and_then(Value::as_array_mut) {
+        for z in zones {
+            let file = z.get("file").and_then(Value::as_str).unwrap_or_default();
+            let url = format!("/api/samples/{id}/{file}?v={version}");
+            z["url"] = Value::String(url);
+        }
+    }
+    doc["manifest"] = m;
+    doc["version"] = Value::String(version);
+    Ok(doc)
+}
+
+/// A short version of the installed library (from its STAMP), for cache-busting URLs.
+pub fn library_version(stamp: &[u8]) -> String {
+    // FNV-1a: stable everywhere, and plenty for telling library builds apart.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stamp {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{:08x}", h >> 32)
+}
+
 /// A file to hand back: its bytes, `Content-Type` and `Content-Disposition`.
 pub struct Download {
     pub bytes: Vec<u8>,

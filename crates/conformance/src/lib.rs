@@ -64,6 +64,11 @@ pub struct Answer {
     pub text: String,
     /// The response said `Connection: close`.
     pub connection_close: bool,
+    /// The raw body.
+    pub bytes: Vec<u8>,
+    /// `Content-Type` and `Cache-Control`, if sent.
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
 }
 
 impl Target {
@@ -102,6 +107,14 @@ impl Target {
             .headers()
             .get("connection")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let cache_control = header("cache-control");
         let bytes = res.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok(Answer {
@@ -109,6 +122,9 @@ impl Target {
             body,
             text: String::from_utf8_lossy(&bytes).into_owned(),
             connection_close,
+            bytes: bytes.to_vec(),
+            content_type,
+            cache_control,
         })
     }
 

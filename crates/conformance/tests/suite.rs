@@ -21,6 +21,13 @@ fn target() -> Target {
                 let dir = std::env::temp_dir().join(format!("kbd-conf-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 let mut config = keyboardia_server::Config::with_data_dir(&dir);
+                // The instrument library (`cargo xtask samples` prepares it; xtask test also
+                // names it in KEYBOARDIA_LIBRARY, which the config reads by itself).
+                let prepared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../target/sample-library");
+                if config.library.is_none() && prepared.join("STAMP").exists() {
+                    config.library = Some(prepared);
+                }
                 // Every test comes from 127.0.0.1; the per-address HTTP limit is tested by the
                 // server's own tests.
                 config.api_rate = 10_000.0;
@@ -789,4 +796,85 @@ async fn absurd_numbers_are_range_errors() {
         let err = a.ack(&mid).await.unwrap();
         assert_eq!(err["code"], "INVALID_EDIT", "{err}");
     }
+}
+
+/// The catalogue: every instrument this build plays, sampled ones included.
+#[tokio::test]
+async fn the_instrument_catalogue_is_served() {
+    let t = target();
+    let r = t.get("/api/instruments").await.unwrap();
+    assert_eq!(r.status, 200);
+    let list = r.body["instruments"].as_array().expect("a list");
+    for e in list {
+        for field in ["id", "name", "category", "kind", "range", "licence"] {
+            assert!(!e[field].is_null(), "{field} missing in {e}");
+        }
+    }
+    let melodic = list
+        .iter()
+        .filter(|e| e["kind"] == "sampled" && e["kit"].is_null())
+        .count();
+    let kits: std::collections::BTreeSet<&str> =
+        list.iter().filter_map(|e| e["kit"].as_str()).collect();
+    assert!(melodic >= 30, "{melodic} sampled melodic instruments");
+    assert!(kits.len() >= 4, "kits: {kits:?}");
+    assert!(list
+        .iter()
+        .any(|e| e["id"] == "drums/kick" && e["kind"] == "synth"));
+}
+
+/// Only instruments of the catalogue (or the session's recordings) can be chosen.
+#[tokio::test]
+async fn unknown_instruments_are_refused() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "picker", None).await.unwrap();
+    for bad in ["../../etc/passwd", "sampled/kazoo", "recording/nope"] {
+        a.send(json!({"type": "SET_TRACK_INSTRUMENT", "mid": format!("bad-{bad}"), "trackId": "kick", "instrument": bad}))
+            .await
+            .unwrap();
+        let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+        assert_eq!(e["code"], "INVALID_EDIT", "{bad}: {e}");
+        a.send(json!({"type": "ADD_TRACK", "mid": format!("add-{bad}"), "track": {"id": "x1", "instrument": bad}}))
+            .await
+            .unwrap();
+        let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+        assert_eq!(e["code"], "INVALID_EDIT", "{bad}: {e}");
+    }
+    let mid = a
+        .edit(json!({"type": "SET_TRACK_INSTRUMENT", "trackId": "bass", "instrument": "sampled/piano"}))
+        .await
+        .unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["instrument"], "sampled/piano");
+}
+
+/// A sampled instrument's manifest and files, from the host's sample store.
+#[tokio::test]
+async fn a_sampled_instrument_and_its_files_are_served() {
+    let t = target();
+    let r = t.get("/api/instruments/sampled/piano").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["instrument"]["kind"], "sampled");
+    assert!(r.body["credit"].as_str().unwrap().contains("MIT"));
+    let zones = r.body["manifest"]["zones"].as_array().expect("zones");
+    assert!(zones.len() >= 8, "{} zones", zones.len());
+    let url = zones[0]["url"].as_str().expect("a url per zone");
+    assert!(url.contains("?v="), "{url}");
+    let f = t.get(url).await.unwrap();
+    assert_eq!(f.status, 200, "{url}");
+    assert!(f.bytes.starts_with(b"fLaC"), "{url} is FLAC");
+    assert_eq!(f.content_type.as_deref(), Some("audio/flac"));
+    assert!(f
+        .cache_control
+        .as_deref()
+        .is_some_and(|c| c.contains("immutable")));
+    let kit = t.get("/api/instruments/kit-808/kick").await.unwrap();
+    assert_eq!(kit.status, 200);
+    let synth = t.get("/api/instruments/drums/kick").await.unwrap();
+    assert_eq!(synth.status, 200);
+    assert!(synth.body["manifest"].is_null());
+    let none = t.get("/api/instruments/sampled/kazoo").await.unwrap();
+    assert_eq!(none.status, 404);
+    assert_eq!(none.body["error"], "NOT_FOUND");
 }

@@ -345,12 +345,26 @@ pub fn blob_content_type(key: &str) -> &'static str {
         Some("mp3") => "audio/mpeg",
         Some("ogg") => "audio/ogg",
         Some("json") => "application/json",
+        Some("flac") => "audio/flac",
+        Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
 
 /// Cache policy of samples: a key never changes content.
 pub const SAMPLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// Cache policy of one sample-store key. The instrument library's manifests, credits and stamp
+/// change with a new library at the same key: revalidated. Its audio files are fetched through
+/// the URLs `GET /api/instruments/{id}` gives, which carry the library's version, so they (like
+/// recordings and the kit) never change.
+pub fn sample_cache_control(key: &str) -> &'static str {
+    if key.ends_with(".json") || key.ends_with(".txt") || key.ends_with("/STAMP") {
+        "no-cache"
+    } else {
+        SAMPLE_CACHE_CONTROL
+    }
+}
 
 /// WebSocket upgrades from browsers (which send `Origin`) must come from this site (`host`) or
 /// an allowed origin (`*` allows any). Clients that are not browsers send none and pass.

@@ -413,7 +413,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 return Err(Invalid(format!("a track with id {:?} already exists", nt.id)).into());
             }
             let name = check_name("track name", &nt.name, TRACK_NAME_MAX_CHARS, true)?;
-            check_instrument(&nt.instrument)?;
+            crate::catalogue::check_known(&nt.instrument, &s.samples)?;
             let mut t = Track::new(&nt.id, &name, &nt.instrument);
             if let Some(n) = nt.step_count {
                 t.step_count = check_step_count(n)?;
@@ -445,12 +445,9 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
             instrument,
         } => {
             track(s, track_id)?;
-            check_instrument(instrument)?;
-            if let Some(id) = instrument.strip_prefix("recording/") {
-                if !s.samples.iter().any(|x| x.id == id) {
-                    return Err(Invalid(format!("no recording {id:?} in this session")).into());
-                }
-            }
+            // Only instruments this build knows, or this session's recordings (a stored session
+            // naming an unknown one still loads; it just cannot be chosen).
+            crate::catalogue::check_known(instrument, &s.samples)?;
             C::SetTrackInstrument {
                 track_id: track_id.clone(),
                 instrument: instrument.clone(),
@@ -574,6 +571,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 return Err(Invalid(format!("a session has at most {MAX_TRACKS} tracks")).into());
             }
             t.validate()?;
+            crate::catalogue::check_known(&t.instrument, &s.samples)?;
             if s.track(&t.id).is_some() {
                 return Err(Invalid(format!("a track with id {:?} already exists", t.id)).into());
             }

@@ -300,11 +300,22 @@ pub async fn get_sample(
     Ok((
         [
             (header::CONTENT_TYPE, api::blob_content_type(&key)),
-            (header::CACHE_CONTROL, api::SAMPLE_CACHE_CONTROL),
+            (header::CACHE_CONTROL, api::sample_cache_control(&key)),
         ],
         bytes,
     )
         .into_response())
+}
+
+pub async fn instruments() -> Json<Value> {
+    Json(keyboardia_api::instruments())
+}
+
+pub async fn instrument(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(keyboardia_api::instrument(&state, &id).await?))
 }
 
 pub async fn healthz() -> Json<Value> {

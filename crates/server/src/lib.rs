@@ -14,6 +14,7 @@ pub mod assets;
 pub mod blobs;
 pub mod error;
 pub mod http;
+pub mod library;
 pub mod metrics;
 pub mod sessions;
 pub mod store;
@@ -85,7 +86,12 @@ pub struct Config {
     /// fsync every commit (survives power loss, not just a killed process); slower.
     #[arg(long, env = "KEYBOARDIA_SYNC_FULL")]
     pub sync_full: bool,
-    /// Do not render the built-in kit into an empty sample store on start.
+    /// A prepared instrument library to install into the sample store (`cargo xtask samples`
+    /// makes target/sample-library), instead of the one built into the binary.
+    #[arg(long, env = "KEYBOARDIA_LIBRARY")]
+    pub library: Option<PathBuf>,
+    /// Do not render the built-in kit (nor install the instrument library) into an empty
+    /// sample store on start.
     #[arg(long = "no-kit", env = "KEYBOARDIA_NO_KIT", action = clap::ArgAction::SetFalse)]
     pub kit: bool,
 }
@@ -153,6 +159,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/sessions/{id}/export.mid", get(http::export_midi))
         .route("/sessions/{id}/qr.svg", get(http::session_qr))
         .route("/samples/{*path}", get(http::get_sample))
+        .route("/instruments", get(http::instruments))
+        .route("/instruments/{*id}", get(http::instrument))
         .fallback(http::api_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(cors);
@@ -182,6 +190,30 @@ pub async fn run(
     let blobs = Blobs::new(config.data_dir.join("blobs"))?;
     if config.kit {
         blobs.render_kit_if_missing();
+    }
+    // The instrument library: one given with --library always; the built-in one unless told
+    // not to (--no-kit).
+    let library = match (&config.library, config.kit) {
+        (Some(d), _) => Some(library::Library::Dir(d.clone())),
+        (None, true) => library::Library::choose(None),
+        (None, false) => None,
+    };
+    match library {
+        Some(lib) => {
+            let n = library::install(&lib, blobs.root()).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot install the instrument library into {}: {e:#}",
+                    blobs.root().display()
+                )
+            })?;
+            if n > 0 {
+                tracing::info!(files = n, "installed the instrument library into the sample store");
+            }
+        }
+        None if config.kit => tracing::warn!(
+            "this build carries no instrument library, so sampled instruments are silent: start it with `cargo xtask run`, or give one with --library"
+        ),
+        None => {}
     }
     let metrics = Arc::new(Metrics::new(store_stats));
     let live = LiveConfig {

@@ -44,6 +44,15 @@ await test('a new session goes live with its grid and plays the built-in kit', a
   await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.includes('/api/samples/')), null, { timeout: 15000 }).catch(() => {});
   const kick = await page.evaluate(async () => (await fetch('/api/samples/drums/kick.wav')).status);
   assert(kick === 200, `the built-in kit is served (kick.wav: ${kick})`);
+  // The sampled library is in the binary too: the piano's manifest and a zone's FLAC.
+  const piano = await page.evaluate(async () => {
+    const doc = await (await fetch('/api/instruments/sampled/piano')).json();
+    const url = doc.manifest.zones[0].url;
+    const r = await fetch(url);
+    const head = new Uint8Array(await r.arrayBuffer()).slice(0, 4);
+    return { zones: doc.manifest.zones.length, type: r.headers.get('content-type'), magic: String.fromCharCode(...head) };
+  });
+  assert(piano.zones >= 8 && piano.type === 'audio/flac' && piano.magic === 'fLaC', `the piano is served: ${JSON.stringify(piano)}`);
   assert(errors.length === 0, `no page errors: ${errors.join(' | ')}`);
   return `session with audio: ${(sum(transfers.slice(before)) / 1024).toFixed(0)} KB more`;
 });

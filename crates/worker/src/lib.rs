@@ -141,6 +141,13 @@ async fn route(req: Request, env: &Env, rest: &str) -> ApiResult {
         (Method::Get, ["sessions", id, "export.mid"]) => export_midi(&req, env, id).await,
         (Method::Get, ["sessions", id, "qr.svg"]) => qr(&req, env, id).await,
         (Method::Get, ["samples", path @ ..]) => sample(env, &path.join("/")).await,
+        (Method::Get, ["instruments"]) => {
+            json_response(200, &keyboardia_api::instruments()).map_err(internal)
+        }
+        (Method::Get, ["instruments", id @ ..]) => {
+            let doc = keyboardia_api::instrument(&Cloudflare(env), &id.join("/")).await?;
+            json_response(200, &doc).map_err(internal)
+        }
         _ => Err(ApiError::not_found("no such API endpoint")),
     }
 }
@@ -494,7 +501,7 @@ async fn sample(env: &Env, path: &str) -> ApiResult {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("content-type", api::blob_content_type(&key))?;
-    set("cache-control", api::SAMPLE_CACHE_CONTROL)?;
+    set("cache-control", api::sample_cache_control(&key))?;
     Ok(Response::from_bytes(bytes)
         .map_err(internal)?
         .with_headers(headers))
