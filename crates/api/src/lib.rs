@@ -102,6 +102,36 @@ pub async fn instrument<H: Host>(host: &H, id: &str) -> Result<Value, ApiError> 
     Ok(doc)
 }
 
+/// A sampled instrument from the sample store: its manifest and every zone, decoded (the same
+/// integer FLAC decoding the browser uses, so an export sounds like playback).
+pub async fn load_instrument<H: Host>(
+    h: &H,
+    entry: &keyboardia_core::catalogue::Entry,
+) -> Result<keyboardia_audio::sampler::SampledInstrument, ApiError> {
+    let id = entry.id;
+    let raw = h
+        .blob_get(&format!("samples/{id}/manifest.json"))
+        .await?
+        .ok_or_else(|| internal(h, format!("the instrument library lacks {id}")))?;
+    let manifest = keyboardia_core::manifest::Manifest::from_json(&raw)
+        .map_err(|e| internal(h, format!("library manifest of {id}: {e}")))?;
+    let mut pcm = std::collections::HashMap::new();
+    for z in &manifest.zones {
+        let bytes = h
+            .blob_get(&format!("samples/{id}/{}", z.file))
+            .await?
+            .ok_or_else(|| internal(h, format!("the instrument library lacks {id}/{}", z.file)))?;
+        let (data, _) = keyboardia_audio::sampler::decode_flac(&bytes)
+            .map_err(|e| internal(h, format!("{id}/{}: {e}", z.file)))?;
+        pcm.insert(z.file.clone(), data);
+    }
+    Ok(keyboardia_audio::sampler::SampledInstrument::from_manifest(
+        &manifest,
+        entry.base,
+        |file| pcm.remove(file),
+    ))
+}
+
 /// A short version of the installed library (from its STAMP), for cache-busting URLs.
 pub fn library_version(stamp: &[u8]) -> String {
     // FNV-1a: stable everywhere, and plenty for telling library builds apart.
@@ -180,7 +210,17 @@ pub async fn export_wav<H: Host>(
             .map_err(|e| internal(h, format!("recording {}: {e}", smp.path)))?;
         samples.push(sample);
     }
-    let pcm = keyboardia_audio::offline::render_session(&session, api::EXPORT_RATE, loops, samples);
+    let mut instruments = Vec::new();
+    for entry in keyboardia_audio::offline::sampled_in_use(&session) {
+        instruments.push((entry.id.to_string(), load_instrument(h, entry).await?));
+    }
+    let pcm = keyboardia_audio::offline::render_session_with(
+        &session,
+        api::EXPORT_RATE,
+        loops,
+        samples,
+        instruments,
+    );
     Ok(Download {
         bytes: keyboardia_audio::offline::to_wav(&pcm),
         content_type: "audio/wav",

@@ -150,6 +150,24 @@ mod session {
         })
     }
 
+    /// The sampled instruments a session's tracks play (the ones an export must load), each
+    /// once.
+    pub fn sampled_in_use(
+        session: &SessionState,
+    ) -> Vec<&'static keyboardia_core::catalogue::Entry> {
+        let mut out: Vec<&'static keyboardia_core::catalogue::Entry> = Vec::new();
+        for t in &session.tracks {
+            if let Some(e) = keyboardia_core::catalogue::lookup(&t.instrument) {
+                if e.kind == keyboardia_core::catalogue::Kind::Sampled
+                    && !out.iter().any(|o| o.id == e.id)
+                {
+                    out.push(e);
+                }
+            }
+        }
+        out
+    }
+
     /// Renders a session for export: `loops` times [`export_steps`], plus a one-second tail so
     /// the last notes ring out. Recordings the session uses are taken from `samples`.
     pub fn render_session(
@@ -157,6 +175,18 @@ mod session {
         sample_rate: f32,
         loops: u32,
         samples: Vec<LoadedSample>,
+    ) -> Stereo {
+        render_session_with(s, sample_rate, loops, samples, Vec::new())
+    }
+
+    /// [`render_session`] with sampled instruments: `(catalogue id, instrument)` pairs, each
+    /// loaded into its own slot (a track whose instrument is missing here stays silent).
+    pub fn render_session_with(
+        s: &SessionState,
+        sample_rate: f32,
+        loops: u32,
+        samples: Vec<LoadedSample>,
+        instruments: Vec<(String, crate::sampler::SampledInstrument)>,
     ) -> Stereo {
         let mut e = Engine::new(sample_rate);
         let mut slots = Vec::new();
@@ -168,7 +198,21 @@ mod session {
             slots.push(smp.id);
             e.load_sample(slot, smp.pcm, smp.rate);
         }
-        let p = pattern_from_session(s, |id| slots.iter().position(|x| x == id).map(|i| i as u8));
+        let mut inst_slots = Vec::new();
+        for (slot, (id, inst)) in instruments
+            .into_iter()
+            .take(crate::engine::MAX_INSTRUMENTS)
+            .enumerate()
+        {
+            if e.load_instrument(slot, inst) {
+                inst_slots.push(id);
+            }
+        }
+        let p = pattern_from_session_with(
+            s,
+            |id| slots.iter().position(|x| x == id).map(|i| i as u8),
+            |id| inst_slots.iter().position(|x| x == id).map(|i| i as u8),
+        );
         let steps = export_steps(&p) * loops.max(1) as u64;
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
         let frames = (steps as f64 * frames_per_step) as usize + sample_rate as usize;
@@ -180,7 +224,8 @@ mod session {
 
 #[cfg(feature = "session")]
 pub use session::{
-    pattern_from_session, pattern_from_session_with, render_session, samples_in_use, LoadedSample,
+    pattern_from_session, pattern_from_session_with, render_session, render_session_with,
+    sampled_in_use, samples_in_use, LoadedSample,
 };
 
 /// Encodes stereo PCM as a 16-bit WAV file.

@@ -878,3 +878,47 @@ async fn a_sampled_instrument_and_its_files_are_served() {
     assert_eq!(none.status, 404);
     assert_eq!(none.body["error"], "NOT_FOUND");
 }
+
+/// The WAV export plays sampled instruments from the host's library: a session whose only
+/// audible track is the piano renders sound, where the same session with that track muted is
+/// silent.
+#[tokio::test]
+async fn the_export_plays_sampled_instruments() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "exporter", None).await.unwrap();
+    for track in ["kick", "snare", "hat"] {
+        let mid = a
+            .edit(json!({"type": "SET_TRACK_MUTE", "trackId": track, "muted": true}))
+            .await
+            .unwrap();
+        a.ack(&mid).await.unwrap();
+    }
+    let mid = a
+        .edit(json!({"type": "SET_TRACK_INSTRUMENT", "trackId": "bass", "instrument": "sampled/piano"}))
+        .await
+        .unwrap();
+    a.ack(&mid).await.unwrap();
+    let peak = |bytes: Vec<u8>| {
+        hound::WavReader::new(std::io::Cursor::new(bytes))
+            .unwrap()
+            .into_samples::<i16>()
+            .map(|s| s.unwrap().unsigned_abs())
+            .max()
+            .unwrap()
+    };
+    let path = format!("/api/sessions/{id}/export.wav?loops=1");
+    let with_piano = t.get(&path).await.unwrap();
+    assert_eq!(with_piano.status, 200, "{}", with_piano.text);
+    let loud = peak(with_piano.bytes);
+    let mid = a
+        .edit(json!({"type": "SET_TRACK_MUTE", "trackId": "bass", "muted": true}))
+        .await
+        .unwrap();
+    a.ack(&mid).await.unwrap();
+    let quiet = peak(t.get(&path).await.unwrap().bytes);
+    assert!(
+        loud > 1000 && quiet == 0,
+        "piano peak {loud}, all muted {quiet}"
+    );
+}
