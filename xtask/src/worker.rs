@@ -163,7 +163,7 @@ fn seed_kit(where_: &[&str]) {
             }
         }
     }
-    bulk_put(&out, &entries, "audio/wav", where_);
+    bulk_put(&entries, "audio/wav", where_);
     println!("{} kit samples are in R2 bucket {BUCKET}", entries.len());
     // The sampled-instrument library, at the same keys the native host uses.
     let lib = absolute(&crate::samples());
@@ -194,7 +194,7 @@ fn seed_kit(where_: &[&str]) {
     }
     let mut n = 0;
     for (ct, entries) in &by_type {
-        bulk_put(&lib, entries, ct, where_);
+        bulk_put(entries, ct, where_);
         n += entries.len();
     }
     println!("{n} files of the instrument library are in R2 bucket {BUCKET}");
@@ -213,8 +213,8 @@ fn keyboardia_content_type(key: &str) -> &'static str {
 }
 
 /// `wrangler r2 bulk put` of `entries` (`{"key","file"}` JSON objects) with one content type.
-fn bulk_put(dir: &str, entries: &[String], content_type: &str, where_: &[&str]) {
-    let list = format!("{dir}/.bulk.json");
+fn bulk_put(entries: &[String], content_type: &str, where_: &[&str]) {
+    let list = absolute("target/r2-bulk.json");
     std::fs::write(&list, format!("[{}]", entries.join(","))).expect("write list");
     let mut args = vec![
         "r2",
