@@ -14,6 +14,7 @@
 //! - [`clock`]: clock-sync math and the shared transport's time-to-step mapping,
 //! - [`api`]: the HTTP API's rules (request bodies, documents, errors), shared by both hosts,
 //! - [`limits`]: every limit, defined once,
+//! - [`music`]: keys and scales, and the pattern tools (rotate, shift, euclid, ...),
 //! - [`catalogue`]: every instrument (id, name, category, kind, range, licence), defined once,
 //!   and [`manifest`]: the format of a sampled instrument's zones,
 //! - [`storage`]: what the hosts persist, with a schema version and migrations,
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod live;
 pub mod manifest;
 pub mod model;
+pub mod music;
 pub mod protocol;
 pub mod rate;
 pub mod storage;

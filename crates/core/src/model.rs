@@ -42,6 +42,9 @@ pub struct SessionState {
     pub samples: Vec<SampleRef>,
     #[serde(default)]
     pub transport: Transport,
+    /// The key and scale melodic tracks keep to (C chromatic, the default, keeps every note).
+    #[serde(default, skip_serializing_if = "crate::music::Key::is_default")]
+    pub key: crate::music::Key,
 }
 
 /// One row of the grid.
@@ -376,6 +379,7 @@ impl SessionState {
             tracks: Vec::new(),
             samples: Vec::new(),
             transport: Transport::default(),
+            key: crate::music::Key::default(),
         }
     }
 
@@ -424,6 +428,7 @@ impl SessionState {
         check_name("session name", &self.name, SESSION_NAME_MAX_CHARS, true)?;
         check_tempo(self.tempo as i64)?;
         check_swing(self.swing as i64)?;
+        self.key.validate()?;
         if self.tracks.len() > MAX_TRACKS {
             return Err(invalid(format!("at most {MAX_TRACKS} tracks")));
         }

@@ -124,6 +124,29 @@ pub enum Edit {
         #[serde(default, deserialize_with = "de_locks")]
         locks: BTreeMap<u8, Lock>,
     },
+    /// Sets the session's key (`root` 0-11, `scale`, `free`: key lock off); with `moveNotes`,
+    /// every melodic track's pitches move into it in the same edit.
+    SetKey {
+        #[serde(deserialize_with = "wide::int")]
+        root: i64,
+        scale: crate::music::Scale,
+        #[serde(default)]
+        free: bool,
+        #[serde(default)]
+        move_notes: bool,
+    },
+    /// A pattern tool on one track (see [`crate::music::PatternOp`]), resolved here so every
+    /// player gets the same steps.
+    TransformPattern {
+        track_id: String,
+        #[serde(flatten)]
+        op: crate::music::PatternOp,
+    },
+    /// A copy of a track (steps, locks, settings) with a new id, right after it.
+    DuplicateTrack {
+        track_id: String,
+        new_id: String,
+    },
     /// Several edits as one: resolved in order against the state each leaves, all or none, one
     /// log entry (an undo or a redo). No transport edits and no nesting.
     Batch {
@@ -306,6 +329,9 @@ pub enum Change {
         )]
         locks: BTreeMap<u8, Lock>,
     },
+    SetKey {
+        key: crate::music::Key,
+    },
     /// Several changes applied in order (a resolved `BATCH`).
     Batch {
         changes: Vec<Change>,
@@ -377,7 +403,15 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
             lock,
         } => {
             let step = check_step_index(*step)?;
-            track(s, track_id)?;
+            let t = track(s, track_id)?;
+            // Key lock: a melodic track's pitch snaps into the session's key.
+            let snap = |p: i8| {
+                if !s.key.free && crate::music::is_melodic(t) {
+                    crate::music::snap_pitch(&s.key, t, p)
+                } else {
+                    p
+                }
+            };
             let lock = match lock {
                 None => None,
                 Some(l) => {
@@ -388,7 +422,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                                 check_range_i64("pitch", p, PITCH_MIN as i64, PITCH_MAX as i64)
                             })
                             .transpose()?
-                            .map(|p| p as i8),
+                            .map(|p| snap(p as i8)),
                         volume: l
                             .volume
                             .map(|v| check_range_f64("lock volume", v, 0.0, 1.0))
@@ -608,6 +642,74 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                     .collect(),
             }
         }
+        Edit::SetKey {
+            root,
+            scale,
+            free,
+            move_notes,
+        } => {
+            let key = crate::music::Key {
+                root: check_range_i64("root", *root, 0, 11)? as u8,
+                scale: *scale,
+                free: *free,
+            };
+            let mut changes = vec![C::SetKey { key }];
+            if *move_notes {
+                for t in s.tracks.iter().filter(|t| crate::music::is_melodic(t)) {
+                    let mut locks = t.locks.clone();
+                    for l in locks.values_mut() {
+                        if let Some(p) = l.pitch {
+                            let q = crate::music::snap_pitch(&key, t, p);
+                            l.pitch = (q != 0).then_some(q);
+                        }
+                    }
+                    locks.retain(|_, l| !l.is_empty());
+                    if locks != t.locks {
+                        changes.push(C::SetTrackPattern {
+                            track_id: t.id.clone(),
+                            steps: t.steps,
+                            locks,
+                        });
+                    }
+                }
+            }
+            if changes.len() == 1 {
+                changes.pop().expect("one")
+            } else {
+                C::Batch { changes }
+            }
+        }
+        Edit::TransformPattern { track_id, op } => {
+            let t = track(s, track_id)?;
+            let (steps, locks) = crate::music::transform(s, t, *op)?;
+            C::SetTrackPattern {
+                track_id: track_id.clone(),
+                steps,
+                locks,
+            }
+        }
+        Edit::DuplicateTrack { track_id, new_id } => {
+            let t = track(s, track_id)?;
+            if s.tracks.len() >= MAX_TRACKS {
+                return Err(Invalid(format!("a session has at most {MAX_TRACKS} tracks")).into());
+            }
+            check_track_id(new_id)?;
+            if s.track(new_id).is_some() {
+                return Err(Invalid(format!("a track with id {new_id:?} already exists")).into());
+            }
+            let index = s.tracks.iter().position(|x| x.id == t.id).unwrap_or(0) + 1;
+            let mut copy = t.clone();
+            copy.id = new_id.clone();
+            C::Batch {
+                changes: vec![
+                    C::AddTrack { track: copy },
+                    C::ReorderTrack {
+                        track_id: new_id.clone(),
+                        to_index: index as u8,
+                    },
+                ],
+            }
+        }
         Edit::Batch { edits } => {
             if edits.len() > MAX_BATCH_EDITS {
                 return Err(Invalid(format!(
@@ -740,6 +842,7 @@ pub fn apply(s: &mut SessionState, change: &Change) {
             t.steps = *steps;
             t.locks = locks.clone();
         }),
+        C::SetKey { key } => s.key = *key,
         C::Batch { changes } => {
             for c in changes {
                 apply(s, c);
@@ -928,6 +1031,9 @@ pub const EDIT_TYPES: &[&str] = &[
     "SET_SESSION_NAME",
     "PUT_TRACK",
     "SET_TRACK_PATTERN",
+    "SET_KEY",
+    "TRANSFORM_PATTERN",
+    "DUPLICATE_TRACK",
     "BATCH",
     "PLAY",
     "STOP",

@@ -35,6 +35,7 @@ pub enum Target {
     Tempo,
     Swing,
     SessionName,
+    Key,
 }
 
 /// A track's setting.
@@ -90,6 +91,7 @@ impl Target {
                 Target::Tempo => j(&s.tempo),
                 Target::Swing => j(&s.swing),
                 Target::SessionName => j(&s.name),
+                Target::Key => j(&s.key),
                 _ => Value::Null,
             };
         };
@@ -155,6 +157,7 @@ pub fn touched(change: &Change) -> Vec<Target> {
         C::SetTempo { .. } => one(Target::Tempo),
         C::SetSwing { .. } => one(Target::Swing),
         C::SetSessionName { .. } => one(Target::SessionName),
+        C::SetKey { .. } => one(Target::Key),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => vec![],
         C::Batch { changes } => changes.iter().flat_map(touched).collect(),
     }
@@ -413,6 +416,15 @@ fn collect(state: &mut SessionState, change: &Change, out: &mut Vec<(Target, Val
             Target::SessionName,
             Edit::SetSessionName {
                 name: s.name.clone(),
+            },
+        ),
+        C::SetKey { .. } => note(
+            Target::Key,
+            Edit::SetKey {
+                root: s.key.root as i64,
+                scale: s.key.scale,
+                free: s.key.free,
+                move_notes: false,
             },
         ),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => {}

@@ -540,6 +540,9 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::SetSessionName { .. } => "SET_SESSION_NAME",
             Edit::PutTrack { .. } => "PUT_TRACK",
             Edit::SetTrackPattern { .. } => "SET_TRACK_PATTERN",
+            Edit::SetKey { .. } => "SET_KEY",
+            Edit::TransformPattern { .. } => "TRANSFORM_PATTERN",
+            Edit::DuplicateTrack { .. } => "DUPLICATE_TRACK",
             Edit::Batch { .. } => "BATCH",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
@@ -647,6 +650,20 @@ fn every_edit_type_is_wired_end_to_end() {
             .into_iter()
             .collect(),
         },
+        Edit::SetKey {
+            root: 2,
+            scale: keyboardia_core::music::Scale::Dorian,
+            free: false,
+            move_notes: true,
+        },
+        Edit::TransformPattern {
+            track_id: "snare".into(),
+            op: keyboardia_core::music::PatternOp::RotateRight,
+        },
+        Edit::DuplicateTrack {
+            track_id: "snare".into(),
+            new_id: "snare2".into(),
+        },
         Edit::Batch {
             edits: vec![
                 Edit::SetSwing { swing: 10 },
@@ -688,7 +705,15 @@ fn every_edit_type_is_wired_end_to_end() {
     assert_eq!(sim.server.state().tracks[0].id, "perc");
     assert_eq!(sim.server.state().tracks[1].id, "hat2");
     let snare = sim.server.state().track("snare").unwrap();
-    assert_eq!(snare.steps, Steps::from_indices(&[1, 2, 9]));
-    assert_eq!(snare.locks[&9].pitch, Some(2));
+    // [1, 9] rotated right by one (and copied), then step 2 toggled off.
+    assert_eq!(snare.steps, Steps::from_indices(&[10]));
+    assert_eq!(
+        snare.locks[&10].pitch,
+        Some(2),
+        "the lock moved with its step"
+    );
+    assert_eq!(sim.server.state().key.root, 2);
+    let copy = sim.server.state().track("snare2").unwrap();
+    assert_eq!(copy.steps, Steps::from_indices(&[2, 10]));
     assert_eq!(sim.server.state().swing, 10);
 }

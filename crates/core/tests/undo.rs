@@ -385,3 +385,78 @@ mod property {
         }
     }
 }
+
+#[test]
+fn a_key_change_moves_notes_in_one_edit_and_one_undo() {
+    use keyboardia_core::music::Scale;
+    let mut sim = two();
+    // The starter's bass has pitch locks +3 and -2 (Eb and Bb over C).
+    let before = sim.server.state().clone();
+    let seq = sim.server.seq();
+    sim.edit(
+        0,
+        Edit::SetKey {
+            root: 0,
+            scale: Scale::MajorPentatonic,
+            free: false,
+            move_notes: true,
+        },
+    )
+    .unwrap();
+    sim.settle();
+    assert_eq!(sim.server.seq(), seq + 1, "one edit");
+    let key = sim.server.state().key;
+    let bass = sim.server.state().track("bass").unwrap().clone();
+    let base = keyboardia_core::music::track_base(&bass);
+    for (step, l) in &bass.locks {
+        let note = base + l.pitch.unwrap_or(0) as i32;
+        assert!(key.contains(note), "step {step}: {note} is in the key");
+    }
+    assert_ne!(bass.locks, before.track("bass").unwrap().locks);
+    // Key lock: a new pitch snaps into the key.
+    sim.edit(
+        1,
+        Edit::SetParameterLock {
+            track_id: "bass".into(),
+            step: 0,
+            lock: Some(LockRequest {
+                pitch: Some(1),
+                volume: None,
+                tie: false,
+            }),
+        },
+    )
+    .unwrap();
+    sim.settle();
+    let p = sim.server.state().track("bass").unwrap().locks[&0].pitch;
+    assert!(key.contains(base + p.unwrap_or(0) as i32), "{p:?} snapped");
+    // Undo the key change: B changed the bass line since, so its notes stay (one part
+    // skipped); the key goes back.
+    assert_eq!(sim.undo(0, false), Some(1));
+    sim.settle();
+    let s = sim.server.state().clone();
+    assert_eq!(s.key, before.key);
+    assert_eq!(
+        s.track("bass").unwrap().locks[&0].pitch,
+        p,
+        "B's note stays"
+    );
+    // Untouched, a key change and its undo give back exactly the notes.
+    let bass = s.track("bass").unwrap().clone();
+    sim.edit(
+        0,
+        Edit::SetKey {
+            root: 4,
+            scale: Scale::Phrygian,
+            free: false,
+            move_notes: true,
+        },
+    )
+    .unwrap();
+    sim.settle();
+    assert_ne!(sim.server.state().track("bass").unwrap().locks, bass.locks);
+    assert_eq!(sim.undo(0, false), Some(0));
+    sim.settle();
+    assert_eq!(sim.server.state().track("bass"), Some(&bass));
+    assert_eq!(sim.server.state().key, before.key);
+}
