@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 #[cfg(feature = "control")]
 pub mod control;
 pub mod demo;

@@ -127,52 +127,10 @@ fn a4_is_440_from_a_root_three_semitones_away() {
     assert!((cents(f, 440.0) - 10.0).abs() < 1.0, "{f}");
 }
 
-/// Radix-2 FFT magnitudes (power) of a Blackman-Harris windowed block.
+/// Power per bin of a Blackman-Harris windowed block (a power-of-two length).
 fn spectrum(x: &[f32]) -> Vec<f64> {
-    let n = x.len();
-    assert!(n.is_power_of_two());
-    let mut re: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let a = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
-            let w =
-                0.35875 - 0.48829 * a.cos() + 0.14128 * (2.0 * a).cos() - 0.01168 * (3.0 * a).cos();
-            v as f64 * w
-        })
-        .collect();
-    let mut im = vec![0.0; n];
-    let mut j = 0;
-    for i in 1..n {
-        let mut bit = n >> 1;
-        while j & bit != 0 {
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
-        if i < j {
-            re.swap(i, j);
-            im.swap(i, j);
-        }
-    }
-    let mut len = 2;
-    while len <= n {
-        let ang = -2.0 * std::f64::consts::PI / len as f64;
-        for start in (0..n).step_by(len) {
-            for k in 0..len / 2 {
-                let (s, c) = (ang * k as f64).sin_cos();
-                let (a, b) = (start + k, start + k + len / 2);
-                let tr = re[b] * c - im[b] * s;
-                let ti = re[b] * s + im[b] * c;
-                re[b] = re[a] - tr;
-                im[b] = im[a] - ti;
-                re[a] += tr;
-                im[a] += ti;
-            }
-        }
-        len <<= 1;
-    }
-    (0..n / 2).map(|k| re[k] * re[k] + im[k] * im[k]).collect()
+    assert!(x.len().is_power_of_two());
+    keyboardia_audio::analysis::power_spectrum(x)
 }
 
 /// The strongest spectral component away from `expected` Hz (if it is below Nyquist), in dB
