@@ -197,8 +197,10 @@ pub async fn export_wav<H: Host>(
     h: &H,
     id: Uuid,
     loops: Option<u32>,
+    tail: Option<&str>,
 ) -> Result<Download, ApiError> {
     let loops = api::export_loops(loops, 2)?;
+    let tail = api::export_tail(tail)?;
     let (_, session) = h.session(id).await?;
     let mut samples = Vec::new();
     for smp in keyboardia_audio::offline::samples_in_use(&session) {
@@ -220,6 +222,7 @@ pub async fn export_wav<H: Host>(
         loops,
         samples,
         instruments,
+        tail,
     );
     Ok(Download {
         bytes: keyboardia_audio::offline::to_wav(&pcm),

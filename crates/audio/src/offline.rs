@@ -41,6 +41,57 @@ pub fn render_engine(e: &mut Engine, frames: usize, block: usize) -> Stereo {
     out
 }
 
+/// Longest tail an export adds after its last loop (a long reverb is cut here).
+pub const MAX_TAIL_SECONDS: f32 = 10.0;
+/// A tail ends once a block's peak falls below this (-60 dBFS).
+pub const TAIL_FLOOR: f32 = 0.001;
+
+/// Renders `loops` cycles of `cycle_frames` from an engine set up to play from frame 0.
+///
+/// With `tail`, the file starts at the first step and, after the last loop, keeps only what is
+/// still ringing (no new notes) until it falls below -60 dBFS, at most [`MAX_TAIL_SECONDS`],
+/// with a short fade. Without it, the file is exactly `loops` cycles long and loops seamlessly:
+/// one cycle is played first and dropped, so the start already holds the tails of the previous
+/// cycle's notes, as it does when the loop repeats.
+pub fn render_loops(e: &mut Engine, cycle_frames: f64, loops: u32, tail: bool) -> Stereo {
+    let loops = loops.max(1);
+    if !tail {
+        let pre = libm::round(cycle_frames) as usize;
+        let _ = render_engine(e, pre, MAX_BLOCK);
+        let end = libm::round(cycle_frames * (loops + 1) as f64) as usize;
+        return render_engine(e, end - pre, MAX_BLOCK);
+    }
+    let body = libm::round(cycle_frames * loops as f64) as usize;
+    let mut out = render_engine(e, body, MAX_BLOCK);
+    // No new notes: what is still sounding rings out.
+    e.set_transport(Transport::STOPPED);
+    let block = 2048;
+    let cap = (MAX_TAIL_SECONDS * e.sample_rate()) as usize;
+    let mut added = 0;
+    while added < cap {
+        let b = render_engine(e, block, MAX_BLOCK);
+        let peak = b
+            .left
+            .iter()
+            .chain(&b.right)
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        out.left.extend_from_slice(&b.left);
+        out.right.extend_from_slice(&b.right);
+        added += block;
+        if peak < TAIL_FLOOR {
+            // The last block fades to nothing.
+            let n = out.left.len();
+            for i in 0..block {
+                let g = 1.0 - (i + 1) as f32 / block as f32;
+                out.left[n - block + i] *= g;
+                out.right[n - block + i] *= g;
+            }
+            break;
+        }
+    }
+    out
+}
+
 /// How many 16th-note steps an export should cover: one full cycle of every track (their
 /// least common multiple) when that is at most 256 steps, else twice the longest track.
 pub fn export_steps(pattern: &Pattern) -> u64 {
@@ -168,25 +219,28 @@ mod session {
         out
     }
 
-    /// Renders a session for export: `loops` times [`export_steps`], plus a one-second tail so
-    /// the last notes ring out. Recordings the session uses are taken from `samples`.
+    /// Renders a session for export: exactly `loops` times [`export_steps`], then the tail of
+    /// what still rings (see [`render_loops`]). Recordings the session uses are taken from
+    /// `samples`.
     pub fn render_session(
         s: &SessionState,
         sample_rate: f32,
         loops: u32,
         samples: Vec<LoadedSample>,
     ) -> Stereo {
-        render_session_with(s, sample_rate, loops, samples, Vec::new())
+        render_session_with(s, sample_rate, loops, samples, Vec::new(), true)
     }
 
     /// [`render_session`] with sampled instruments: `(catalogue id, instrument)` pairs, each
-    /// loaded into its own slot (a track whose instrument is missing here stays silent).
+    /// loaded into its own slot (a track whose instrument is missing here stays silent); and
+    /// with the tail optional (without it, the file loops seamlessly).
     pub fn render_session_with(
         s: &SessionState,
         sample_rate: f32,
         loops: u32,
         samples: Vec<LoadedSample>,
         instruments: Vec<(String, crate::sampler::SampledInstrument)>,
+        tail: bool,
     ) -> Stereo {
         let mut e = Engine::new(sample_rate);
         let mut slots = Vec::new();
@@ -213,12 +267,11 @@ mod session {
             |id| slots.iter().position(|x| x == id).map(|i| i as u8),
             |id| inst_slots.iter().position(|x| x == id).map(|i| i as u8),
         );
-        let steps = export_steps(&p) * loops.max(1) as u64;
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
-        let frames = (steps as f64 * frames_per_step) as usize + sample_rate as usize;
+        let cycle = export_steps(&p) as f64 * frames_per_step;
         e.set_pattern(&p);
         e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
-        render_engine(&mut e, frames, MAX_BLOCK)
+        render_loops(&mut e, cycle, loops, tail)
     }
 }
 

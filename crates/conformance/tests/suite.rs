@@ -553,8 +553,26 @@ async fn http_edits_and_recordings_reach_live_players() {
     let wav = res.bytes().await.unwrap();
     let r = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
     assert_eq!(r.spec().channels, 2);
-    // One bar at 120 BPM (2 s) plus a 1 s tail.
-    assert_eq!(r.duration(), 3 * r.spec().sample_rate);
+    // One bar at 120 BPM (2 s), then only what still rings (well under the 10 s cap).
+    let rate = r.spec().sample_rate;
+    assert!(
+        r.duration() > 2 * rate && r.duration() < 6 * rate,
+        "{}",
+        r.duration()
+    );
+    // Without the tail: exactly the bar, a seamless loop.
+    let exact = t
+        .get(&format!("/api/sessions/{id}/export.wav?loops=1&tail=0"))
+        .await
+        .unwrap();
+    assert_eq!(exact.status, 200);
+    let e = hound::WavReader::new(std::io::Cursor::new(exact.bytes)).unwrap();
+    assert_eq!(e.duration(), 2 * rate);
+    let odd = t
+        .get(&format!("/api/sessions/{id}/export.wav?tail=maybe"))
+        .await
+        .unwrap();
+    assert_eq!(odd.status, 400, "{}", odd.text);
     let peak = r
         .into_samples::<i16>()
         .map(|s| s.unwrap().unsigned_abs())

@@ -267,6 +267,18 @@ pub fn export_loops(loops: Option<u32>, default: u32) -> Result<u32, ApiError> {
 /// Sample rate of exported WAV files.
 pub const EXPORT_RATE: f32 = 44_100.0;
 
+/// Whether an export keeps the tail after its last loop (`?tail=`, default on): `1`/`true`/`on`
+/// or `0`/`false`/`off`.
+pub fn export_tail(tail: Option<&str>) -> Result<bool, ApiError> {
+    match tail.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("1") | Some("true") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("off") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "tail must be 1 (keep what rings after the last loop) or 0 (a seamless loop), not {other:?}"
+        ))),
+    }
+}
+
 /// `Content-Disposition` for a download of the session named `name` with extension `ext`:
 /// a file name of letters, digits and dashes.
 pub fn attachment(name: &str, ext: &str) -> String {

@@ -222,6 +222,7 @@ pub async fn upload_recording(
 #[derive(Deserialize)]
 pub struct ExportQuery {
     loops: Option<u32>,
+    tail: Option<String>,
 }
 
 /// The session rendered to a WAV file by the same engine that plays it in the browser: one full
@@ -235,7 +236,12 @@ pub async fn export_wav(
     // Rendering takes a while: off the async threads.
     let rt = tokio::runtime::Handle::current();
     let d = tokio::task::spawn_blocking(move || {
-        rt.block_on(keyboardia_api::export_wav(&state, id, q.loops))
+        rt.block_on(keyboardia_api::export_wav(
+            &state,
+            id,
+            q.loops,
+            q.tail.as_deref(),
+        ))
     })
     .await
     .map_err(internal)??;

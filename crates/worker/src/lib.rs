@@ -441,12 +441,13 @@ async fn socket(req: Request, env: &Env, id: &str) -> ApiResult {
 #[derive(Deserialize, Default)]
 struct ExportQuery {
     loops: Option<u32>,
+    tail: Option<String>,
 }
 
 async fn export_wav(req: &Request, env: &Env, id: &str) -> ApiResult {
     let id = api::parse_id(id)?;
     let q: ExportQuery = query(req)?;
-    download(keyboardia_api::export_wav(&Cloudflare(env), id, q.loops).await?)
+    download(keyboardia_api::export_wav(&Cloudflare(env), id, q.loops, q.tail.as_deref()).await?)
 }
 
 async fn export_midi(req: &Request, env: &Env, id: &str) -> ApiResult {
