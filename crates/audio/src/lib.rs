@@ -18,6 +18,7 @@ pub mod analysis;
 pub mod control;
 pub mod demo;
 pub mod dsp;
+pub mod effects;
 pub mod engine;
 pub mod instrument;
 #[cfg(feature = "midi")]
