@@ -48,7 +48,7 @@ impl Smoothed {
     }
 
     #[inline]
-    pub fn next(&mut self) -> f32 {
+    pub fn tick(&mut self) -> f32 {
         let next = self.value + (self.target - self.value) * self.coeff;
         // Once a step no longer moves it (f32 cannot close the last gap), arrive.
         self.value = if next == self.value {
@@ -162,8 +162,8 @@ impl Reverb {
     pub fn set(&mut self, p: ReverbParams) {
         let scale = 0.5 + 1.5 * p.size.clamp(0.0, 1.0);
         let decay = p.decay.clamp(0.1, 20.0);
-        for i in 0..8 {
-            let len = ((FDN_MS[i] * scale * 0.001 * self.sr) as usize).max(1);
+        for (i, ms) in FDN_MS.iter().enumerate() {
+            let len = ((ms * scale * 0.001 * self.sr) as usize).max(1);
             self.lengths[i] = len.min(self.lines[i].buf.len());
             // -60 dB after `decay` seconds: each pass through a line of this length loses
             // 60 * len / (decay * sr) dB.
@@ -188,8 +188,8 @@ impl Reverb {
         }
         // Householder: y = x - (2/N) * sum(x).
         let sum: f32 = out.iter().sum::<f32>() * (2.0 / 8.0);
-        for i in 0..8 {
-            self.lines[i].write(flush(out[i] - sum + input));
+        for (line, o) in self.lines.iter_mut().zip(out) {
+            line.write(flush(o - sum + input));
         }
         let l = out[0] - out[2] + out[4] - out[6];
         let r = out[1] - out[3] + out[5] - out[7];
@@ -347,7 +347,7 @@ impl Filter {
         } else {
             x
         };
-        let now = (self.cutoff.next(), self.res.next());
+        let now = (self.cutoff.next(), self.res.tick());
         if now != self.applied {
             // Only while gliding: a steady filter costs no trigonometry.
             self.svf.set(now.0, now.1, self.sr);
@@ -556,10 +556,10 @@ mod tests {
     fn smoothing_reaches_its_target_without_jumping() {
         let mut s = Smoothed::new(0.0, 10.0, SR);
         s.set(1.0);
-        let first = s.next();
+        let first = s.tick();
         assert!(first > 0.0 && first < 0.01, "{first}");
         for _ in 0..(0.2 * SR) as usize {
-            s.next();
+            s.tick();
         }
         assert_eq!(s.value(), 1.0);
     }
