@@ -347,7 +347,7 @@ impl Filter {
         } else {
             x
         };
-        let now = (self.cutoff.next(), self.res.tick());
+        let now = (self.cutoff.tick(), self.res.tick());
         if now != self.applied {
             // Only while gliding: a steady filter costs no trigonometry.
             self.svf.set(now.0, now.1, self.sr);
