@@ -124,6 +124,14 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/ui.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("the sync measure itself: clicks scheduled for known moments are heard then");
             run("node", &["crates/web/e2e/measure-control.mjs"]);
             step("sync on the audio output: every heard step, every player, slow links (about 4 minutes)");

@@ -9,7 +9,8 @@ use keyboardia_core::client::{Event, SyncClient};
 use keyboardia_core::clock::{pace, ClockEstimator, SyncSample};
 use keyboardia_core::model::SessionState;
 use keyboardia_core::protocol::{
-    Applied, Change, ClientMessage, Control, Edit, Player, ServerMessage,
+    apply, resolve, Applied, Change, ClientMessage, Control, Edit, Player, ResolveCtx,
+    ServerMessage,
 };
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -74,6 +75,30 @@ struct Inner {
     /// Clock-sync requests sent on this connection, and when the last one went.
     syncs_sent: usize,
     last_sync_at: f64,
+    /// Coalesced edits of one value (tempo, swing, a track's volume...) waiting for their turn:
+    /// (key, the latest edit). Shown at once; sent at most every [`COALESCE_MS`] per key, so a
+    /// burst of clicks or a dragged slider never meets the session's rate limit and the last
+    /// value always arrives.
+    held: Vec<(String, Edit)>,
+    /// When an edit of each coalesced value was last sent.
+    last_sent: std::collections::HashMap<String, f64>,
+    flush_scheduled: bool,
+}
+
+/// The shortest gap between two sent edits of the same value (ms).
+pub const COALESCE_MS: f64 = 120.0;
+
+/// Edits that set one value: a later one replaces an earlier one not yet sent.
+fn coalesce_key(e: &Edit) -> Option<String> {
+    Some(match e {
+        Edit::SetTempo { .. } => "tempo".into(),
+        Edit::SetSwing { .. } => "swing".into(),
+        Edit::SetTrackVolume { track_id, .. } => format!("volume/{track_id}"),
+        Edit::SetTrackPan { track_id, .. } => format!("pan/{track_id}"),
+        Edit::SetTrackTranspose { track_id, .. } => format!("transpose/{track_id}"),
+        Edit::SetTrackSwing { track_id, .. } => format!("swing/{track_id}"),
+        _ => return None,
+    })
 }
 
 thread_local! {
@@ -124,6 +149,9 @@ pub fn start(session_id: &str, sig: Signals) {
             refused: false,
             syncs_sent: 0,
             last_sync_at: f64::NEG_INFINITY,
+            held: Vec::new(),
+            last_sent: std::collections::HashMap::new(),
+            flush_scheduled: false,
         })
     });
     connect();
@@ -309,8 +337,7 @@ fn on_text(text: &str) {
             Event::Changed { .. } | Event::Presence | Event::Ignored => {}
         }
         sig.players.set(inner.sync.players.clone());
-        sig.state.set(inner.sync.view().cloned());
-        sig.pending.set(inner.sync.pending_count());
+        publish_view(inner);
         if let Some((track, step, player)) = glow {
             if player != inner.sync.player_id() {
                 let color = inner
@@ -346,22 +373,94 @@ fn glow_for(a: &Applied) -> Option<(String, u8, String)> {
     }
 }
 
-/// Makes an edit: shown at once, sent now or when the connection is back.
-pub fn edit(e: Edit) {
-    with(|inner| {
-        let sig = inner.sig;
-        match inner.sync.edit(e) {
-            Ok(m) => {
-                if let Some(ws) = &inner.ws {
-                    if ws.ready_state() == WebSocket::OPEN {
-                        let _ = ws.send_with_str(&m.encode());
-                    }
-                }
-                sig.state.set(inner.sync.view().cloned());
-                sig.pending.set(inner.sync.pending_count());
+/// Shows the view: the confirmed state, the pending edits and the held (coalesced) ones.
+fn publish_view(inner: &mut Inner) {
+    let mut view = inner.sync.view().cloned();
+    if let Some(v) = view.as_mut() {
+        let ctx = ResolveCtx {
+            now: 0.0,
+            lead_ms: 0.0,
+        };
+        for (_, e) in &inner.held {
+            if let Ok(c) = resolve(v, e, ctx) {
+                apply(v, &c);
             }
-            Err(err) => sig.message.set(Some(err.to_string())),
         }
+    }
+    inner.sig.state.set(view);
+    inner
+        .sig
+        .pending
+        .set(inner.sync.pending_count() + inner.held.len());
+}
+
+fn send_edit(inner: &mut Inner, e: Edit) {
+    match inner.sync.edit(e) {
+        Ok(m) => {
+            if let Some(ws) = &inner.ws {
+                if ws.ready_state() == WebSocket::OPEN {
+                    let _ = ws.send_with_str(&m.encode());
+                }
+            }
+            publish_view(inner);
+        }
+        Err(err) => inner.sig.message.set(Some(err.to_string())),
+    }
+}
+
+/// Makes an edit: shown at once, sent now or when the connection is back. Repeated edits of one
+/// value are coalesced (see [`COALESCE_MS`]).
+pub fn edit(e: Edit) {
+    let now = perf_now();
+    let wait = with(|inner| {
+        if let Some(key) = coalesce_key(&e) {
+            if inner.sync.read_only {
+                send_edit(inner, e); // refused with the read-only message
+                return None;
+            }
+            let last = inner
+                .last_sent
+                .get(&key)
+                .copied()
+                .unwrap_or(f64::NEG_INFINITY);
+            let is_held = inner.held.iter().any(|(k, _)| *k == key);
+            if is_held || now - last < COALESCE_MS {
+                inner.held.retain(|(k, _)| *k != key);
+                inner.held.push((key, e));
+                publish_view(inner);
+                if inner.flush_scheduled {
+                    return None;
+                }
+                inner.flush_scheduled = true;
+                return Some((COALESCE_MS - (now - last)).clamp(10.0, COALESCE_MS));
+            }
+            inner.last_sent.insert(key, now);
+        }
+        send_edit(inner, e);
+        None
+    })
+    .flatten();
+    if let Some(ms) = wait {
+        let cb = Closure::once_into_js(flush_held);
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                cb.unchecked_ref(),
+                ms as i32,
+            );
+        }
+    }
+}
+
+/// Sends the held edits (each the latest of its value).
+fn flush_held() {
+    with(|inner| {
+        inner.flush_scheduled = false;
+        let now = perf_now();
+        for (key, e) in std::mem::take(&mut inner.held) {
+            inner.last_sent.insert(key, now);
+            send_edit(inner, e);
+        }
+        publish_view(inner);
     });
 }
 
