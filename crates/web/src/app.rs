@@ -574,13 +574,18 @@ fn Transport() -> impl IntoView {
             </button>
             <SoundButton/>
             <Show when=move || !ro()>
+                // On a phone only the icons show (the names stay as labels).
                 <button class="record" class:on=move || recording.get() aria-pressed=move || recording.get().to_string()
+                    aria-label=move || if recording.get() { "Stop recording" } else { "Record" }
                     on:click=toggle_record>
-                    {move || if recording.get() { "■ Stop recording" } else { "● Record" }}
+                    <span class="icon" aria-hidden="true">{move || if recording.get() { "■" } else { "●" }}</span>
+                    <span class="label">{move || if recording.get() { "Stop recording" } else { "Record" }}</span>
                 </button>
-                <button class="lock-mode" aria-pressed=move || ui.lock_mode.get().to_string()
+                <button class="lock-mode" aria-pressed=move || ui.lock_mode.get().to_string() aria-label="Step editor"
                     title="Step editor: tap a step to set its pitch, volume or tie (also Shift-click or a long press)"
-                    on:click=move |_| ui.lock_mode.update(|m| *m = !*m)>"✎ Step editor"</button>
+                    on:click=move |_| ui.lock_mode.update(|m| *m = !*m)>
+                    <span class="icon" aria-hidden="true">"✎"</span><span class="label">"Step editor"</span>
+                </button>
             </Show>
             {move || if ro() {
                 view! {
@@ -616,8 +621,10 @@ fn Transport() -> impl IntoView {
                     </label>
                 }.into_any()
             }}
-            <ConnectionStatus/>
-            <SyncIndicator/>
+            <div class="conn">
+                <ConnectionStatus/>
+                <SyncIndicator/>
+            </div>
         </section>
     }
 }
@@ -897,8 +904,8 @@ fn pause_following() {
     });
 }
 
-/// Keeps the furthest playhead in view: when it leaves the visible columns the grid pages to
-/// it (and back to the start when the longest track wraps). Not while the player scrolls.
+/// Keeps the furthest playhead in view: when it reaches the last visible column the grid pages
+/// to it (and back to the start when the longest track wraps). Not while the player scrolls.
 fn follow_playhead(playing: bool) {
     if !playing {
         return;
@@ -945,7 +952,9 @@ fn follow_playhead(playing: bool) {
         .map(|h| h.get_bounding_client_rect().width())
         .unwrap_or(0.0);
     let visible = (scroll + head, scroll + grid.client_width() as f64);
-    if left < visible.0 - 1.0 || right > visible.1 + 1.0 {
+    // Page when the playhead is in the last visible column, so the next step is in view too.
+    let next_right = right + (right - left) + 6.0;
+    if left < visible.0 - 1.0 || next_right > visible.1 + 1.0 {
         let target = (left - head - 8.0).max(0.0);
         grid.set_scroll_left(target as i32);
         let at = grid.scroll_left();
