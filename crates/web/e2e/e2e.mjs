@@ -160,7 +160,7 @@ await test('shift-click opens the parameter-lock editor; a pitch lock reaches th
 
 await test('record from the microphone: the take becomes a track for everyone', async () => {
   await a.click('.record');
-  await a.waitForSelector('.record:has-text("Stop recording")');
+  await a.waitForSelector('.record[aria-label="Stop recording"]');
   await a.waitForTimeout(1500);
   await a.click('.record');
   await a.waitForSelector('.message:has-text("is a track now")', { timeout: 15000 });

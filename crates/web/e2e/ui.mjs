@@ -19,7 +19,8 @@ const axeSource = path.join(here, 'node_modules/axe-core/axe.min.js');
 const DESKTOP = { viewport: { width: 1280, height: 800 } };
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
-const browser = await launchBrowser();
+// A fake microphone (a beep) that needs no permission prompt.
+const browser = await launchBrowser(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
 const consoleErrors = [];
 const contexts = [];
 async function page(opts = DESKTOP) {
@@ -501,6 +502,32 @@ await test('the ? panel lists the shortcuts; the step editor opens from a visibl
   assert(await m.getAttribute(cell('bass', 1), 'aria-pressed') === before2, 'the long press toggled the step');
   await shot(m, 'phone-step-editor');
   await m.close();
+});
+
+await test('recording: a one-bar count-in, then the elapsed time and the microphone level while recording', async () => {
+  const id = await createSession();
+  const p = await open(id);
+  const t0 = Date.now();
+  await p.click('.record');
+  await p.waitForSelector('[data-testid=recording]:has-text("Recording in")', { timeout: 5000 });
+  await p.waitForSelector('.record[aria-label="Stop recording"]', { timeout: 8000 });
+  const countIn = Date.now() - t0;
+  // 120 BPM: one bar is 2 s.
+  assert(countIn >= 1800, `the take started after ${countIn} ms`);
+  let peak = 0;
+  for (let i = 0; i < 25; i++) {
+    peak = Math.max(peak, Number(await p.getAttribute('[data-testid=recording] [role=meter]', 'aria-valuenow')));
+    await sleep(80);
+  }
+  assert(peak > 0, 'the level meter never moved');
+  await p.waitForSelector('[data-testid=recording]:has-text("Recording 0:02")', { timeout: 3000 });
+  await shot(p, 'desktop-recording');
+  await p.click('.record');
+  await p.waitForSelector('.message:has-text("is a track now")', { timeout: 15000 });
+  const d = await doc(id);
+  assert(d.samples.length === 1 && d.samples[0].durationMs > 1500, `take: ${JSON.stringify(d.samples)}`);
+  await p.close();
+  return `count-in ${countIn} ms, peak level ${peak}%`;
 });
 
 await test('dark theme by default; the light theme on request, kept across a reload', async () => {

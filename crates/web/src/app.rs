@@ -507,39 +507,135 @@ fn Transport() -> impl IntoView {
     let ui = ui();
     let sig = ui.sig;
     let ro = move || sig.read_only.get();
-    let recording = RwSignal::new(false);
+    // Recording: a one-bar count-in (the microphone's level shows from its start), then the
+    // take with its elapsed time and level, then the upload.
+    let rec = RwSignal::new(Rec::Idle);
+    let level = RwSignal::new(0.0f64);
+    let clock = RwSignal::new(0.0f64);
     let takes = RwSignal::new(0usize);
+    let ticker = StoredValue::new(None::<IntervalHandle>);
+    let stop_ticker = move || {
+        if let Some(h) = ticker.get_value() {
+            h.clear();
+        }
+        ticker.set_value(None);
+    };
+    let tick = move || {
+        let now = live::perf_now();
+        clock.set(now);
+        level.set(crate::record::level());
+        if let Rec::CountIn { until, .. } = rec.get_untracked() {
+            if now >= until {
+                match crate::record::begin() {
+                    Ok(()) => rec.set(Rec::Recording { since: now }),
+                    Err(e) => {
+                        crate::record::cancel();
+                        rec.set(Rec::Idle);
+                        sig.message.set(Some(format!(
+                            "The recording could not start: {}",
+                            api::js_err(e)
+                        )));
+                    }
+                }
+            }
+        }
+    };
     let toggle_record = move |_| {
         let sid = ui.session_id.get_value();
-        spawn_local(async move {
-            if !recording.get_untracked() {
+        match rec.get_untracked() {
+            Rec::Idle => spawn_local(async move {
                 if let Err(e) = audio::start().await {
                     sig.message
                         .set(Some(format!("Audio could not start: {}", api::js_err(e))));
                     return;
                 }
                 ui.audio_on.set(true);
-                match crate::record::start().await {
-                    Ok(()) => recording.set(true),
-                    Err(e) => sig.message.set(Some(format!(
+                if let Err(e) = crate::record::open().await {
+                    sig.message.set(Some(format!(
                         "The microphone is not available: {}",
                         api::js_err(e)
-                    ))),
+                    )));
+                    return;
                 }
-            } else {
-                recording.set(false);
-                takes.update(|n| *n += 1);
-                match crate::record::stop_and_upload(&sid, takes.get_untracked()).await {
-                    Ok(name) => sig
-                        .message
-                        .set(Some(format!("{name} is a track now: everyone hears it"))),
-                    Err(e) => sig
-                        .message
-                        .set(Some(format!("The recording failed: {}", api::js_err(e)))),
-                }
+                let tempo = sig
+                    .state
+                    .with_untracked(|s| s.as_ref().map(|s| s.tempo))
+                    .unwrap_or(120) as f64;
+                let beat = 60_000.0 / tempo;
+                let now = live::perf_now();
+                // While the session plays, the take starts on a bar line (at least half a bar
+                // away), so it lines up with the pattern; stopped, after one bar.
+                let transport = sig
+                    .state
+                    .with_untracked(|s| s.as_ref().map(|s| s.transport));
+                let until = match (transport, sig.offset.get_untracked()) {
+                    (Some(tr), Some(o)) if tr.playing => {
+                        let pos = tr.position_at(now + o);
+                        let mut next = (pos / 16.0).ceil() * 16.0;
+                        if next - pos < 8.0 {
+                            next += 16.0;
+                        }
+                        now + (next - pos) * beat / 4.0
+                    }
+                    _ => now + COUNT_IN_BEATS * beat,
+                };
+                rec.set(Rec::CountIn { until, beat });
+                clock.set(now);
+                stop_ticker();
+                ticker.set_value(set_interval_with_handle(tick, Duration::from_millis(50)).ok());
+            }),
+            Rec::CountIn { .. } => {
+                stop_ticker();
+                crate::record::cancel();
+                rec.set(Rec::Idle);
             }
-        })
+            Rec::Recording { .. } => {
+                stop_ticker();
+                rec.set(Rec::Idle);
+                takes.update(|n| *n += 1);
+                spawn_local(async move {
+                    match crate::record::stop_and_upload(&sid, takes.get_untracked()).await {
+                        Ok(name) => sig
+                            .message
+                            .set(Some(format!("{name} is a track now: everyone hears it"))),
+                        Err(e) => sig
+                            .message
+                            .set(Some(format!("The recording failed: {}", api::js_err(e)))),
+                    }
+                })
+            }
+        }
     };
+    on_cleanup(stop_ticker);
+    let recording = move || rec.with(|r| !matches!(r, Rec::Idle));
+    let rec_label = move || match rec.get() {
+        Rec::Idle => "Record",
+        Rec::CountIn { .. } => "Cancel recording",
+        Rec::Recording { .. } => "Stop recording",
+    };
+    // What the button shows: short, so its width stays put.
+    let rec_short = move || match rec.get() {
+        Rec::Idle => "Record",
+        Rec::CountIn { .. } => "Cancel",
+        Rec::Recording { .. } => "Stop",
+    };
+    let rec_icon = move || match rec.get() {
+        Rec::Idle => "●",
+        Rec::CountIn { .. } => "✕",
+        Rec::Recording { .. } => "■",
+    };
+    let rec_text = move || match rec.get() {
+        Rec::Idle => String::new(),
+        Rec::CountIn { until, beat } => {
+            let left = ((until - clock.get()) / beat).ceil().max(1.0);
+            format!("Recording in {left}…")
+        }
+        Rec::Recording { since } => {
+            let secs = ((clock.get() - since) / 1000.0).max(0.0) as u64;
+            format!("● Recording {}:{:02}", secs / 60, secs % 60)
+        }
+    };
+    let level_pct = move || (level.get() * 100.0).round() as i64;
     let tempo = move || {
         sig.state
             .with(|s| s.as_ref().map(|s| s.tempo).unwrap_or(120))
@@ -575,11 +671,10 @@ fn Transport() -> impl IntoView {
             <SoundButton/>
             <Show when=move || !ro()>
                 // On a phone only the icons show (the names stay as labels).
-                <button class="record" class:on=move || recording.get() aria-pressed=move || recording.get().to_string()
-                    aria-label=move || if recording.get() { "Stop recording" } else { "Record" }
-                    on:click=toggle_record>
-                    <span class="icon" aria-hidden="true">{move || if recording.get() { "■" } else { "●" }}</span>
-                    <span class="label">{move || if recording.get() { "Stop recording" } else { "Record" }}</span>
+                <button class="record" class:on=recording aria-pressed=move || recording().to_string()
+                    aria-label=rec_label on:click=toggle_record>
+                    <span class="icon" aria-hidden="true">{rec_icon}</span>
+                    <span class="label">{rec_short}</span>
                 </button>
                 <button class="lock-mode" aria-pressed=move || ui.lock_mode.get().to_string() aria-label="Step editor"
                     title="Step editor: tap a step to set its pitch, volume or tie (also Shift-click or a long press)"
@@ -621,6 +716,16 @@ fn Transport() -> impl IntoView {
                     </label>
                 }.into_any()
             }}
+            <Show when=recording>
+                <div class="rec-strip" role="status" data-testid="recording">
+                    <span class="rec-text">{rec_text}</span>
+                    <span class="meter" role="meter" aria-label="Microphone level" aria-valuemin="0" aria-valuemax="100"
+                        aria-valuenow=move || level_pct().to_string()>
+                        <span class="fill" style=move || format!("width:{}%", level_pct())></span>
+                    </span>
+                    <span class="dim">{move || if matches!(rec.get(), Rec::CountIn { .. }) { "Get ready: the take starts on a bar line" } else { "Press Stop recording when you are done" }}</span>
+                </div>
+            </Show>
             <div class="conn">
                 <ConnectionStatus/>
                 <SyncIndicator/>
@@ -628,6 +733,23 @@ fn Transport() -> impl IntoView {
         </section>
     }
 }
+
+/// Where a recording is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rec {
+    Idle,
+    /// Counting in; the take starts at `until` (performance ms); `beat` is one beat's length.
+    CountIn {
+        until: f64,
+        beat: f64,
+    },
+    Recording {
+        since: f64,
+    },
+}
+
+/// The count-in before a take: one bar.
+const COUNT_IN_BEATS: f64 = 4.0;
 
 /// Sound on/off: one slot of fixed size (nothing moves when sound starts). Off, it says so
 /// plainly, louder while the session is playing unheard; any gesture anywhere turns it on.

@@ -31,6 +31,11 @@ thread_local! {
     static AUDIO: RefCell<Option<Audio>> = const { RefCell::new(None) };
 }
 
+/// The running AudioContext (for the recording level meter).
+pub fn context() -> Option<AudioContext> {
+    AUDIO.with(|a| a.borrow().as_ref().map(|a| a.ctx.clone()))
+}
+
 pub fn is_running() -> bool {
     AUDIO.with(|a| a.borrow().is_some())
 }
