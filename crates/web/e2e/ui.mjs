@@ -376,6 +376,15 @@ for (const [label, opts] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await a.click('.start-audio');
     await a.waitForFunction(() => !document.querySelector('.start-audio'));
     const after = await boxes();
+    // The output level shows in the same slot while playing.
+    await a.click('.play');
+    let peak = 0;
+    for (let i = 0; i < 20 && peak === 0; i++) {
+      peak = Number(await a.getAttribute('[data-testid=master-meter]', 'aria-valuenow'));
+      await sleep(100);
+    }
+    assert(peak > 0, 'the output meter never moved while playing');
+    await a.click('.play');
     before.forEach((b, i) => assert(Math.abs(b.x - after[i].x) < 1 && Math.abs(b.y - after[i].y) < 1, `transport item ${i} moved: ${JSON.stringify(b)} -> ${JSON.stringify(after[i])}`));
     const av = await a.$$eval('.avatar', (els) => els.map((e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; }));
     for (let i = 0; i < av.length; i++) for (let j = i + 1; j < av.length; j++) assert(!overlap(av[i], av[j]), `avatars ${i} and ${j} overlap`);

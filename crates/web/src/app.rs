@@ -274,7 +274,11 @@ fn SessionPage(id: String) -> impl IntoView {
     move || match phase.get() {
         0 => view! { <Refused/> }.into_any(),
         1 => view! {
-            <main class="connecting"><p role="status">"Connecting to the session…"</p></main>
+            <main class="connecting">
+                <a class="brand" href="/">"Keyboardia"</a>
+                <p>"Connecting to the session…"</p>
+                <ConnectionStatus/>
+            </main>
         }
         .into_any(),
         _ => view! { <SessionView/> }.into_any(),
@@ -758,12 +762,38 @@ fn SoundButton() -> impl IntoView {
     let ui = ui();
     let on = move || ui.audio_on.get();
     let urgent = move || !on() && playing(ui.sig);
+    // The master level, read about 15 times a second while sound is on (cheap: one analyser).
+    let level = RwSignal::new(0.0f64);
+    let poll = set_interval_with_handle(
+        move || {
+            if ui.audio_on.get_untracked() {
+                let l = audio::master_level();
+                if (l - level.get_untracked()).abs() > 0.01 {
+                    level.set(l);
+                }
+            }
+        },
+        Duration::from_millis(66),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(p) = poll {
+            p.clear();
+        }
+    });
+    let pct = move || (level.get() * 100.0).round() as i64;
     view! {
         <button class="sound" class:start-audio=move || !on() class:urgent=urgent data-testid="sound"
             aria-disabled=move || on().to_string()
             on:click=move |_| start_audio(ui)>
             {move || if on() {
-                view! { <span class="sound-main">"Sound on"</span> }.into_any()
+                view! {
+                    <span class="sound-main">"Sound on"</span>
+                    <span class="meter master" role="meter" aria-label="Output level" aria-valuemin="0" aria-valuemax="100"
+                        aria-valuenow=move || pct().to_string() data-testid="master-meter">
+                        <span class="fill" style=move || format!("width:{}%", pct())></span>
+                    </span>
+                }.into_any()
             } else if urgent() {
                 view! {
                     <span class="sound-main">"Playing, muted here"</span>

@@ -25,10 +25,34 @@ struct Audio {
     /// The output's latency as `getOutputTimestamp()` last showed it (performance ms minus
     /// context ms): a sudden change means the output stalled and everything is heard later.
     output_lag: Option<f64>,
+    /// Taps the master output for the level meter (not connected onwards).
+    meter: Option<web_sys::AnalyserNode>,
 }
 
 thread_local! {
     static AUDIO: RefCell<Option<Audio>> = const { RefCell::new(None) };
+}
+
+/// The master output's level now, 0 to 1 (peak of the last ~10 ms on a -48 dBFS..0 scale).
+pub fn master_level() -> f64 {
+    AUDIO.with(|a| {
+        let a = a.borrow();
+        let Some(m) = a.as_ref().and_then(|a| a.meter.as_ref()) else {
+            return 0.0;
+        };
+        let mut buf = vec![0f32; m.fft_size() as usize];
+        m.get_float_time_domain_data(&mut buf);
+        peak_level(&buf)
+    })
+}
+
+/// A block's peak on a meter's scale: -48 dBFS to 0 as 0 to 1.
+pub fn peak_level(buf: &[f32]) -> f64 {
+    let peak = buf.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
+    if peak <= 0.0 {
+        return 0.0;
+    }
+    ((20.0 * peak.log10() + 48.0) / 48.0).clamp(0.0, 1.0)
 }
 
 /// The running AudioContext (for the recording level meter).
@@ -85,6 +109,11 @@ pub async fn start() -> Result<(), JsValue> {
     js_sys::Reflect::set(&init, &"module".into(), &module)?;
     node.port()?.post_message(&init)?;
     let sample_rate = ctx.sample_rate() as f64;
+    let meter = ctx.create_analyser().ok().and_then(|m| {
+        m.set_fft_size(512);
+        node.connect_with_audio_node(&m).ok()?;
+        Some(m)
+    });
     // Nothing is scheduled until the context reports where its output really is: before the
     // first rendered quantum, getOutputTimestamp() has no reading, and guessing the output
     // latency put a late joiner 10 ms off.
@@ -102,6 +131,7 @@ pub async fn start() -> Result<(), JsValue> {
             samples: HashMap::new(),
             last: None,
             output_lag: None,
+            meter,
         })
     });
     Ok(())

@@ -92,11 +92,7 @@ pub fn level() -> f64 {
         };
         let mut buf = vec![0f32; a.fft_size() as usize];
         a.get_float_time_domain_data(&mut buf);
-        let peak = buf.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
-        if peak <= 0.0 {
-            return 0.0;
-        }
-        ((20.0 * peak.log10() + 48.0) / 48.0).clamp(0.0, 1.0)
+        crate::audio::peak_level(&buf)
     })
 }
 
