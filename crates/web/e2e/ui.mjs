@@ -100,6 +100,14 @@ async function contrast(p, sel) {
     return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
   });
 }
+/** Switches the theme: in the header, or on a phone in the "More" sheet. */
+async function toggleTheme(p) {
+  if (await p.locator('.top .theme').isVisible()) return p.click('.top .theme');
+  await p.click('.top .overflow');
+  await p.click('.sheet .theme');
+  await p.keyboard.press('Escape');
+  await p.waitForSelector('.sheet', { state: 'detached' });
+}
 async function axe(p) {
   await p.addScriptTag({ path: axeSource });
   const res = await p.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
@@ -575,9 +583,10 @@ await test('accessibility: axe-core finds no serious or critical violations (lan
     await p.waitForSelector('.sheet .picker');
     await check(`${label} instrument picker`, p);
     await p.keyboard.press('Escape');
-    await p.click('.theme');
+    await toggleTheme(p);
+    await p.waitForSelector('html[data-theme=light]');
     await check(`${label} light session`, p);
-    await p.click('.theme');
+    await toggleTheme(p);
     await p.close();
     const r = await open(pub.id, opts);
     await check(`${label} read-only`, r);

@@ -23,6 +23,7 @@ use crate::{api, audio};
 
 #[component]
 pub fn App() -> impl IntoView {
+    let _ = light_theme();
     let path = api::location_path();
     match path.strip_prefix("/s/") {
         Some(id) if !id.is_empty() => {
@@ -96,6 +97,8 @@ enum Sheet {
     Publish,
     /// Keyboard shortcuts and help.
     Help,
+    /// What the header has no room for on a phone: exports, theme, shortcuts.
+    More,
 }
 
 /// The session page's state, shared by its parts (all `Copy`).
@@ -431,11 +434,16 @@ fn Header() -> impl IntoView {
                     <button class="publish" aria-haspopup="dialog"
                         on:click=move |_| toggle_sheet(ui, Sheet::Publish)>"Publish…"</button>
                 </Show>
-                <a class="button" href=export_href download="">"WAV"</a>
-                <a class="button" href=midi_href download="">"MIDI"</a>
-                <ThemeToggle/>
-                <button class="help" aria-label="Keyboard shortcuts and help" title="Shortcuts (?)"
-                    aria-haspopup="dialog" on:click=move |_| toggle_sheet(ui, Sheet::Help)>"?"</button>
+                // On a phone these four live in the "More" sheet.
+                <span class="wide-only">
+                    <a class="button" href=export_href download="">"WAV"</a>
+                    <a class="button" href=midi_href download="">"MIDI"</a>
+                    <ThemeToggle/>
+                    <button class="help" aria-label="Keyboard shortcuts and help" title="Shortcuts (?)"
+                        aria-haspopup="dialog" on:click=move |_| toggle_sheet(ui, Sheet::Help)>"?"</button>
+                </span>
+                <button class="overflow" aria-label="More: export, theme, shortcuts" aria-haspopup="dialog"
+                    on:click=move |_| toggle_sheet(ui, Sheet::More)>"⋯"</button>
             </nav>
         </header>
         <Show when=move || ui.share_open.get()>
@@ -451,18 +459,28 @@ fn Header() -> impl IntoView {
     }
 }
 
+/// Whether the light theme is on (dark by default), for every theme toggle on the page.
+#[derive(Clone, Copy)]
+struct LightTheme(RwSignal<bool>);
+
+fn light_theme() -> LightTheme {
+    use_context::<LightTheme>().unwrap_or_else(|| {
+        let on = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|r| r.get_attribute("data-theme"))
+            .as_deref()
+            == Some("light");
+        let t = LightTheme(RwSignal::new(on));
+        provide_context(t);
+        t
+    })
+}
+
 /// The light or dark theme (dark by default), kept in this browser.
 #[component]
 fn ThemeToggle() -> impl IntoView {
-    let root = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.document_element());
-    let light = RwSignal::new(
-        root.as_ref()
-            .and_then(|r| r.get_attribute("data-theme"))
-            .as_deref()
-            == Some("light"),
-    );
+    let light = light_theme().0;
     let toggle = move |_| {
         let l = !light.get_untracked();
         light.set(l);
@@ -1521,6 +1539,7 @@ fn SheetView() -> impl IntoView {
                 Sheet::Lock(id, k) => ("lock-sheet", view! { <LockEditor id=id step=k/> }.into_any()),
                 Sheet::Publish => ("publish-sheet", view! { <PublishSheet/> }.into_any()),
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
+                Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
@@ -1675,6 +1694,21 @@ fn PublishSheet() -> impl IntoView {
                 <button class="primary" data-testid="confirm-publish" on:click=move |_| derive(ui, "publish")>"Publish a copy"</button>
                 <button on:click=move |_| ui.sheet.set(None)>"Cancel"</button>
             </div>
+        </div>
+    }
+}
+
+#[component]
+fn MoreSheet() -> impl IntoView {
+    let ui = ui();
+    let id = ui.session_id.get_value();
+    view! {
+        <SheetHead title="More".to_string()/>
+        <div class="sheet-body">
+            <a class="button" href=format!("/api/sessions/{id}/export.wav") download="">"Download WAV"</a>
+            <a class="button" href=format!("/api/sessions/{id}/export.mid") download="">"Download MIDI"</a>
+            <ThemeToggle/>
+            <button on:click=move |_| ui.sheet.set(Some(Sheet::Help))>"Shortcuts"</button>
         </div>
     }
 }
