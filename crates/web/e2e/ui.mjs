@@ -384,15 +384,6 @@ for (const [label, opts] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await a.click('.start-audio');
     await a.waitForFunction(() => !document.querySelector('.start-audio'));
     const after = await boxes();
-    // The output level shows in the same slot while playing.
-    await a.click('.play');
-    let peak = 0;
-    for (let i = 0; i < 20 && peak === 0; i++) {
-      peak = Number(await a.getAttribute('[data-testid=master-meter]', 'aria-valuenow'));
-      await sleep(100);
-    }
-    assert(peak > 0, 'the output meter never moved while playing');
-    await a.click('.play');
     before.forEach((b, i) => assert(Math.abs(b.x - after[i].x) < 1 && Math.abs(b.y - after[i].y) < 1, `transport item ${i} moved: ${JSON.stringify(b)} -> ${JSON.stringify(after[i])}`));
     const av = await a.$$eval('.avatar', (els) => els.map((e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; }));
     for (let i = 0; i < av.length; i++) for (let j = i + 1; j < av.length; j++) assert(!overlap(av[i], av[j]), `avatars ${i} and ${j} overlap`);
@@ -545,6 +536,30 @@ await test('recording: a one-bar count-in, then the elapsed time and the microph
   assert(d.samples.length === 1 && d.samples[0].durationMs > 1500, `take: ${JSON.stringify(d.samples)}`);
   await p.close();
   return `count-in ${countIn} ms, peak level ${peak}%`;
+});
+
+await test('level meters: the master and each track show their level while playing; a track muted here shows none', async () => {
+  const id = await createSession();
+  for (const [label, opts] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+    const p = await open(id, opts);
+    await p.click('[data-track="snare"] [aria-label="Mute (only for you)"]');
+    await p.click('.play');
+    const peaks = { master: 0, kick: 0, snare: 0 };
+    for (let i = 0; i < 30; i++) {
+      const v = await p.evaluate(() => ({
+        master: Number(document.querySelector('[data-testid=master-meter]')?.getAttribute('aria-valuenow') || 0),
+        kick: Number(document.querySelector('[data-track="kick"] .track-meter').getAttribute('aria-valuenow')),
+        snare: Number(document.querySelector('[data-track="snare"] .track-meter').getAttribute('aria-valuenow')),
+      }));
+      for (const k of Object.keys(peaks)) peaks[k] = Math.max(peaks[k], v[k]);
+      await sleep(70);
+    }
+    assert(peaks.master > 0 && peaks.kick > 0, `${label}: meters did not move: ${JSON.stringify(peaks)}`);
+    assert(peaks.snare === 0, `${label}: the muted snare shows a level: ${peaks.snare}`);
+    if (label === 'phone') await shot(p, 'phone-playing');
+    await p.click('.play');
+    await p.close();
+  }
 });
 
 await test('dark theme by default; the light theme on request, kept across a reload', async () => {

@@ -116,6 +116,8 @@ struct Ui {
     lock_mode: RwSignal<bool>,
     share_open: RwSignal<bool>,
     session_id: StoredValue<String>,
+    /// Each track's output level (0 to 1, by track index), for the track meters.
+    levels: RwSignal<Vec<f64>>,
 }
 
 fn ui() -> Ui {
@@ -191,6 +193,7 @@ fn SessionPage(id: String) -> impl IntoView {
         lock_mode: RwSignal::new(false),
         share_open: RwSignal::new(false),
         session_id: StoredValue::new(id.clone()),
+        levels: RwSignal::new(Vec::new()),
     };
     provide_context(ui);
     // The clock of the playhead (server time), refreshed about 30 times a second; the grid
@@ -780,7 +783,8 @@ fn SoundButton() -> impl IntoView {
     let ui = ui();
     let on = move || ui.audio_on.get();
     let urgent = move || !on() && playing(ui.sig);
-    // The master level, read about 15 times a second while sound is on (cheap: one analyser).
+    // The master level (one analyser) and the tracks' levels (reported by the engine), read
+    // about 15 times a second while sound is on.
     let level = RwSignal::new(0.0f64);
     let poll = set_interval_with_handle(
         move || {
@@ -788,6 +792,14 @@ fn SoundButton() -> impl IntoView {
                 let l = audio::master_level();
                 if (l - level.get_untracked()).abs() > 0.01 {
                     level.set(l);
+                }
+                let tracks = audio::take_track_levels();
+                let changed = ui.levels.with_untracked(|old| {
+                    old.len() != tracks.len()
+                        || old.iter().zip(&tracks).any(|(a, b)| (a - b).abs() > 0.01)
+                });
+                if changed {
+                    ui.levels.set(tracks);
                 }
             }
         },
@@ -870,6 +882,8 @@ fn RepeatButton(
             on:pointerup=move |_| stop()
             on:pointerleave=move |_| stop()
             on:pointercancel=move |_| stop()
+            // A long hold on a touch screen is a repeat, not a context menu.
+            on:contextmenu=move |e: leptos::ev::MouseEvent| e.prevent_default()
             // Keyboard activation (a click with no pointer behind it).
             on:click=move |e: leptos::ev::MouseEvent| if e.detail() == 0 { on_step.run(()) }>
             {text}
@@ -1421,6 +1435,10 @@ fn TrackRow(track_id: String) -> impl IntoView {
             .map(|c| c.to_uppercase().to_string())
             .unwrap_or_default()
     };
+    let level_pct = move || {
+        let i = index.get();
+        (ui.levels.with(|l| l.get(i).copied().unwrap_or(0.0)) * 100.0).round() as i64
+    };
     let id_more = track_id.clone();
     let id_inst = track_id.clone();
     let selected = {
@@ -1438,6 +1456,10 @@ fn TrackRow(track_id: String) -> impl IntoView {
         <div class="track" role="group" aria-label=name data-track=track_id.clone() class:selected=selected>
             <div class="track-head">
                 <span class="chip" aria-hidden="true" style=move || format!("background:{}", color())>{initial}</span>
+                <span class="track-meter" role="meter" aria-valuemin="0" aria-valuemax="100"
+                    aria-label=move || format!("{} level", name()) aria-valuenow=move || level_pct().to_string()>
+                    <span class="fill" style=move || format!("height:{}%;background:{}", level_pct(), color())></span>
+                </span>
                 <span class="track-name">{name}</span>
                 {move || if sig.read_only.get() {
                     view! { <span class="inst as-text">{inst}</span> }.into_any()

@@ -31,6 +31,19 @@ struct Audio {
 
 thread_local! {
     static AUDIO: RefCell<Option<Audio>> = const { RefCell::new(None) };
+    /// Each track's peak (linear) since [`take_track_levels`] last read them.
+    static LEVELS: RefCell<[f32; 16]> = const { RefCell::new([0.0; 16]) };
+}
+
+/// Each track's level since the last call, 0 to 1 on the meters' scale (-48 dBFS to 0), by
+/// track index.
+pub fn take_track_levels() -> Vec<f64> {
+    LEVELS.with(|l| {
+        let mut l = l.borrow_mut();
+        let out = l.iter().map(|p| peak_level(&[*p])).collect();
+        *l = [0.0; 16];
+        out
+    })
 }
 
 /// The master output's level now, 0 to 1 (peak of the last ~10 ms on a -48 dBFS..0 scale).
@@ -92,7 +105,20 @@ pub async fn start() -> Result<(), JsValue> {
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
             let d = e.data();
             let get = |k: &str| js_sys::Reflect::get(&d, &k.into()).ok();
-            if get("type").and_then(|v| v.as_string()).as_deref() == Some("frameJump") {
+            let kind = get("type").and_then(|v| v.as_string());
+            if kind.as_deref() == Some("levels") {
+                if let Some(p) = get("peaks") {
+                    let p = js_sys::Float32Array::new(&p).to_vec();
+                    LEVELS.with(|l| {
+                        let mut l = l.borrow_mut();
+                        for (held, now) in l.iter_mut().zip(p) {
+                            *held = held.max(now);
+                        }
+                    });
+                }
+                return;
+            }
+            if kind.as_deref() == Some("frameJump") {
                 let n = |k| get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
                 web_sys::console::warn_1(&JsValue::from_str(&format!(
                     "audio: render quanta were dropped (frame {} to {})",
