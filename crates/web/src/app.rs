@@ -197,14 +197,18 @@ fn SessionPage(id: String) -> impl IntoView {
     };
     provide_context(ui);
     // The clock of the playhead (server time), refreshed about 30 times a second; the grid
-    // follows the playhead (from the last tick's DOM).
+    // follows the playhead (from the last tick's DOM), except while a step's editor is open:
+    // the step being edited stays where it is.
     let now = ui.now;
     let tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
         let playing = sig
             .state
             .with_untracked(|s| s.as_ref().map(|s| s.transport.playing))
             .unwrap_or(false);
-        follow_playhead(playing);
+        let editing = ui
+            .sheet
+            .with_untracked(|s| matches!(s, Some(Sheet::Lock(..))));
+        follow_playhead(playing && !editing);
         if let Some(o) = sig.offset.get_untracked() {
             now.set(live::perf_now() + o);
         }
