@@ -135,12 +135,20 @@ fn main() {
             step("web app end to end in headless Chromium against the real server");
             build_web();
             cargo(&["build", "-p", "keyboardia-server"]);
-            npm_ci("crates/web/e2e", "playwright-core");
+            npm_ci("crates/web/e2e", "axe-core");
             ensure_chromium();
             run(
                 "node",
                 &[
                     "crates/web/e2e/e2e.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/ui.mjs",
                     "target/debug/keyboardia",
                     "target/web-dist",
                 ],

@@ -406,7 +406,7 @@ pub fn test() {
     suite(&["suite"]);
     suite(&["hibernation", "--", "--ignored"]);
     step("web app end to end in headless Chromium against the Cloudflare host");
-    npm_ci("crates/web/e2e", "playwright-core");
+    npm_ci("crates/web/e2e", "axe-core");
     ensure_chromium();
     must(
         Command::new("node")

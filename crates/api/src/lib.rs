@@ -256,7 +256,11 @@ pub async fn copy<H: Host>(
 ) -> Result<Value, ApiError> {
     let (_, state) = h.session(source).await?;
     let meta = api::new_meta(Uuid::new_v4(), now_ms, kind, Some(source));
-    let created = h.create(meta, state.stopped()).await?;
+    let mut copy = state.stopped();
+    if kind == CopyKind::Remix {
+        copy.name = api::remix_name(&copy.name);
+    }
+    let created = h.create(meta, copy).await?;
     if kind == CopyKind::Remix {
         h.count_remix(source).await?;
     }

@@ -10,11 +10,15 @@
 //       or at once when the output itself jumped)
 //   { type: 'sample', slot, rate, pcm: Float32Array }
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
+// About every 21 ms (8 render quanta) while anything sounds, it reports each track's peak since
+// the last report (linear, after the track's gain): { type: 'levels', peaks: Float32Array(16) }.
 class KeyboardiaProcessor extends AudioWorkletProcessor {
   constructor() {
     super();
     this.kb = null;
     this.h = 0;
+    this.quanta = 0;
+    this.quiet = true;
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
 
@@ -69,7 +73,17 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     const mem = this.kb.memory.buffer;
     out[0].set(new Float32Array(mem, this.kb.kb_left(this.h), n));
     out[1].set(new Float32Array(mem, this.kb.kb_right(this.h), n));
+    if (++this.quanta % 8 === 0) this.reportLevels();
     return true;
+  }
+
+  reportLevels() {
+    const peaks = new Float32Array(16);
+    let any = false;
+    for (let i = 0; i < 16; i++) { peaks[i] = this.kb.kb_take_peak(this.h, i); any = any || peaks[i] > 0; }
+    // Silence is reported once, not every time.
+    if (any || !this.quiet) this.port.postMessage({ type: 'levels', peaks });
+    this.quiet = !any;
   }
 }
 

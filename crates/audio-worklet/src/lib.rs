@@ -172,3 +172,9 @@ pub extern "C" fn kb_commit_sample(h: *mut Worklet, slot: u32, rate: f32) {
     let pcm = std::mem::take(&mut w.staging);
     w.engine.load_sample(slot as usize, pcm, rate);
 }
+
+/// Track `i`'s peak level since the last call (linear, after its gain): the level meters.
+#[no_mangle]
+pub extern "C" fn kb_take_peak(h: *mut Worklet, i: u32) -> f32 {
+    w(h).engine.take_peak(i as usize)
+}

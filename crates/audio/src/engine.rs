@@ -231,6 +231,9 @@ pub struct Engine {
     limiter_release: f32,
     log: [Trigger; TRIGGER_LOG],
     logged: usize,
+    /// The loudest sample each track sent to the mix (after its gain, before the master) since
+    /// [`Engine::take_peak`] last read it: the level meters.
+    peaks: [f32; MAX_TRACKS],
 }
 
 impl Engine {
@@ -267,7 +270,16 @@ impl Engine {
                 step: 0,
             }; TRIGGER_LOG],
             logged: 0,
+            peaks: [0.0; MAX_TRACKS],
         })
+    }
+
+    /// Track `i`'s peak since the last call (linear, after its gain), and starts a new one.
+    pub fn take_peak(&mut self, i: usize) -> f32 {
+        self.peaks
+            .get_mut(i)
+            .map(|p| core::mem::replace(p, 0.0))
+            .unwrap_or(0.0)
     }
 
     pub fn sample_rate(&self) -> f32 {
@@ -848,19 +860,24 @@ impl Engine {
                 continue;
             }
             let bus = &self.buses[ti][..n];
+            let mut peak = 0f32;
             if gain.remaining == 0 {
                 let (gl, gr) = (gain.left, gain.right);
                 for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
                     *l += b * gl;
                     *r += b * gr;
+                    peak = peak.max(b.abs());
                 }
+                peak *= gl.abs().max(gr.abs());
             } else {
                 for i in 0..n {
                     let (gl, gr) = gain.tick();
                     left[i] += bus[i] * gl;
                     right[i] += bus[i] * gr;
+                    peak = peak.max(bus[i].abs() * gl.abs().max(gr.abs()));
                 }
             }
+            self.peaks[ti] = self.peaks[ti].max(peak);
         }
         for i in 0..n {
             let l = left[i] * MASTER_GAIN;

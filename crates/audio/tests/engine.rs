@@ -426,3 +426,22 @@ fn an_output_jump_is_corrected_at_once() {
     render_engine(&mut e, FPS as usize, 128);
     assert_eq!(onsets(&e, 0), [0, FPS, 2 * FPS - 960]);
 }
+
+#[test]
+fn level_meters_read_each_tracks_peak_after_its_gain() {
+    let mut kick = all_steps(Instrument::Drum(Drum::Kick), 4);
+    kick.volume = 1.0;
+    let mut quiet = kick;
+    quiet.volume = 0.25;
+    let mut muted = kick;
+    muted.muted = true;
+    let p = pattern(&[kick, quiet, muted]);
+    let mut e = run(&p, Transport::play(0.0, 0.0, 120.0), 4 * FPS as usize, 128);
+    let (loud, soft, none) = (e.take_peak(0), e.take_peak(1), e.take_peak(2));
+    assert!(loud > 0.1, "{loud}");
+    assert!((soft - loud * 0.25).abs() < loud * 0.05, "{soft} vs {loud}");
+    assert_eq!(none, 0.0);
+    // Reading starts a new window; a track that does not exist reads silence.
+    assert_eq!(e.take_peak(0), 0.0);
+    assert_eq!(e.take_peak(99), 0.0);
+}

@@ -80,6 +80,8 @@ async fn create_load_remix_publish() {
     let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap();
     assert_eq!(r.body["remixedFrom"], id.as_str());
     assert_eq!(r.body["tracks"], got.body["tracks"]);
+    // A remix says it is a copy.
+    assert_eq!(r.body["name"], "Remix of Funky Groove");
     let src = t.get(&format!("/api/sessions/{id}")).await.unwrap();
     assert_eq!(src.body["remixCount"], 1);
 

@@ -194,6 +194,25 @@ pub enum CopyKind {
     Publish,
 }
 
+/// The name of a remix of a session named `name`: says it is a copy ("Remix of ..."), once
+/// (a remix of a remix keeps one prefix), within the name limit.
+pub fn remix_name(name: &str) -> String {
+    const PREFIX: &str = "Remix of ";
+    let base = name.trim();
+    let base = if base.is_empty() {
+        "Untitled beat"
+    } else {
+        base
+    };
+    if base.starts_with(PREFIX) {
+        return base.to_string();
+    }
+    let room = crate::limits::SESSION_NAME_MAX_CHARS - PREFIX.chars().count();
+    let mut out = String::from(PREFIX);
+    out.extend(base.chars().take(room));
+    out
+}
+
 /// The metadata of a new session `id` created at `now` (ms), derived from `source` by `kind`.
 pub fn new_meta(id: Uuid, now: i64, kind: CopyKind, source: Option<Uuid>) -> SessionMeta {
     let (remixed_from, immutable, published_from) = match kind {
@@ -475,5 +494,20 @@ mod tests {
             attachment("???", "mid"),
             "attachment; filename=\"keyboardia.mid\""
         );
+    }
+}
+
+#[cfg(test)]
+mod remix_name_tests {
+    use super::remix_name;
+    use crate::limits::SESSION_NAME_MAX_CHARS;
+
+    #[test]
+    fn a_remix_says_it_is_a_copy_once_and_fits() {
+        assert_eq!(remix_name("Funky Groove"), "Remix of Funky Groove");
+        assert_eq!(remix_name("Remix of Funky Groove"), "Remix of Funky Groove");
+        assert_eq!(remix_name("  "), "Remix of Untitled beat");
+        let long = "x".repeat(SESSION_NAME_MAX_CHARS);
+        assert_eq!(remix_name(&long).chars().count(), SESSION_NAME_MAX_CHARS);
     }
 }

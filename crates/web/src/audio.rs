@@ -25,10 +25,52 @@ struct Audio {
     /// The output's latency as `getOutputTimestamp()` last showed it (performance ms minus
     /// context ms): a sudden change means the output stalled and everything is heard later.
     output_lag: Option<f64>,
+    /// Taps the master output for the level meter (not connected onwards).
+    meter: Option<web_sys::AnalyserNode>,
 }
 
 thread_local! {
     static AUDIO: RefCell<Option<Audio>> = const { RefCell::new(None) };
+    /// Each track's peak (linear) since [`take_track_levels`] last read them.
+    static LEVELS: RefCell<[f32; 16]> = const { RefCell::new([0.0; 16]) };
+}
+
+/// Each track's level since the last call, 0 to 1 on the meters' scale (-48 dBFS to 0), by
+/// track index.
+pub fn take_track_levels() -> Vec<f64> {
+    LEVELS.with(|l| {
+        let mut l = l.borrow_mut();
+        let out = l.iter().map(|p| peak_level(&[*p])).collect();
+        *l = [0.0; 16];
+        out
+    })
+}
+
+/// The master output's level now, 0 to 1 (peak of the last ~10 ms on a -48 dBFS..0 scale).
+pub fn master_level() -> f64 {
+    AUDIO.with(|a| {
+        let a = a.borrow();
+        let Some(m) = a.as_ref().and_then(|a| a.meter.as_ref()) else {
+            return 0.0;
+        };
+        let mut buf = vec![0f32; m.fft_size() as usize];
+        m.get_float_time_domain_data(&mut buf);
+        peak_level(&buf)
+    })
+}
+
+/// A block's peak on a meter's scale: -48 dBFS to 0 as 0 to 1.
+pub fn peak_level(buf: &[f32]) -> f64 {
+    let peak = buf.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
+    if peak <= 0.0 {
+        return 0.0;
+    }
+    ((20.0 * peak.log10() + 48.0) / 48.0).clamp(0.0, 1.0)
+}
+
+/// The running AudioContext (for the recording level meter).
+pub fn context() -> Option<AudioContext> {
+    AUDIO.with(|a| a.borrow().as_ref().map(|a| a.ctx.clone()))
 }
 
 pub fn is_running() -> bool {
@@ -79,7 +121,20 @@ pub async fn start() -> Result<(), JsValue> {
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
             let d = e.data();
             let get = |k: &str| js_sys::Reflect::get(&d, &k.into()).ok();
-            if get("type").and_then(|v| v.as_string()).as_deref() == Some("frameJump") {
+            let kind = get("type").and_then(|v| v.as_string());
+            if kind.as_deref() == Some("levels") {
+                if let Some(p) = get("peaks") {
+                    let p = js_sys::Float32Array::new(&p).to_vec();
+                    LEVELS.with(|l| {
+                        let mut l = l.borrow_mut();
+                        for (held, now) in l.iter_mut().zip(p) {
+                            *held = held.max(now);
+                        }
+                    });
+                }
+                return;
+            }
+            if kind.as_deref() == Some("frameJump") {
                 let n = |k| get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
                 web_sys::console::warn_1(&JsValue::from_str(&format!(
                     "audio: render quanta were dropped (frame {} to {})",
@@ -96,6 +151,11 @@ pub async fn start() -> Result<(), JsValue> {
     js_sys::Reflect::set(&init, &"module".into(), &module)?;
     node.port()?.post_message(&init)?;
     let sample_rate = ctx.sample_rate() as f64;
+    let meter = ctx.create_analyser().ok().and_then(|m| {
+        m.set_fft_size(512);
+        node.connect_with_audio_node(&m).ok()?;
+        Some(m)
+    });
     // Nothing is scheduled until the context reports where its output really is: before the
     // first rendered quantum, getOutputTimestamp() has no reading, and guessing the output
     // latency put a late joiner 10 ms off.
@@ -113,6 +173,7 @@ pub async fn start() -> Result<(), JsValue> {
             samples: HashMap::new(),
             last: None,
             output_lag: None,
+            meter,
         })
     });
     Ok(())

@@ -9,7 +9,8 @@ use keyboardia_core::client::{Event, SyncClient};
 use keyboardia_core::clock::{pace, ClockEstimator, SyncSample};
 use keyboardia_core::model::SessionState;
 use keyboardia_core::protocol::{
-    Applied, Change, ClientMessage, Control, Edit, Player, ServerMessage,
+    apply, resolve, Applied, Change, ClientMessage, Control, Edit, Player, ResolveCtx,
+    ServerMessage,
 };
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -76,9 +77,33 @@ struct Inner {
     /// Clock-sync requests sent on this connection, and when the last one went.
     syncs_sent: usize,
     last_sync_at: f64,
+    /// Coalesced edits of one value (tempo, swing, a track's volume...) waiting for their turn:
+    /// (key, the latest edit). Shown at once; sent at most every [`COALESCE_MS`] per key, so a
+    /// burst of clicks or a dragged slider never meets the session's rate limit and the last
+    /// value always arrives.
+    held: Vec<(String, Edit)>,
+    /// When an edit of each coalesced value was last sent.
+    last_sent: std::collections::HashMap<String, f64>,
+    flush_scheduled: bool,
     /// An undo (false) or redo (true) asked for while an own edit was unacknowledged: made as
     /// soon as it is.
     queued_undo: Option<bool>,
+}
+
+/// The shortest gap between two sent edits of the same value (ms).
+pub const COALESCE_MS: f64 = 120.0;
+
+/// Edits that set one value: a later one replaces an earlier one not yet sent.
+fn coalesce_key(e: &Edit) -> Option<String> {
+    Some(match e {
+        Edit::SetTempo { .. } => "tempo".into(),
+        Edit::SetSwing { .. } => "swing".into(),
+        Edit::SetTrackVolume { track_id, .. } => format!("volume/{track_id}"),
+        Edit::SetTrackPan { track_id, .. } => format!("pan/{track_id}"),
+        Edit::SetTrackTranspose { track_id, .. } => format!("transpose/{track_id}"),
+        Edit::SetTrackSwing { track_id, .. } => format!("swing/{track_id}"),
+        _ => return None,
+    })
 }
 
 thread_local! {
@@ -129,6 +154,9 @@ pub fn start(session_id: &str, sig: Signals) {
             refused: false,
             syncs_sent: 0,
             last_sync_at: f64::NEG_INFINITY,
+            held: Vec::new(),
+            last_sent: std::collections::HashMap::new(),
+            flush_scheduled: false,
             queued_undo: None,
         })
     });
@@ -320,11 +348,8 @@ fn on_text(text: &str) {
                 history_step(inner, redo);
             }
         }
-        sig.history
-            .set((inner.sync.can_undo(), inner.sync.can_redo()));
         sig.players.set(inner.sync.players.clone());
-        sig.state.set(inner.sync.view().cloned());
-        sig.pending.set(inner.sync.pending_count());
+        publish_view(inner);
         if let Some((track, step, player)) = glow {
             if player != inner.sync.player_id() {
                 let color = inner
@@ -360,42 +385,116 @@ fn glow_for(a: &Applied) -> Option<(String, u8, String)> {
     }
 }
 
-/// Makes an edit: shown at once, sent now or when the connection is back.
-pub fn edit(e: Edit) {
-    with(|inner| {
-        let sig = inner.sig;
-        match inner.sync.edit(e) {
-            Ok(m) => {
-                if let Some(ws) = &inner.ws {
-                    if ws.ready_state() == WebSocket::OPEN {
-                        let _ = ws.send_with_str(&m.encode());
-                    }
-                }
-                sig.state.set(inner.sync.view().cloned());
-                sig.pending.set(inner.sync.pending_count());
-                sig.history
-                    .set((inner.sync.can_undo(), inner.sync.can_redo()));
+/// Shows the view: the confirmed state, the pending edits and the held (coalesced) ones.
+fn publish_view(inner: &mut Inner) {
+    let mut view = inner.sync.view().cloned();
+    if let Some(v) = view.as_mut() {
+        let ctx = ResolveCtx {
+            now: 0.0,
+            lead_ms: 0.0,
+        };
+        for (_, e) in &inner.held {
+            if let Ok(c) = resolve(v, e, ctx) {
+                apply(v, &c);
             }
-            Err(err) => sig.message.set(Some(err.to_string())),
         }
+    }
+    inner.sig.state.set(view);
+    inner
+        .sig
+        .pending
+        .set(inner.sync.pending_count() + inner.held.len());
+    inner.sig.history.set((
+        inner.sync.can_undo() || !inner.held.is_empty(),
+        inner.sync.can_redo(),
+    ));
+}
+
+fn send_edit(inner: &mut Inner, e: Edit) {
+    match inner.sync.edit(e) {
+        Ok(m) => {
+            if let Some(ws) = &inner.ws {
+                if ws.ready_state() == WebSocket::OPEN {
+                    let _ = ws.send_with_str(&m.encode());
+                }
+            }
+            publish_view(inner);
+        }
+        Err(err) => inner.sig.message.set(Some(err.to_string())),
+    }
+}
+
+/// Makes an edit: shown at once, sent now or when the connection is back. Repeated edits of one
+/// value are coalesced (see [`COALESCE_MS`]).
+pub fn edit(e: Edit) {
+    let now = perf_now();
+    let wait = with(|inner| {
+        if let Some(key) = coalesce_key(&e) {
+            if inner.sync.read_only {
+                send_edit(inner, e); // refused with the read-only message
+                return None;
+            }
+            let last = inner
+                .last_sent
+                .get(&key)
+                .copied()
+                .unwrap_or(f64::NEG_INFINITY);
+            let is_held = inner.held.iter().any(|(k, _)| *k == key);
+            if is_held || now - last < COALESCE_MS {
+                inner.held.retain(|(k, _)| *k != key);
+                inner.held.push((key, e));
+                publish_view(inner);
+                if inner.flush_scheduled {
+                    return None;
+                }
+                inner.flush_scheduled = true;
+                return Some((COALESCE_MS - (now - last)).clamp(10.0, COALESCE_MS));
+            }
+            inner.last_sent.insert(key, now);
+        }
+        send_edit(inner, e);
+        None
+    })
+    .flatten();
+    if let Some(ms) = wait {
+        let cb = Closure::once_into_js(flush_held);
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                cb.unchecked_ref(),
+                ms as i32,
+            );
+        }
+    }
+}
+
+/// Sends the held edits (each the latest of its value).
+fn flush_held() {
+    with(|inner| {
+        inner.flush_scheduled = false;
+        let now = perf_now();
+        for (key, e) in std::mem::take(&mut inner.held) {
+            inner.last_sent.insert(key, now);
+            send_edit(inner, e);
+        }
+        publish_view(inner);
     });
 }
 
 /// Undoes (or with `redo`, redoes) this player's newest own edit, as an edit everyone gets. Parts
-/// someone else changed since are left alone, and the player is told.
+/// someone else changed since are left alone, and the player is told. Held (coalesced) edits
+/// are sent first, so they are part of the history in order.
 pub fn undo(redo: bool) {
     with(|inner| {
+        let now = perf_now();
+        for (key, e) in std::mem::take(&mut inner.held) {
+            inner.last_sent.insert(key, now);
+            send_edit(inner, e);
+        }
         if inner.sync.awaiting_ack() {
             inner.queued_undo = Some(redo);
             return;
         }
         history_step(inner, redo);
-        inner.sig.state.set(inner.sync.view().cloned());
-        inner.sig.pending.set(inner.sync.pending_count());
-        inner
-            .sig
-            .history
-            .set((inner.sync.can_undo(), inner.sync.can_redo()));
     });
 }
 
@@ -429,6 +528,7 @@ fn history_step(inner: &mut Inner, redo: bool) {
             step.skipped
         )));
     }
+    publish_view(inner);
 }
 
 /// For tests and the curious: the clock sync as JSON (`offset` is server time minus

@@ -14,14 +14,17 @@ struct Recording {
     recorder: MediaRecorder,
     stream: MediaStream,
     chunks: js_sys::Array,
+    /// The microphone's level, for the meter (not connected to the output).
+    analyser: Option<web_sys::AnalyserNode>,
 }
 
 thread_local! {
     static REC: RefCell<Option<Recording>> = const { RefCell::new(None) };
 }
 
-/// Starts recording from the default microphone.
-pub async fn start() -> Result<(), JsValue> {
+/// Opens the default microphone (asking for it if need be) without recording yet: its level
+/// shows from now on (during the count-in too). [`begin`] starts the recording.
+pub async fn open() -> Result<(), JsValue> {
     let devices = web_sys::window()
         .ok_or("no window")?
         .navigator()
@@ -41,15 +44,56 @@ pub async fn start() -> Result<(), JsValue> {
     });
     recorder.set_ondataavailable(Some(on_data.as_ref().unchecked_ref()));
     on_data.forget();
-    recorder.start()?;
+    let analyser = crate::audio::context().and_then(|ctx| {
+        let source = ctx.create_media_stream_source(&stream).ok()?;
+        let analyser = ctx.create_analyser().ok()?;
+        analyser.set_fft_size(1024);
+        source.connect_with_audio_node(&analyser).ok()?;
+        Some(analyser)
+    });
     REC.with(|r| {
         *r.borrow_mut() = Some(Recording {
             recorder,
             stream,
             chunks,
+            analyser,
         })
     });
     Ok(())
+}
+
+/// Starts recording from the opened microphone.
+pub fn begin() -> Result<(), JsValue> {
+    REC.with(|r| match r.borrow().as_ref() {
+        Some(rec) => rec.recorder.start(),
+        None => Err("the microphone is not open".into()),
+    })
+}
+
+/// Closes the microphone without recording (a cancelled count-in).
+pub fn cancel() {
+    if let Some(rec) = REC.with(|r| r.borrow_mut().take()) {
+        let _ = rec.recorder.stop();
+        for t in rec.stream.get_tracks().iter() {
+            if let Ok(t) = t.dyn_into::<web_sys::MediaStreamTrack>() {
+                t.stop();
+            }
+        }
+    }
+}
+
+/// The microphone's level now, 0 to 1 (the peak of the last few milliseconds, on a scale that
+/// shows speech and instruments well: -48 dBFS to 0).
+pub fn level() -> f64 {
+    REC.with(|r| {
+        let r = r.borrow();
+        let Some(a) = r.as_ref().and_then(|r| r.analyser.as_ref()) else {
+            return 0.0;
+        };
+        let mut buf = vec![0f32; a.fft_size() as usize];
+        a.get_float_time_domain_data(&mut buf);
+        crate::audio::peak_level(&buf)
+    })
 }
 
 /// Stops, uploads as a WAV, and adds a track that plays the recording. Returns its name.
