@@ -233,7 +233,17 @@ fn build_worklet() -> String {
 fn worklet_check(extra: &[&str]) {
     let engine = build_worklet();
     let reference = "target/worklet-check";
-    audio_tool("render-reference", &[reference]);
+    // With the prepared sample library, the reference also plays sampled instruments.
+    let library = "target/sample-library";
+    if std::path::Path::new(library)
+        .join("sampled/piano/manifest.json")
+        .exists()
+    {
+        audio_tool("render-reference", &[reference, "--library", library]);
+    } else {
+        eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
+        audio_tool("render-reference", &[reference]);
+    }
     npm_ci("crates/audio-worklet/browser", "playwright-core");
     ensure_chromium();
     let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];

@@ -96,6 +96,31 @@ impl Track {
     fn active(&self, k: usize) -> bool {
         self.steps & (1u128 << k) != 0
     }
+
+    /// The (MIDI key, velocity) pairs this track's steps play on an instrument whose base note
+    /// is `base_note`, as the sequencer computes them for a sampled instrument: what to load
+    /// first so the track sounds before the whole instrument has arrived.
+    pub fn notes(&self, base_note: u8) -> Vec<(u8, u8)> {
+        let mut out = Vec::new();
+        for k in 0..(self.step_count as usize).min(STEP_SLOTS) {
+            if !self.active(k) {
+                continue;
+            }
+            let l = self.locks[k];
+            let note = base_note as f32 + self.transpose as f32 + l.pitch.unwrap_or(0) as f32;
+            let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
+            let velocity = l
+                .volume
+                .map_or(crate::sampler::DEFAULT_VELOCITY, |v| {
+                    libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
+                })
+                .max(1);
+            if !out.contains(&(key, velocity)) {
+                out.push((key, velocity));
+            }
+        }
+        out
+    }
 }
 
 /// Everything the sequencer plays.
