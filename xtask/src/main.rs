@@ -137,6 +137,15 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            step("sampled instruments end to end: the picker, two players hearing the piano, bytes and time to first sound");
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/sampled.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("the sync measure itself: clicks scheduled for known moments are heard then");
             run("node", &["crates/web/e2e/measure-control.mjs"]);
             step("sync on the audio output: every heard step, every player, slow links (about 4 minutes)");

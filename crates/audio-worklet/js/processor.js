@@ -15,6 +15,7 @@
 //       until their PCM arrives; tracks play it as instrument 512 + slot)
 //   { type: 'zone', slot, zone, pcm: Int16Array }   (one zone's PCM; send the buffer transferred)
 //   { type: 'unload', slot }
+//   { type: 'audition', track, instrument, pitch, gate }   (one note now, outside the pattern)
 //   { type: 'probe', slots: [slot, ...], tracks: n }   -> replies { type: 'probe', zones: [zones
 //       loaded per slot, -1 if empty], voices: [voices per track], peak } (peak: the largest
 //       output sample since the last probe)
@@ -70,6 +71,8 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       const ptr = kb.kb_zone_buffer(h, m.pcm.length);
       new Int16Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);
       kb.kb_zone_commit(h, m.slot, m.zone);
+    } else if (m.type === 'audition') {
+      kb.kb_audition(h, m.track | 0, m.instrument | 0, m.pitch | 0, m.gate | 0);
     } else if (m.type === 'unload') {
       kb.kb_instrument_unload(h, m.slot);
     } else if (m.type === 'probe') {

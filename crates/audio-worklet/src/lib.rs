@@ -320,3 +320,14 @@ pub extern "C" fn kb_instrument_zones_loaded(h: *mut Worklet, slot: u32) -> i32 
 pub extern "C" fn kb_voices_on(h: *mut Worklet, track: u32) -> u32 {
     w(h).engine.active_voices_on(track.min(255) as u8) as u32
 }
+
+/// Plays one note of instrument `instrument` (a code) on track `track`'s bus now, outside the
+/// pattern (the picker's audition, heard by this player only): `pitch` semitones from the
+/// instrument's base note, `gate` frames long.
+#[no_mangle]
+pub extern "C" fn kb_audition(h: *mut Worklet, track: u32, instrument: u32, pitch: i32, gate: u32) {
+    if let Some(i) = Instrument::from_code(instrument) {
+        w(h).engine
+            .audition(track as usize, i, pitch.clamp(-48, 48) as f32, gate);
+    }
+}

@@ -760,6 +760,32 @@ impl Engine {
         self.logged += 1;
     }
 
+    /// Plays one note of `instrument` at once on track `ti`'s bus (its volume, pan and mute
+    /// apply), outside the pattern: an audition in the instrument picker, heard by this engine
+    /// only. `pitch` is semitones from the instrument's base note; `gate` the note's length
+    /// in frames. Call between blocks (the control side).
+    pub fn audition(&mut self, ti: usize, instrument: Instrument, pitch: f32, gate: u32) {
+        if ti >= MAX_TRACKS {
+            return;
+        }
+        if let Instrument::Sampled(s) = instrument {
+            self.strike_sampled(ti, -1, s, pitch, 1.0, DEFAULT_VELOCITY, gate.max(1));
+            return;
+        }
+        let slot = self.voice_for(ti as u8, matches!(instrument, Instrument::Drum(_)));
+        self.age += 1;
+        self.voices[slot].trigger(
+            instrument,
+            ti as u8,
+            pitch,
+            1.0,
+            gate.max(1),
+            self.sr,
+            self.age,
+            0x5EED,
+        );
+    }
+
     /// Strikes a note of the sampled instrument in `slot` (silent if it is not loaded).
     #[allow(clippy::too_many_arguments)]
     fn strike_sampled(

@@ -32,8 +32,28 @@ export function parseArgs(usage) {
   return { given, bin, webDir, shotDir, flags };
 }
 
+/** The prepared sample library (`target/sample-library`, or $KEYBOARDIA_LIBRARY), or null. */
+export function sampleLibrary() {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const dir = process.env.KEYBOARDIA_LIBRARY || path.resolve(here, '../../../target/sample-library');
+  return fs.existsSync(path.join(dir, 'sampled/piano/manifest.json')) ? dir : null;
+}
+
+/** Puts the sample library into a fresh data dir's sample store (`blobs/samples/`), where the
+ *  server serves it at /api/samples/<id>/<file>. Stopgap until the server installs the library
+ *  itself (a `--library DIR` flag): then this function goes and startServer passes the flag. */
+function installSampleLibrary(dataDir) {
+  const lib = sampleLibrary();
+  if (!lib) return;
+  const dest = path.join(dataDir, 'blobs', 'samples');
+  if (fs.existsSync(path.join(dest, 'sampled', 'piano', 'manifest.json'))) return;
+  fs.mkdirSync(dest, { recursive: true });
+  fs.cpSync(lib, dest, { recursive: true });
+}
+
 /** Starts our server on `addr` (default: a free port); resolves to { proc, url }. */
 export async function startServer({ bin, webDir, dataDir, addr = '127.0.0.1:0' }) {
+  installSampleLibrary(dataDir);
   const proc = spawn(bin, ['--addr', addr, '--data-dir', dataDir, '--web-dir', webDir], {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' },
   });

@@ -91,7 +91,7 @@ fn SessionPage(id: String) -> impl IntoView {
     let personal = RwSignal::new(HashMap::<String, (bool, bool)>::new());
     let share_open = RwSignal::new(false);
     let lock_target = RwSignal::new(None::<(String, u8)>);
-    let audio_on = RwSignal::new(false);
+    let audio_on = RwSignal::from(audio::running());
     // The clock of the playhead: server time, refreshed every animation-ish tick.
     let now = RwSignal::new(0.0f64);
     let tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
@@ -685,6 +685,9 @@ fn TrackRow(
         }).collect::<Vec<_>>()
     };
     let id_inst = track_id.clone();
+    // The picker is rebuilt only when the track's instrument or the recordings change (not on
+    // every step edit: an open picker stays open).
+    let picker_input = Memo::new(move |_| track.get().map(|t| (t.instrument, recordings_of(sig))));
     let id_count = track_id.clone();
     let id_del = track_id.clone();
     let id_vol = track_id.clone();
@@ -693,11 +696,10 @@ fn TrackRow(
             <div class="track-head">
                 <span class="chip" style=move || format!("background:{}", color())></span>
                 <span class="track-name">{move || track.get().map(|t| t.name).unwrap_or_default()}</span>
-                {move || track.get().map(|t| {
+                {move || picker_input.get().map(|(instrument, recordings)| {
                     let id = id_inst.clone();
-                    let recordings = recordings_of(sig);
-                    view! { <InstrumentSelect value=t.instrument.clone() recordings=recordings
-                        on_change=Callback::new(move |e| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument: event_target_value(&e) }))/> }
+                    view! { <crate::picker::Picker value=instrument recordings=recordings track=index
+                        on_choose=Callback::new(move |instrument| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument }))/> }
                 })}
                 <button class="toggle" aria-label="Mute (only for you)" aria-pressed=move || mine.get().0.to_string()
                     class:active=move || mine.get().0 on:click=move |_| toggle_personal(0)>"M"</button>
