@@ -10,7 +10,8 @@
 //! (`[{ message, zones: [[zone, file]] }]`, the processor's `instrument` message and the raw
 //! little-endian i16 PCM file of each loaded zone).
 //!
-//! Usage: `render-reference <out-dir> [seconds] [sample-rate] [tempo] [--library DIR]`
+//! Usage: `render-reference <out-dir> [seconds] [sample-rate] [tempo] [--library DIR]
+//! [--all-sampled]` (all 16 tracks sampled: the benchmark of busy sampled tracks)
 
 use keyboardia_audio::control::{instrument_message, pattern_message};
 use keyboardia_audio::demo::busy_pattern;
@@ -29,8 +30,36 @@ const SAMPLED_TRACKS: &[(usize, &str)] = &[
     (3, "kit-808/hat-open"),
 ];
 
+/// With `--all-sampled`: every track of the busy pattern plays a sampled instrument (the
+/// benchmark of 16 busy sampled tracks).
+const ALL_SAMPLED_TRACKS: &[(usize, &str)] = &[
+    (0, "kit-808/kick"),
+    (1, "kit-808/snare"),
+    (2, "kit-808/hat-closed"),
+    (3, "kit-808/hat-open"),
+    (4, "kit-808/clap"),
+    (5, "kit-standard/tom-low"),
+    (6, "kit-standard/rim"),
+    (7, "kit-standard/ride"),
+    (8, "sampled/bass-finger"),
+    (9, "sampled/bass-synth"),
+    (10, "sampled/lead-saw"),
+    (11, "sampled/pad-warm"),
+    (12, "sampled/piano"),
+    (13, "sampled/guitar-nylon"),
+    (14, "sampled/organ"),
+    (15, "kit-808/cowbell"),
+];
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let all_sampled = args.iter().any(|a| a == "--all-sampled");
+    args.retain(|a| a != "--all-sampled");
+    let tracks = if all_sampled {
+        ALL_SAMPLED_TRACKS
+    } else {
+        SAMPLED_TRACKS
+    };
     let library = args.iter().position(|a| a == "--library").map(|i| {
         let dir = args.get(i + 1).cloned().unwrap_or_default();
         args.drain(i..(i + 2).min(args.len()));
@@ -52,7 +81,7 @@ fn main() {
     let mut e = Engine::new(sr);
     let mut described = Vec::new();
     if let Some(lib) = &library {
-        for (slot, &(track, id)) in SAMPLED_TRACKS.iter().enumerate() {
+        for (slot, &(track, id)) in tracks.iter().enumerate() {
             let base = keyboardia_core::catalogue::lookup(id)
                 .unwrap_or_else(|| panic!("{id} is not in the catalogue"))
                 .base;
@@ -118,7 +147,7 @@ fn main() {
     println!(
         "{} frames at {sr} Hz, tempo {tempo}, {} sampled instruments, in {}",
         pcm.left.len(),
-        SAMPLED_TRACKS.len() * library.is_some() as usize,
+        tracks.len() * library.is_some() as usize,
         dir.display()
     );
 }
