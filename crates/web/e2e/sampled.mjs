@@ -201,7 +201,30 @@ await test('credits: each sampled instrument\'s licence and credit, from the pic
   const text = await a.textContent('.credits');
   assert(/MuseScore_General/.test(text) && /MIT/.test(text) && /Grand Piano/.test(text), `credits: ${text.slice(0, 300)}`);
   await a.click('.credits button:has-text("Close")');
+  // Focus left the panel with the dialog: its button closes it.
+  await a.click(`${picker('snare')} .picker-button`);
+  assert(await a.isHidden(`${picker('snare')} .picker-panel`), 'the picker stays open');
+});
+
+await test('auditioning more instruments than the engine has slots (64) evicts ones no track plays, never the session\'s', async () => {
+  const inUse = ['sampled/piano', 'kit-808/snare', 'kit-808/hat-closed', 'sampled/bass-finger', 'sampled/pad-warm'];
+  if (await a.isHidden(`${picker('snare')} .picker-panel`)) await a.click(`${picker('snare')} .picker-button`);
+  await a.waitForSelector(`${picker('snare')} .picker-item`);
+  const kitPieces = await a.$$eval(`${picker('snare')} .picker-item`, (x) => x.map((e) => e.dataset.id).filter((id) => id.startsWith('kit-')));
+  assert(kitPieces.length >= 60, `${kitPieces.length} kit pieces`);
+  for (const id of kitPieces) {
+    await a.click(`${picker('snare')} .picker-item[data-id="${id}"] .audition`);
+    await a.waitForTimeout(20);
+  }
   await a.keyboard.press('Escape');
+  const last = kitPieces[kitPieces.length - 1];
+  const pr = await until(a, (p) => { const s = slotOf(p, last); return s && p.zones[s[1]] > 0; }, `the last auditioned (${last}) loaded`, 30000);
+  assert(pr.instruments.length <= 64, `${pr.instruments.length} slots`);
+  for (const id of inUse) {
+    const s = slotOf(pr, id);
+    assert(s && pr.zones[s[1]] > 0, `${id} was evicted: ${JSON.stringify(pr.instruments)}`);
+  }
+  return `${kitPieces.length} auditions, ${pr.instruments.length} instruments loaded`;
 });
 
 await test('a track whose instrument this build does not know shows "unknown instrument"; the rest plays', async () => {

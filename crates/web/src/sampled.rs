@@ -61,6 +61,8 @@ thread_local! {
     /// set by [`sync`], so an instrument first loaded for an audition and then chosen still
     /// gets its track mapped.
     static ON_CHANGE: RefCell<Option<Rc<dyn Fn()>>> = RefCell::new(None);
+    /// The sampled instruments the session's tracks play now (never evicted).
+    static IN_USE: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
     /// Bytes downloaded and `performance.now()` when every instrument in use could first play
     /// every note the session plays (the rest of each instrument loads after that).
     static READY: std::cell::Cell<Option<(f64, f64)>> = const { std::cell::Cell::new(None) };
@@ -152,6 +154,7 @@ pub fn sync(s: &SessionState, changed: impl Fn() + Clone + 'static) {
             .or_default()
             .extend(p.tracks[i].notes(e.base));
     }
+    IN_USE.with(|u| *u.borrow_mut() = wanted.keys().map(|k| k.to_string()).collect());
     for (id, notes) in wanted {
         ensure(id, notes);
     }
@@ -170,9 +173,20 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
             return Some(false);
         }
         if s.len() >= MAX_INSTRUMENTS {
-            return None;
+            // Full (many auditions): the instrument no track plays that came first goes.
+            let in_use = IN_USE.with(|u| u.borrow().clone());
+            let victim = s
+                .iter()
+                .filter(|(k, _)| !in_use.contains(*k))
+                .min_by_key(|(_, x)| x.slot)
+                .map(|(k, _)| k.clone())?;
+            let old = s.remove(&victim).expect("just found");
+            crate::audio::post_json(&control::unload_message(old.slot));
+            progress().update(|p| {
+                p.remove(&victim);
+            });
         }
-        let slot = s.len() as u8;
+        let slot = (0..MAX_INSTRUMENTS as u8).find(|n| s.values().all(|x| x.slot != *n))?;
         s.insert(
             id.to_string(),
             Slot {
@@ -289,9 +303,10 @@ async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
     }
     let files: BTreeSet<&str> = m.zones.iter().map(|z| z.file.as_str()).collect();
     let total = files.len();
-    let slot = SLOTS
-        .with(|s| s.borrow().get(id).map(|x| x.slot))
-        .ok_or("no slot")?;
+    // Evicted while the manifest was on its way: nothing to do.
+    let Some(slot) = SLOTS.with(|s| s.borrow().get(id).map(|x| x.slot)) else {
+        return Ok(());
+    };
     let inst = SampledInstrument::from_manifest(&m, base, |_| None);
     crate::audio::post_json(&control::instrument_message(slot, &inst));
     SLOTS.with(|s| {
@@ -323,6 +338,10 @@ async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
         };
         let bytes = fetch_bytes(&format!("/api/samples/{id}/{file}")).await?;
         let (pcm, _rate) = decode_flac(&bytes).map_err(|e| JsValue::from_str(&e))?;
+        // Evicted meanwhile (its slot may hold another instrument now): stop.
+        if SLOTS.with(|s| s.borrow().get(id).map(|x| x.slot)) != Some(slot) {
+            return Ok(());
+        }
         for &z in &zones {
             let arr = js_sys::Int16Array::from(pcm.as_slice());
             let msg = control::zone_message_header(slot, z);
