@@ -153,6 +153,15 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            step("sampled instruments end to end: the picker, two players hearing the piano, bytes and time to first sound");
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/sampled.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("the sync measure itself: clicks scheduled for known moments are heard then");
             run("node", &["crates/web/e2e/measure-control.mjs"]);
             step("sync on the audio output: every heard step, every player, slow links (about 4 minutes)");
@@ -269,7 +278,17 @@ fn build_worklet() -> String {
 fn worklet_check(extra: &[&str]) {
     let engine = build_worklet();
     let reference = "target/worklet-check";
-    audio_tool("render-reference", &[reference]);
+    // With the prepared sample library, the reference also plays sampled instruments.
+    let library = "target/sample-library";
+    if std::path::Path::new(library)
+        .join("sampled/piano/manifest.json")
+        .exists()
+    {
+        audio_tool("render-reference", &[reference, "--library", library]);
+    } else {
+        eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
+        audio_tool("render-reference", &[reference]);
+    }
     npm_ci("crates/audio-worklet/browser", "playwright-core");
     ensure_chromium();
     let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];

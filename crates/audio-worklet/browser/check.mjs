@@ -20,6 +20,10 @@ const benchAt = rest.indexOf('--bench');
 const benchSeconds = benchAt >= 0 ? Number(rest[benchAt + 1] || 60) : 0;
 const pattern = JSON.parse(fs.readFileSync(path.join(refDir, 'pattern.json'), 'utf8'));
 const refLeft = new Float32Array(new Uint8Array(fs.readFileSync(path.join(refDir, 'left.f32'))).buffer);
+// Sampled instruments the reference loaded (render-reference --library): their processor
+// messages and the raw i16 PCM of each loaded zone, sent to the worklet before rendering.
+const instrumentsPath = path.join(refDir, 'instruments.json');
+const instruments = fs.existsSync(instrumentsPath) ? JSON.parse(fs.readFileSync(instrumentsPath, 'utf8')) : [];
 const refRight = new Float32Array(new Uint8Array(fs.readFileSync(path.join(refDir, 'right.f32'))).buffer);
 
 const page = `<!doctype html><meta charset="utf-8"><title>worklet check</title>
@@ -32,7 +36,7 @@ async function request(node, msg, reply) {
     node.port.postMessage(msg);
   });
 }
-window.renderInWorklet = async (frames, sampleRate, pattern) => {
+window.renderInWorklet = async (frames, sampleRate, pattern, instruments) => {
   const ctx = new OfflineAudioContext(2, frames, sampleRate);
   await ctx.audioWorklet.addModule('/processor.js');
   const module = await WebAssembly.compileStreaming(fetch('/worklet.wasm'));
@@ -41,6 +45,18 @@ window.renderInWorklet = async (frames, sampleRate, pattern) => {
   });
   node.connect(ctx.destination);
   await request(node, { type: 'init', module }, 'ready');
+  let id = 100;
+  for (const inst of instruments) {
+    await request(node, { ...inst.message, id: id++ }, 'applied');
+    for (const [zone, file] of inst.zones) {
+      const pcm = new Int16Array(await (await fetch('/pcm/' + file)).arrayBuffer());
+      node.port.postMessage({ type: 'zone', slot: inst.message.slot, zone, pcm, id: id++ }, [pcm.buffer]);
+    }
+  }
+  if (instruments.length) {
+    const probe = await request(node, { type: 'probe', slots: instruments.map((i) => i.message.slot), tracks: 0 }, 'probe');
+    window.loadedZones = probe.zones;
+  }
   await request(node, { ...pattern, id: 1 }, 'applied');
   await request(node, { type: 'transport', playing: true, anchorFrame: 0, anchorStep: 0, tempo: pattern.tempo, id: 2 }, 'applied');
   const t0 = performance.now();
@@ -65,6 +81,8 @@ const files = {
 const server = http.createServer((req, res) => {
   const f = files[req.url];
   if (req.url === '/favicon.ico') { res.writeHead(204); res.end(); return; }
+  const pcm = req.url.match(/^\/pcm\/(slot\d+-zone\d+\.i16)$/);
+  if (pcm) { res.writeHead(200, { 'content-type': 'application/octet-stream' }); res.end(fs.readFileSync(path.join(refDir, pcm[1]))); return; }
   if (!f) { res.writeHead(404); res.end(); return; }
   res.writeHead(200, { 'content-type': f[0] });
   res.end(f[1]);
@@ -88,8 +106,16 @@ try {
   await p.goto(url);
   await p.waitForFunction(() => window.pageReady === true);
   const sr = 48000;
-  const got = await p.evaluate(([frames, sr, pattern]) => window.renderInWorklet(frames, sr, pattern),
-    [refLeft.length, sr, pattern]);
+  const got = await p.evaluate(([frames, sr, pattern, instruments]) => window.renderInWorklet(frames, sr, pattern, instruments),
+    [refLeft.length, sr, pattern, instruments]);
+  if (instruments.length) {
+    const zones = await p.evaluate(() => window.loadedZones);
+    const want = instruments.map((i) => i.zones.length);
+    console.log(`sampled instruments in the worklet: ${instruments.map((i) => i.message.slot).join(', ')}, zones loaded ${JSON.stringify(zones)}`);
+    if (JSON.stringify(zones) !== JSON.stringify(want)) { failed++; console.log(`MISMATCH: zones loaded ${JSON.stringify(zones)}, expected ${JSON.stringify(want)}`); }
+  } else {
+    console.log('no sampled instruments in the reference (render-reference without --library)');
+  }
   const decode = (b) => new Float32Array(new Uint8Array(Buffer.from(b, 'base64')).buffer);
   const left = decode(got.left);
   const right = decode(got.right);
@@ -117,8 +143,8 @@ try {
     // Render speed in the worklet: the best of three runs of a longer render.
     let best = Infinity;
     for (let run = 0; run < 3; run++) {
-      const r = await p.evaluate(([frames, sr, pattern]) => window.renderInWorklet(frames, sr, pattern).then((x) => x.ms),
-        [benchSeconds * sr, sr, pattern]);
+      const r = await p.evaluate(([frames, sr, pattern, instruments]) => window.renderInWorklet(frames, sr, pattern, instruments).then((x) => x.ms),
+        [benchSeconds * sr, sr, pattern, instruments]);
       best = Math.min(best, r);
     }
     console.log(`worklet render speed: ${benchSeconds} s of audio in ${best.toFixed(0)} ms = ${(benchSeconds * 1000 / best).toFixed(1)}x real time`);

@@ -9,6 +9,16 @@
 //   { type: 'anchor', anchorFrame, atOnce }   (the same transport, its anchor corrected: slewed,
 //       or at once when the output itself jumped)
 //   { type: 'sample', slot, rate, pcm: Float32Array }
+//   { type: 'instrument', slot, baseNote, gain, envelope: [attack, hold, decay, sustain, release],
+//       oneShot, choke, zones: [{ keyLo, keyHi, velLo, velHi, root, fineTune, sampleRate,
+//       loopStart, loopEnd, gain }] }   (a sampled instrument into slot 0..63, zones silent
+//       until their PCM arrives; tracks play it as instrument 512 + slot)
+//   { type: 'zone', slot, zone, pcm: Int16Array }   (one zone's PCM; send the buffer transferred)
+//   { type: 'unload', slot }
+//   { type: 'audition', track, instrument, pitch, gate }   (one note now, outside the pattern)
+//   { type: 'probe', slots: [slot, ...], tracks: n }   -> replies { type: 'probe', zones: [zones
+//       loaded per slot, -1 if empty], voices: [voices per track], peak } (peak: the largest
+//       output sample since the last probe)
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 // About every 21 ms (8 render quanta) while anything sounds, it reports each track's peak since
 // the last report (linear, after the track's gain): { type: 'levels', peaks: Float32Array(16) }.
@@ -19,6 +29,7 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     this.h = 0;
     this.quanta = 0;
     this.quiet = true;
+    this.peak = 0;
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
 
@@ -51,6 +62,30 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       const ptr = kb.kb_sample_buffer(h, m.pcm.length);
       new Float32Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);
       kb.kb_commit_sample(h, m.slot, m.rate);
+    } else if (m.type === 'instrument') {
+      const e = m.envelope;
+      kb.kb_instrument_begin(h, m.slot, m.baseNote, m.gain, e[0], e[1], e[2], e[3], e[4],
+        m.oneShot ? 1 : 0, m.choke >>> 0);
+      for (const z of m.zones) {
+        kb.kb_instrument_zone(h, z.keyLo, z.keyHi, z.velLo, z.velHi, z.root, z.fineTune,
+          z.sampleRate, z.loopStart, z.loopEnd, z.gain);
+      }
+      kb.kb_instrument_commit(h);
+    } else if (m.type === 'zone') {
+      const ptr = kb.kb_zone_buffer(h, m.pcm.length);
+      new Int16Array(kb.memory.buffer, ptr, m.pcm.length).set(m.pcm);
+      kb.kb_zone_commit(h, m.slot, m.zone);
+    } else if (m.type === 'audition') {
+      kb.kb_audition(h, m.track | 0, m.instrument | 0, m.pitch | 0, m.gate | 0);
+    } else if (m.type === 'unload') {
+      kb.kb_instrument_unload(h, m.slot);
+    } else if (m.type === 'probe') {
+      const zones = (m.slots || []).map((s) => kb.kb_instrument_zones_loaded(h, s));
+      const voices = [];
+      for (let i = 0; i < (m.tracks | 0); i++) voices.push(kb.kb_voices_on(h, i));
+      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak });
+      this.peak = 0;
+      return;
     }
     if (m.id !== undefined) this.port.postMessage({ type: 'applied', id: m.id });
   }
@@ -73,6 +108,14 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
     const mem = this.kb.memory.buffer;
     out[0].set(new Float32Array(mem, this.kb.kb_left(this.h), n));
     out[1].set(new Float32Array(mem, this.kb.kb_right(this.h), n));
+    let peak = this.peak;
+    for (let i = 0; i < n; i++) {
+      const a = Math.abs(out[0][i]);
+      const b = Math.abs(out[1][i]);
+      if (a > peak) peak = a;
+      if (b > peak) peak = b;
+    }
+    this.peak = peak;
     if (++this.quanta % 8 === 0) this.reportLevels();
     return true;
   }

@@ -8,7 +8,8 @@
 //!
 //! Every export takes the handle returned by [`kb_new`].
 
-use keyboardia_audio::engine::{Engine, Transport, MAX_BLOCK, STEP_SLOTS};
+use keyboardia_audio::engine::{Engine, Transport, MAX_BLOCK, MAX_INSTRUMENTS, STEP_SLOTS};
+use keyboardia_audio::sampler::{EnvelopeSpec, SampledInstrument, SampledZone};
 use keyboardia_audio::Instrument;
 
 /// An engine and the buffers the processor reads from.
@@ -17,6 +18,10 @@ pub struct Worklet {
     left: [f32; MAX_BLOCK],
     right: [f32; MAX_BLOCK],
     staging: Vec<f32>,
+    /// A sampled instrument being described ([`kb_instrument_begin`] .. [`kb_instrument_commit`]).
+    pending: Option<(usize, SampledInstrument)>,
+    /// A zone's 16-bit PCM being written ([`kb_zone_buffer`], [`kb_zone_commit`]).
+    zone_pcm: Vec<i16>,
 }
 
 fn w<'a>(h: *mut Worklet) -> &'a mut Worklet {
@@ -32,6 +37,8 @@ pub extern "C" fn kb_new(sample_rate: f32) -> *mut Worklet {
         left: [0.0; MAX_BLOCK],
         right: [0.0; MAX_BLOCK],
         staging: Vec::new(),
+        pending: None,
+        zone_pcm: Vec::new(),
     }))
 }
 
@@ -177,4 +184,156 @@ pub extern "C" fn kb_commit_sample(h: *mut Worklet, slot: u32, rate: f32) {
 #[no_mangle]
 pub extern "C" fn kb_take_peak(h: *mut Worklet, i: u32) -> f32 {
     w(h).engine.take_peak(i as usize)
+}
+
+// Sampled instruments. Loading happens between render quanta (from the processor's message
+// handler), never inside `process`: these allocate, rendering does not. The sequence is
+//   kb_instrument_begin, kb_instrument_zone (once per zone, in manifest order),
+//   kb_instrument_commit, then per zone whenever its PCM arrives:
+//   kb_zone_buffer (write the i16 samples there), kb_zone_commit.
+// A track plays slot `s` as instrument code `512 + s` (see `Instrument::code`).
+
+/// Starts describing the sampled instrument for `slot` (0..64): its base note, linear gain,
+/// envelope (seconds; sustain a level), whether it is one-shot, and its choke group (0: none).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn kb_instrument_begin(
+    h: *mut Worklet,
+    slot: u32,
+    base_note: u32,
+    gain: f32,
+    attack: f32,
+    hold: f32,
+    decay: f32,
+    sustain: f32,
+    release: f32,
+    one_shot: u32,
+    choke: u32,
+) {
+    let w = w(h);
+    if slot as usize >= MAX_INSTRUMENTS {
+        w.pending = None;
+        return;
+    }
+    w.pending = Some((
+        slot as usize,
+        SampledInstrument {
+            base_note: base_note.min(127) as u8,
+            gain,
+            envelope: EnvelopeSpec {
+                attack,
+                hold,
+                decay,
+                sustain,
+                release,
+            },
+            one_shot: one_shot != 0,
+            choke,
+            zones: Vec::new(),
+        },
+    ));
+}
+
+/// Adds a zone (without PCM) to the instrument being described. `loop_start`/`loop_end` are
+/// frames, or -1 for no loop; `gain` is linear.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn kb_instrument_zone(
+    h: *mut Worklet,
+    key_lo: u32,
+    key_hi: u32,
+    vel_lo: u32,
+    vel_hi: u32,
+    root: u32,
+    fine_tune: i32,
+    sample_rate: u32,
+    loop_start: i32,
+    loop_end: i32,
+    gain: f32,
+) {
+    let w = w(h);
+    let Some((_, inst)) = w.pending.as_mut() else {
+        return;
+    };
+    let m = |v: u32| v.min(127) as u8;
+    let loop_points =
+        (loop_start >= 0 && loop_end > loop_start).then_some((loop_start as u32, loop_end as u32));
+    inst.zones.push(SampledZone {
+        key_lo: m(key_lo),
+        key_hi: m(key_hi),
+        vel_lo: m(vel_lo),
+        vel_hi: m(vel_hi),
+        root: m(root),
+        fine_tune: fine_tune.clamp(-1200, 1200) as i16,
+        sample_rate: sample_rate.clamp(8_000, 192_000),
+        loop_points,
+        gain,
+        pcm: Vec::new(),
+    });
+}
+
+/// Loads the described instrument into its slot (replacing what was there). Returns 1 if done.
+#[no_mangle]
+pub extern "C" fn kb_instrument_commit(h: *mut Worklet) -> u32 {
+    let w = w(h);
+    match w.pending.take() {
+        Some((slot, inst)) => w.engine.load_instrument(slot, inst) as u32,
+        None => 0,
+    }
+}
+
+/// A buffer of `frames` 16-bit samples to copy a zone's PCM into, before [`kb_zone_commit`].
+#[no_mangle]
+pub extern "C" fn kb_zone_buffer(h: *mut Worklet, frames: u32) -> *mut i16 {
+    let w = w(h);
+    w.zone_pcm = vec![0; frames as usize];
+    w.zone_pcm.as_mut_ptr()
+}
+
+/// Gives zone `zone` of the instrument in `slot` the staged PCM. Returns 1 if there is such a
+/// zone (a loop that does not fit the PCM is dropped rather than read out of bounds).
+#[no_mangle]
+pub extern "C" fn kb_zone_commit(h: *mut Worklet, slot: u32, zone: u32) -> u32 {
+    let w = w(h);
+    let pcm = std::mem::take(&mut w.zone_pcm);
+    let fits = w
+        .engine
+        .instrument(slot as usize)
+        .and_then(|i| i.zones.get(zone as usize))
+        .map(|z| z.loop_points.is_none_or(|(_, e)| e as usize <= pcm.len()));
+    match fits {
+        Some(true) => w.engine.load_zone_pcm(slot as usize, zone as usize, pcm) as u32,
+        _ => 0,
+    }
+}
+
+/// Empties a sampled-instrument slot: the tracks that play it fall silent.
+#[no_mangle]
+pub extern "C" fn kb_instrument_unload(h: *mut Worklet, slot: u32) {
+    w(h).engine.unload_instrument(slot as usize);
+}
+
+/// How many zones of the instrument in `slot` have PCM (-1: the slot is empty).
+#[no_mangle]
+pub extern "C" fn kb_instrument_zones_loaded(h: *mut Worklet, slot: u32) -> i32 {
+    w(h).engine.instrument(slot as usize).map_or(-1, |i| {
+        i.zones.iter().filter(|z| z.pcm.len() >= 2).count() as i32
+    })
+}
+
+/// Voices sounding on track `track` now.
+#[no_mangle]
+pub extern "C" fn kb_voices_on(h: *mut Worklet, track: u32) -> u32 {
+    w(h).engine.active_voices_on(track.min(255) as u8) as u32
+}
+
+/// Plays one note of instrument `instrument` (a code) on track `track`'s bus now, outside the
+/// pattern (the picker's audition, heard by this player only): `pitch` semitones from the
+/// instrument's base note, `gate` frames long.
+#[no_mangle]
+pub extern "C" fn kb_audition(h: *mut Worklet, track: u32, instrument: u32, pitch: i32, gate: u32) {
+    if let Some(i) = Instrument::from_code(instrument) {
+        w(h).engine
+            .audition(track as usize, i, pitch.clamp(-48, 48) as f32, gate);
+    }
 }

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::engine::Pattern;
+use crate::sampler::SampledInstrument;
 
 /// The processor's `pattern` message: every track's settings, steps (four 32-bit words, lowest
 /// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`).
@@ -59,4 +60,52 @@ pub fn transport_message(playing: bool, anchor_frame: f64, anchor_step: f64, tem
 /// engine slews to it while playing, or moves it at once if `at_once`: the output jumped).
 pub fn anchor_message(anchor_frame: f64, at_once: bool) -> Value {
     json!({ "type": "anchor", "anchorFrame": anchor_frame, "atOnce": at_once })
+}
+
+/// The processor's `instrument` message: loads a sampled instrument's description into engine
+/// slot `slot` (zones without PCM; each zone's PCM follows in a `zone` message, see
+/// [`zone_message_header`]). Gains are linear and the choke group already a number, so the
+/// worklet holds exactly the values a native engine built with
+/// `SampledInstrument::from_manifest` holds.
+pub fn instrument_message(slot: u8, inst: &SampledInstrument) -> Value {
+    let e = inst.envelope;
+    let zones: Vec<Value> = inst
+        .zones
+        .iter()
+        .map(|z| {
+            json!({
+                "keyLo": z.key_lo,
+                "keyHi": z.key_hi,
+                "velLo": z.vel_lo,
+                "velHi": z.vel_hi,
+                "root": z.root,
+                "fineTune": z.fine_tune,
+                "sampleRate": z.sample_rate,
+                "loopStart": z.loop_points.map_or(-1, |(s, _)| s as i64),
+                "loopEnd": z.loop_points.map_or(-1, |(_, e)| e as i64),
+                "gain": z.gain,
+            })
+        })
+        .collect();
+    json!({
+        "type": "instrument",
+        "slot": slot,
+        "baseNote": inst.base_note,
+        "gain": inst.gain,
+        "envelope": [e.attack, e.hold, e.decay, e.sustain, e.release],
+        "oneShot": inst.one_shot,
+        "choke": inst.choke,
+        "zones": zones,
+    })
+}
+
+/// The processor's `zone` message without its PCM: the sender adds `pcm`, an `Int16Array` of
+/// the zone's mono 16-bit samples (transferred, not copied).
+pub fn zone_message_header(slot: u8, zone: usize) -> Value {
+    json!({ "type": "zone", "slot": slot, "zone": zone })
+}
+
+/// The processor's `unload` message: empties a slot.
+pub fn unload_message(slot: u8) -> Value {
+    json!({ "type": "unload", "slot": slot })
 }

@@ -96,6 +96,31 @@ impl Track {
     fn active(&self, k: usize) -> bool {
         self.steps & (1u128 << k) != 0
     }
+
+    /// The (MIDI key, velocity) pairs this track's steps play on an instrument whose base note
+    /// is `base_note`, as the sequencer computes them for a sampled instrument: what to load
+    /// first so the track sounds before the whole instrument has arrived.
+    pub fn notes(&self, base_note: u8) -> Vec<(u8, u8)> {
+        let mut out = Vec::new();
+        for k in 0..(self.step_count as usize).min(STEP_SLOTS) {
+            if !self.active(k) {
+                continue;
+            }
+            let l = self.locks[k];
+            let note = base_note as f32 + self.transpose as f32 + l.pitch.unwrap_or(0) as f32;
+            let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
+            let velocity = l
+                .volume
+                .map_or(crate::sampler::DEFAULT_VELOCITY, |v| {
+                    libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
+                })
+                .max(1);
+            if !out.contains(&(key, velocity)) {
+                out.push((key, velocity));
+            }
+        }
+        out
+    }
 }
 
 /// Everything the sequencer plays.
@@ -745,6 +770,32 @@ impl Engine {
             step: n,
         };
         self.logged += 1;
+    }
+
+    /// Plays one note of `instrument` at once on track `ti`'s bus (its volume, pan and mute
+    /// apply), outside the pattern: an audition in the instrument picker, heard by this engine
+    /// only. `pitch` is semitones from the instrument's base note; `gate` the note's length
+    /// in frames. Call between blocks (the control side).
+    pub fn audition(&mut self, ti: usize, instrument: Instrument, pitch: f32, gate: u32) {
+        if ti >= MAX_TRACKS {
+            return;
+        }
+        if let Instrument::Sampled(s) = instrument {
+            self.strike_sampled(ti, -1, s, pitch, 1.0, DEFAULT_VELOCITY, gate.max(1));
+            return;
+        }
+        let slot = self.voice_for(ti as u8, matches!(instrument, Instrument::Drum(_)));
+        self.age += 1;
+        self.voices[slot].trigger(
+            instrument,
+            ti as u8,
+            pitch,
+            1.0,
+            gate.max(1),
+            self.sr,
+            self.age,
+            0x5EED,
+        );
     }
 
     /// Strikes a note of the sampled instrument in `slot` (silent if it is not loaded).

@@ -449,3 +449,31 @@ fn speed_of_sixteen_busy_sampled_tracks() {
     );
     assert!(out.iter().any(|x| x.abs() > 0.01));
 }
+
+/// `Track::notes` (what the browser loads first) names exactly the keys and velocities the
+/// sequencer strikes: transpose, pitch locks, volume locks, inactive steps left out.
+#[test]
+fn track_notes_are_what_the_sequencer_plays() {
+    let mut t = Track::new(Instrument::Sampled(0), &[0, 2, 5, 20]);
+    t.step_count = 16; // step 20 is beyond the track's length
+    t.transpose = -3;
+    t.locks[2] = StepLock {
+        pitch: Some(12),
+        volume: Some(0.5),
+        tie: false,
+    };
+    t.locks[5].volume = Some(0.0);
+    let notes = t.notes(60);
+    assert_eq!(notes, vec![(57, 100), (69, 64), (57, 1)]);
+    // And each is the zone the engine picks: a zone per note, loaded alone, sounds.
+    for &(key, vel) in &notes {
+        let mut z = zone(key, 48_000, sine(440.0, 48_000, 48_000, 0.5));
+        z.key_lo = key;
+        z.key_hi = key;
+        let mut other = zone(30, 48_000, Vec::new());
+        other.key_lo = 0;
+        other.key_hi = 127;
+        let inst = instrument(vec![other, z]);
+        assert_eq!(inst.zone_for(key, vel), Some(1));
+    }
+}

@@ -201,10 +201,9 @@ await test('record from the microphone: the take becomes a track for everyone', 
   assert(rec && rec.steps.includes(0), 'a track plays the recording');
   assert(doc.samples[0].durationMs > 500, `take length ${doc.samples[0].durationMs} ms`);
   await b.waitForSelector(`[data-track="${rec.id}"]`);
-  // The take is an instrument in the picker too.
-  await b.click(`[data-track="${rec.id}"] .inst`);
-  await b.waitForSelector(`.sheet .pick-group[aria-label="Recordings"] .pick[aria-pressed=true]`);
-  await b.keyboard.press('Escape');
+  // The other player's picker names the take (the session's recording, not "unknown").
+  await b.waitForFunction(([t, n]) => document.querySelector(`[data-track="${t}"] .picker-button`)?.textContent.includes(n),
+    [rec.id, doc.samples[0].name], { timeout: 5000 });
 });
 
 await test('publish gives a read-only page with a remix button', async () => {

@@ -32,9 +32,19 @@ export function parseArgs(usage) {
   return { given, bin, webDir, shotDir, flags };
 }
 
+/** The prepared sample library (`target/sample-library`, or $KEYBOARDIA_LIBRARY), or null. */
+export function sampleLibrary() {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const dir = process.env.KEYBOARDIA_LIBRARY || path.resolve(here, '../../../target/sample-library');
+  return fs.existsSync(path.join(dir, 'sampled/piano/manifest.json')) ? dir : null;
+}
+
 /** Starts our server on `addr` (default: a free port); resolves to { proc, url }. */
 export async function startServer({ bin, webDir, dataDir, addr = '127.0.0.1:0' }) {
-  const proc = spawn(bin, ['--addr', addr, '--data-dir', dataDir, '--web-dir', webDir], {
+  // The server installs the instrument library into its sample store itself.
+  const lib = sampleLibrary();
+  const args = ['--addr', addr, '--data-dir', dataDir, '--web-dir', webDir, ...(lib ? ['--library', lib] : [])];
+  const proc = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' },
   });
   const url = await new Promise((resolve, reject) => {

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use keyboardia_audio::instrument::Group;
 use keyboardia_audio::CATALOG;
 use keyboardia_core::limits::{STEP_COUNTS, SWING_MAX, TEMPO_MAX, TEMPO_MIN};
 use keyboardia_core::model::{SessionState, Track};
@@ -189,7 +188,7 @@ fn SessionPage(id: String) -> impl IntoView {
         personal: RwSignal::new(HashMap::new()),
         now: RwSignal::new(0.0),
         sheet: RwSignal::new(None),
-        audio_on: RwSignal::new(false),
+        audio_on: RwSignal::from(audio::running()),
         audio_starting: RwSignal::new(false),
         lock_mode: RwSignal::new(false),
         share_open: RwSignal::new(false),
@@ -1228,23 +1227,23 @@ fn add_track(sig: Signals, instrument: String) {
 #[component]
 fn Picker(current: Option<String>, on_pick: Callback<String>) -> impl IntoView {
     let sig = ui().sig;
-    let groups = [
-        (Group::Drums, "Drums"),
-        (Group::Bass, "Bass"),
-        (Group::Keys, "Keys"),
-        (Group::Leads, "Leads"),
-        (Group::Pads, "Pads"),
-        (Group::Fx, "FX"),
-    ];
-    let mut sections: Vec<(&'static str, Vec<(String, String)>)> = groups
-        .into_iter()
-        .map(|(g, label)| {
-            let items = CATALOG
+    // Every instrument of the catalogue (synthesized and sampled; a kit piece named with its
+    // kit), grouped as in the row's picker.
+    let mut sections: Vec<(&'static str, Vec<(String, String)>)> = crate::picker::CATEGORIES
+        .iter()
+        .map(|(c, label)| {
+            let items = keyboardia_core::catalogue::all()
                 .iter()
-                .filter(|e| e.group == g)
-                .map(|e| (e.id.to_string(), e.name.to_string()))
+                .filter(|e| e.category == *c)
+                .map(|e| {
+                    let name = match e.kit {
+                        Some(kit) => format!("{kit} {}", e.name),
+                        None => e.name.to_string(),
+                    };
+                    (e.id.to_string(), name)
+                })
                 .collect();
-            (label, items)
+            (*label, items)
         })
         .collect();
     sections.push(("Recordings", recordings_of(sig)));
@@ -1470,6 +1469,10 @@ fn TrackRow(track_id: String) -> impl IntoView {
         let id = track_id.clone();
         move || (ui.sheet.get() == Some(Sheet::Track(id.clone()))).to_string()
     };
+    // The row's picker is rebuilt only when the instrument or the recordings change (not on
+    // every step edit: an open picker stays open).
+    let picker_input =
+        Memo::new(move |_| track.get().map(|t| (t.instrument, recordings_of(ui.sig))));
     view! {
         <div class="track" role="group" aria-label=name data-track=track_id.clone() class:selected=selected>
             <div class="track-head">
@@ -1488,9 +1491,11 @@ fn TrackRow(track_id: String) -> impl IntoView {
                     let toggle_personal = toggle_personal.clone();
                     let settings_open = settings_open.clone();
                     view! {
-                        <button class="inst" aria-haspopup="dialog" title="Change the instrument"
-                            aria-label=move || format!("Instrument of {}: {}", name(), inst())
-                            on:click=move |_| toggle_sheet(ui, Sheet::Instrument(id.clone()))>{inst}</button>
+                        {move || picker_input.get().map(|(instrument, recordings)| {
+                            let id = id.clone();
+                            view! { <crate::picker::Picker value=instrument recordings=recordings track=index
+                                on_choose=Callback::new(move |instrument| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument }))/> }
+                        })}
                         <button class="toggle" aria-label="Mute (only for you)" aria-pressed=move || mine.get().0.to_string()
                             class:active=move || mine.get().0 on:click=move |_| toggle_personal(0)>"M"</button>
                         <button class="toggle" aria-label="Solo (only for you)" aria-pressed=move || mine.get().1.to_string()

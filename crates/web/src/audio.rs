@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use keyboardia_audio::control;
-use keyboardia_audio::offline::pattern_from_session;
+use keyboardia_audio::offline::pattern_from_session_with;
 use keyboardia_core::model::{SessionState, Transport};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -73,6 +73,16 @@ pub fn context() -> Option<AudioContext> {
     AUDIO.with(|a| a.borrow().as_ref().map(|a| a.ctx.clone()))
 }
 
+thread_local! {
+    static RUNNING: leptos::prelude::ArcRwSignal<bool> = leptos::prelude::ArcRwSignal::new(false);
+}
+
+/// Whether the engine runs, as a signal (set once [`start`] succeeded, from any gesture: the
+/// play button or an audition in the picker).
+pub fn running() -> leptos::prelude::ArcRwSignal<bool> {
+    RUNNING.with(|r| r.clone())
+}
+
 pub fn is_running() -> bool {
     AUDIO.with(|a| a.borrow().is_some())
 }
@@ -134,6 +144,12 @@ pub async fn start() -> Result<(), JsValue> {
                 }
                 return;
             }
+            if kind.as_deref() == Some("probe") {
+                // For tests and diagnostics: the last probe's answer (see `__kbProbe`).
+                if let Some(w) = web_sys::window() {
+                    let _ = js_sys::Reflect::set(&w, &"__kbProbeReply".into(), &d);
+                }
+            }
             if kind.as_deref() == Some("frameJump") {
                 let n = |k| get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
                 web_sys::console::warn_1(&JsValue::from_str(&format!(
@@ -165,6 +181,7 @@ pub async fn start() -> Result<(), JsValue> {
         }
         sleep_ms(10).await;
     }
+    install_probe();
     AUDIO.with(|a| {
         *a.borrow_mut() = Some(Audio {
             ctx,
@@ -176,7 +193,43 @@ pub async fn start() -> Result<(), JsValue> {
             meter,
         })
     });
+    leptos::prelude::Set::set(&running(), true);
     Ok(())
+}
+
+/// Sends a control message (JSON) to the processor, if the engine runs.
+pub fn post_json(msg: &serde_json::Value) {
+    post(msg);
+}
+
+/// Sends a `zone` message with its PCM, the buffer transferred (not copied).
+pub fn post_with_pcm(msg: &serde_json::Value, pcm: &js_sys::Int16Array) {
+    AUDIO.with(|a| {
+        if let Some(a) = a.borrow().as_ref() {
+            if let (Ok(port), Ok(v)) = (a.node.port(), js_sys::JSON::parse(&msg.to_string())) {
+                let _ = js_sys::Reflect::set(&v, &"pcm".into(), pcm);
+                let _ = port.post_message_with_transferable(&v, &js_sys::Array::of1(&pcm.buffer()));
+            }
+        }
+    });
+}
+
+/// Plays one note of `instrument` (a catalogue id) on the track at `track` now, heard by this
+/// player only (the picker's audition). Returns false if the instrument cannot play yet.
+pub fn audition(track: usize, instrument: &str) -> bool {
+    let code = match keyboardia_audio::Instrument::by_id(instrument) {
+        Some(i) => i.code(),
+        None => match crate::sampled::slot_of(instrument) {
+            Some(s) => keyboardia_audio::Instrument::Sampled(s).code(),
+            None => return false,
+        },
+    };
+    let gate = AUDIO.with(|a| a.borrow().as_ref().map(|a| a.sample_rate * 0.6));
+    let Some(gate) = gate else { return false };
+    post(&serde_json::json!({
+        "type": "audition", "track": track, "instrument": code, "pitch": 0, "gate": gate as u32,
+    }));
+    true
 }
 
 fn post(msg: &serde_json::Value) {
@@ -208,7 +261,7 @@ pub fn pattern_message(
             })
             .unwrap_or_default()
     });
-    let mut p = pattern_from_session(s, |id| slots.get(id).copied());
+    let mut p = pattern_from_session_with(s, |id| slots.get(id).copied(), crate::sampled::slot_of);
     for (i, t) in s.tracks.iter().enumerate() {
         if let Some(&(muted, soloed)) = personal.get(&t.id) {
             p.tracks[i].muted = muted;
@@ -218,8 +271,12 @@ pub fn pattern_message(
     control::pattern_message(&p)
 }
 
-/// Loads the session's recordings that the engine does not have yet; calls `done` after each.
+/// Loads the session's recordings and sampled instruments that the engine does not have yet;
+/// calls `done` after each (when it becomes playable).
 pub fn load_samples(s: &SessionState, done: impl Fn() + Clone + 'static) {
+    if is_running() {
+        crate::sampled::sync(s, done.clone());
+    }
     for smp in &s.samples {
         let fresh = AUDIO.with(|a| {
             let mut a = a.borrow_mut();
@@ -297,7 +354,7 @@ pub async fn decode(bytes: &js_sys::ArrayBuffer) -> Result<(Vec<f32>, f32), JsVa
     Ok((buffer.get_channel_data(0)?, buffer.sample_rate()))
 }
 
-async fn sleep_ms(ms: i32) {
+pub async fn sleep_ms(ms: i32) {
     let p = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
@@ -379,4 +436,47 @@ pub fn set_transport(tr: Transport, offset: Option<f64>) {
     if let Some(m) = msg {
         post(&m);
     }
+}
+
+/// Installs `window.__kbProbe(tracks)` for tests and diagnostics: asks the worklet how many
+/// zones each assigned sampled-instrument slot has loaded and how many voices sound per track;
+/// the answer lands in `window.__kbProbeReply` as `{ id, zones, voices, peak }`, and
+/// `window.__kbInstruments` holds `[[id, slot, loaded files, total files], ...]` and
+/// `window.__kbSampleBytes` the bytes of sample files downloaded, `window.__kbReady`
+/// `[bytes, performance.now()]` when every note the session plays could first sound (or null).
+fn install_probe() {
+    use leptos::prelude::GetUntracked;
+    let Some(w) = web_sys::window() else { return };
+    let f = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|id: JsValue| {
+        let slots = crate::sampled::slots();
+        let progress = crate::sampled::progress().get_untracked();
+        let list: Vec<serde_json::Value> = slots
+            .iter()
+            .map(|(k, s)| {
+                let p = progress.get(k).copied().unwrap_or_default();
+                serde_json::json!([k, s, p.loaded, p.total])
+            })
+            .collect();
+        if let Some(w) = web_sys::window() {
+            if let Ok(v) = js_sys::JSON::parse(&serde_json::Value::Array(list).to_string()) {
+                let _ = js_sys::Reflect::set(&w, &"__kbInstruments".into(), &v);
+            }
+            let _ = js_sys::Reflect::set(
+                &w,
+                &"__kbSampleBytes".into(),
+                &JsValue::from(crate::sampled::bytes_downloaded()),
+            );
+            let ready = crate::sampled::ready().map(|(b, t)| serde_json::json!([b, t]));
+            if let Ok(v) = js_sys::JSON::parse(&ready.unwrap_or_default().to_string()) {
+                let _ = js_sys::Reflect::set(&w, &"__kbReady".into(), &v);
+            }
+        }
+        let ids: Vec<u8> = slots.iter().map(|x| x.1).collect();
+        post(&serde_json::json!({
+            "type": "probe", "id": id.as_f64().unwrap_or(0.0), "slots": ids, "tracks": 16,
+        }));
+        JsValue::UNDEFINED
+    });
+    let _ = js_sys::Reflect::set(&w, &"__kbProbe".into(), f.as_ref());
+    f.forget();
 }

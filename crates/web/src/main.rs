@@ -9,7 +9,9 @@ mod api;
 mod app;
 mod audio;
 mod live;
+mod picker;
 mod record;
+mod sampled;
 
 fn main() {
     leptos::mount::mount_to_body(app::App);
