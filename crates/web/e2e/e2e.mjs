@@ -195,10 +195,17 @@ await test('record from the microphone: the take becomes a track for everyone', 
   await a.click('.record');
   await a.waitForSelector('.message:has-text("is a track now")', { timeout: 15000 });
   const id = url.split('/s/')[1];
-  const doc = await (await fetch(`${base}/api/sessions/${id}`)).json();
+  // The new track and its first step are edits of their own: wait until the session has both.
+  let doc, rec;
+  for (let i = 0; i < 50; i++) {
+    doc = await (await fetch(`${base}/api/sessions/${id}`)).json();
+    rec = doc.samples && doc.samples.length === 1
+      && doc.tracks.find((t) => t.instrument === `recording/${doc.samples[0].id}`);
+    if (rec && rec.steps.includes(0)) break;
+    await a.waitForTimeout(100);
+  }
   assert(doc.samples && doc.samples.length === 1, `samples: ${JSON.stringify(doc.samples)}`);
-  const rec = doc.tracks.find((t) => t.instrument === `recording/${doc.samples[0].id}`);
-  assert(rec && rec.steps.includes(0), 'a track plays the recording');
+  assert(rec && rec.steps.includes(0), `a track plays the recording: ${JSON.stringify(doc.tracks.map((t) => [t.id, t.instrument, t.steps]))}`);
   assert(doc.samples[0].durationMs > 500, `take length ${doc.samples[0].durationMs} ms`);
   await b.waitForSelector(`[data-track="${rec.id}"]`);
   // The other player's picker names the take (the session's recording, not "unknown").

@@ -480,6 +480,17 @@ fn flush_held() {
     });
 }
 
+/// Whether this page's view of the session has recording `id` (its `SAMPLE_ADDED` arrived).
+pub fn has_sample(id: &str) -> bool {
+    with(|inner| {
+        inner
+            .sync
+            .view()
+            .is_some_and(|v| v.samples.iter().any(|s| s.id == id))
+    })
+    .unwrap_or(false)
+}
+
 /// Undoes (or with `redo`, redoes) this player's newest own edit, as an edit everyone gets. Parts
 /// someone else changed since are left alone, and the player is told. Held (coalesced) edits
 /// are sent first, so they are part of the history in order.

@@ -138,6 +138,18 @@ pub async fn stop_and_upload(session_id: &str, n: usize) -> Result<String, JsVal
         ));
     }
     let instrument = body["instrument"].as_str().unwrap_or_default().to_string();
+    // The recording becomes an instrument once the session's `SAMPLE_ADDED` reaches this page
+    // (the HTTP answer can come first): only then will a track of it be accepted.
+    let sample = instrument
+        .strip_prefix("recording/")
+        .unwrap_or_default()
+        .to_string();
+    for _ in 0..100 {
+        if crate::live::has_sample(&sample) {
+            break;
+        }
+        crate::audio::sleep_ms(50).await;
+    }
     let id = format!("r{:x}", (js_sys::Math::random() * 1e9) as u64);
     crate::live::edit(Edit::AddTrack {
         track: NewTrack {
