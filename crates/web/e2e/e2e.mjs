@@ -54,8 +54,9 @@ async function newSession(p) {
   return p.url();
 }
 async function startAudio(p) {
-  // The first gesture anywhere may have started it already.
-  if (await p.locator('.start-audio').count()) await p.click('.start-audio');
+  // The first gesture anywhere may have started it already, or be starting it (the button
+  // then turns to "Sound on" under the click: forced, a click on it is harmless either way).
+  if (await p.locator('.start-audio').count()) await p.click('.sound', { force: true });
   await p.waitForFunction(() => !document.querySelector('.start-audio'));
 }
 const { test, finish } = runner();
