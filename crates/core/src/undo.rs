@@ -53,7 +53,8 @@ pub enum Field {
 }
 
 impl Target {
-    fn track(&self) -> Option<&str> {
+    /// The track this target belongs to, if any.
+    pub fn track(&self) -> Option<&str> {
         match self {
             Target::Step(t, _)
             | Target::Lock(t, _)

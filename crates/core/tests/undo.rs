@@ -279,18 +279,6 @@ mod property {
         out
     }
 
-    fn track_of(t: &Target) -> Option<&str> {
-        match t {
-            Target::Step(id, _)
-            | Target::Lock(id, _)
-            | Target::Pattern(id)
-            | Target::Track(id)
-            | Target::Position(id)
-            | Target::Field(id, _) => Some(id),
-            _ => None,
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -353,10 +341,10 @@ mod property {
                 // player 0 added after deleting the old one): what was set on an older track of
                 // that id no longer decides anything.
                 for x in &t {
-                    if let Some(id) = track_of(x).filter(|_| !matches!(x, Target::Track(_))) {
+                    if let Some(id) = x.track().filter(|_| !matches!(x, Target::Track(_))) {
                         let now = incarnation.get(id).copied().unwrap_or(0);
                         for (i, atom) in atoms.iter().enumerate() {
-                            if track_of(atom) == Some(id)
+                            if atom.track() == Some(id)
                                 && expected[i].as_ref().is_some_and(|(_, inc)| *inc < now)
                             {
                                 expected[i] = None;
@@ -366,7 +354,7 @@ mod property {
                 }
                 for (i, atom) in atoms.iter().enumerate() {
                     if t.iter().any(|x| x.overlaps(atom)) {
-                        let inc = track_of(atom)
+                        let inc = atom.track()
                             .and_then(|id| incarnation.get(id).copied())
                             .unwrap_or(0);
                         expected[i] = Some((atom.read(&state), inc));
