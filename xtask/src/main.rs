@@ -60,6 +60,32 @@ fn main() {
             println!("the one-binary server (web app built in): {bin}");
         }
         "first-run-test" => firstrun::test(),
+        "e2e" => {
+            // One or more browser suites against the debug server, e.g.
+            // `cargo xtask e2e ui` runs crates/web/e2e/ui.mjs (the inner loop for the web app).
+            let lib = std::env::current_dir().expect("cwd").join(samples());
+            std::env::set_var("KEYBOARDIA_LIBRARY", &lib);
+            build_web();
+            cargo(&["build", "-p", "keyboardia-server"]);
+            npm_ci("crates/web/e2e", "axe-core");
+            ensure_chromium();
+            let suites = if rest.is_empty() {
+                vec!["e2e".to_string(), "ui".to_string(), "sampled".to_string()]
+            } else {
+                rest.clone()
+            };
+            for s in suites {
+                step(&format!("browser suite crates/web/e2e/{s}.mjs"));
+                run(
+                    "node",
+                    &[
+                        &format!("crates/web/e2e/{s}.mjs"),
+                        "target/debug/keyboardia",
+                        "target/web-dist",
+                    ],
+                );
+            }
+        }
         "samples" => {
             let dir = samples();
             println!("the instrument library is in {dir}");
@@ -205,7 +231,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask run [server flags] | test [--quick] | bench [bench flags] | bench-worklet [seconds] | worker <build|dev|seed-kit|test|dry-run|deploy>"
+                "usage: cargo xtask run [server flags] | test [--quick] | e2e [suite...] | bench [bench flags] | bench-worklet [seconds] | worker <build|dev|seed-kit|test|dry-run|deploy>"
             );
             exit(2);
         }
