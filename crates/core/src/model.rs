@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock;
+use crate::effects::{FxValues, Scope};
 use crate::limits::*;
 
 /// Metadata of a session: the session index (native: a table; Cloudflare: KV `session:{uuid}`).
@@ -45,6 +46,9 @@ pub struct SessionState {
     /// The key and scale melodic tracks keep to (C chromatic, the default, keeps every note).
     #[serde(default, skip_serializing_if = "crate::music::Key::is_default")]
     pub key: crate::music::Key,
+    /// The master chain's settings that differ from their defaults (see [`crate::effects`]).
+    #[serde(default, skip_serializing_if = "FxValues::is_default")]
+    pub effects: FxValues,
 }
 
 /// One row of the grid.
@@ -73,6 +77,9 @@ pub struct Track {
     pub muted: bool,
     #[serde(default)]
     pub soloed: bool,
+    /// The track's sends, filter and drive that differ from their defaults.
+    #[serde(default, skip_serializing_if = "FxValues::is_default")]
+    pub fx: FxValues,
 }
 
 /// A parameter lock on one step. An all-empty lock is the same as no lock.
@@ -85,6 +92,9 @@ pub struct Lock {
     pub volume: Option<f32>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub tie: bool,
+    /// The track filter's cutoff on this step, in Hz (a filter sweep drawn into the pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<f32>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -93,7 +103,7 @@ fn is_false(b: &bool) -> bool {
 
 impl Lock {
     pub fn is_empty(&self) -> bool {
-        self.pitch.is_none() && self.volume.is_none() && !self.tie
+        self.pitch.is_none() && self.volume.is_none() && !self.tie && self.cutoff.is_none()
     }
 }
 
@@ -333,6 +343,7 @@ impl Track {
             swing: 0,
             muted: false,
             soloed: false,
+            fx: FxValues::default(),
         }
     }
 
@@ -351,6 +362,7 @@ impl Track {
             TRANSPOSE_MAX as i64,
         )?;
         check_swing(self.swing as i64)?;
+        self.fx.validate(Scope::Track)?;
         for (step, lock) in &self.locks {
             check_step_index(*step as i64)?;
             validate_lock(lock)?;
@@ -366,6 +378,9 @@ pub fn validate_lock(lock: &Lock) -> Result<(), Invalid> {
     if let Some(v) = lock.volume {
         check_range_f64("lock volume", v as f64, 0.0, 1.0)?;
     }
+    if let Some(c) = lock.cutoff {
+        crate::effects::check_cutoff(c as f64)?;
+    }
     Ok(())
 }
 
@@ -380,6 +395,7 @@ impl SessionState {
             samples: Vec::new(),
             transport: Transport::default(),
             key: crate::music::Key::default(),
+            effects: FxValues::default(),
         }
     }
 
@@ -429,6 +445,7 @@ impl SessionState {
         check_tempo(self.tempo as i64)?;
         check_swing(self.swing as i64)?;
         self.key.validate()?;
+        self.effects.validate(Scope::Session)?;
         if self.tracks.len() > MAX_TRACKS {
             return Err(invalid(format!("at most {MAX_TRACKS} tracks")));
         }

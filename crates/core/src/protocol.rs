@@ -147,6 +147,14 @@ pub enum Edit {
         track_id: String,
         new_id: String,
     },
+    /// Sets one effect parameter: of the master chain (no `trackId`) or of a track (see
+    /// [`crate::effects::Fx`] for the names, ranges and scopes).
+    SetEffect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track_id: Option<String>,
+        param: crate::effects::Fx,
+        value: f64,
+    },
     /// Several edits as one: resolved in order against the state each leaves, all or none, one
     /// log entry (an undo or a redo). No transport edits and no nesting.
     Batch {
@@ -214,6 +222,9 @@ pub struct LockRequest {
     pub volume: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tie: bool,
+    /// The track filter's cutoff on this step, in Hz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<f64>,
 }
 
 /// A track as a client adds it. The client picks the id, so it can edit the track before the
@@ -332,6 +343,12 @@ pub enum Change {
     SetKey {
         key: crate::music::Key,
     },
+    SetEffect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track_id: Option<String>,
+        param: crate::effects::Fx,
+        value: f32,
+    },
     /// Several changes applied in order (a resolved `BATCH`).
     Batch {
         changes: Vec<Change>,
@@ -428,6 +445,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                             .map(|v| check_range_f64("lock volume", v, 0.0, 1.0))
                             .transpose()?,
                         tie: l.tie,
+                        cutoff: l.cutoff.map(crate::effects::check_cutoff).transpose()?,
                     };
                     (!lock.is_empty()).then_some(lock)
                 }
@@ -710,6 +728,38 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 ],
             }
         }
+        Edit::SetEffect {
+            track_id,
+            param,
+            value,
+        } => {
+            use crate::effects::Scope;
+            match (param.scope(), track_id) {
+                (Scope::Session, Some(_)) => {
+                    return Err(Invalid(format!(
+                        "effect {} belongs to the session: send it without a trackId",
+                        param.name()
+                    ))
+                    .into())
+                }
+                (Scope::Track, None) => {
+                    return Err(Invalid(format!(
+                        "effect {} belongs to a track: say which with trackId",
+                        param.name()
+                    ))
+                    .into())
+                }
+                (_, Some(id)) => {
+                    track(s, id)?;
+                }
+                (Scope::Session, None) => {}
+            }
+            C::SetEffect {
+                track_id: track_id.clone(),
+                param: *param,
+                value: param.check(*value)?,
+            }
+        }
         Edit::Batch { edits } => {
             if edits.len() > MAX_BATCH_EDITS {
                 return Err(Invalid(format!(
@@ -843,6 +893,16 @@ pub fn apply(s: &mut SessionState, change: &Change) {
             t.locks = locks.clone();
         }),
         C::SetKey { key } => s.key = *key,
+        C::SetEffect {
+            track_id: None,
+            param,
+            value,
+        } => s.effects.set(*param, *value),
+        C::SetEffect {
+            track_id: Some(id),
+            param,
+            value,
+        } => with_track(s, id, |t| t.fx.set(*param, *value)),
         C::Batch { changes } => {
             for c in changes {
                 apply(s, c);
@@ -1034,6 +1094,7 @@ pub const EDIT_TYPES: &[&str] = &[
     "SET_KEY",
     "TRANSFORM_PATTERN",
     "DUPLICATE_TRACK",
+    "SET_EFFECT",
     "BATCH",
     "PLAY",
     "STOP",

@@ -36,6 +36,8 @@ pub enum Target {
     Swing,
     SessionName,
     Key,
+    /// One effect parameter: of the master chain, or of a track.
+    Effect(Option<String>, crate::effects::Fx),
 }
 
 /// A track's setting.
@@ -61,7 +63,8 @@ impl Target {
             | Target::Pattern(t)
             | Target::Track(t)
             | Target::Position(t)
-            | Target::Field(t, _) => Some(t),
+            | Target::Field(t, _)
+            | Target::Effect(Some(t), _) => Some(t),
             _ => None,
         }
     }
@@ -93,6 +96,7 @@ impl Target {
                 Target::Swing => j(&s.swing),
                 Target::SessionName => j(&s.name),
                 Target::Key => j(&s.key),
+                Target::Effect(None, p) => j(&s.effects.get(*p)),
                 _ => Value::Null,
             };
         };
@@ -116,6 +120,7 @@ impl Target {
                 Field::Muted => j(&t.muted),
                 Field::Soloed => j(&t.soloed),
             },
+            Target::Effect(_, p) => j(&t.fx.get(*p)),
             _ => Value::Null,
         }
     }
@@ -159,6 +164,9 @@ pub fn touched(change: &Change) -> Vec<Target> {
         C::SetSwing { .. } => one(Target::Swing),
         C::SetSessionName { .. } => one(Target::SessionName),
         C::SetKey { .. } => one(Target::Key),
+        C::SetEffect {
+            track_id, param, ..
+        } => one(Target::Effect(track_id.clone(), *param)),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => vec![],
         C::Batch { changes } => changes.iter().flat_map(touched).collect(),
     }
@@ -428,6 +436,24 @@ fn collect(state: &mut SessionState, change: &Change, out: &mut Vec<(Target, Val
                 move_notes: false,
             },
         ),
+        C::SetEffect {
+            track_id, param, ..
+        } => {
+            let before = match track_id {
+                None => Some(s.effects.get(*param)),
+                Some(id) => track(id).map(|t| t.fx.get(*param)),
+            };
+            if let Some(v) = before {
+                note(
+                    Target::Effect(track_id.clone(), *param),
+                    Edit::SetEffect {
+                        track_id: track_id.clone(),
+                        param: *param,
+                        value: v as f64,
+                    },
+                );
+            }
+        }
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => {}
         C::Batch { .. } => unreachable!("handled above"),
         other => {
@@ -489,5 +515,6 @@ fn lock_request(l: &Lock) -> LockRequest {
         pitch: l.pitch.map(i64::from),
         volume: l.volume.map(f64::from),
         tie: l.tie,
+        cutoff: l.cutoff.map(f64::from),
     }
 }

@@ -543,6 +543,7 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::SetKey { .. } => "SET_KEY",
             Edit::TransformPattern { .. } => "TRANSFORM_PATTERN",
             Edit::DuplicateTrack { .. } => "DUPLICATE_TRACK",
+            Edit::SetEffect { .. } => "SET_EFFECT",
             Edit::Batch { .. } => "BATCH",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
@@ -566,6 +567,7 @@ fn every_edit_type_is_wired_end_to_end() {
                 pitch: Some(-3),
                 volume: Some(0.5),
                 tie: true,
+                ..LockRequest::default()
             }),
         },
         Edit::AddTrack {
@@ -664,6 +666,16 @@ fn every_edit_type_is_wired_end_to_end() {
             track_id: "snare".into(),
             new_id: "snare2".into(),
         },
+        Edit::SetEffect {
+            track_id: None,
+            param: keyboardia_core::effects::Fx::ReverbMix,
+            value: 0.5,
+        },
+        Edit::SetEffect {
+            track_id: Some("snare".into()),
+            param: keyboardia_core::effects::Fx::FilterCutoff,
+            value: 900.0,
+        },
         Edit::Batch {
             edits: vec![
                 Edit::SetSwing { swing: 10 },
@@ -676,6 +688,7 @@ fn every_edit_type_is_wired_end_to_end() {
     ];
     let mut names: Vec<&str> = edits.iter().map(name).collect();
     names.sort();
+    names.dedup();
     let mut all = EDIT_TYPES.to_vec();
     all.sort();
     assert_eq!(names, all, "every edit type has a case");

@@ -1831,8 +1831,15 @@ fn LockEditor(id: String, step: u8) -> impl IntoView {
         })
     });
     let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool| {
-        let l = keyboardia_core::protocol::LockRequest { pitch, volume, tie };
-        let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie;
+        // The step's other lock values (its filter cutoff) stay as they are.
+        let kept = lock.get_untracked().map(|x| x.1).unwrap_or_default();
+        let l = keyboardia_core::protocol::LockRequest {
+            pitch,
+            volume,
+            tie,
+            cutoff: kept.cutoff.map(f64::from),
+        };
+        let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie && l.cutoff.is_none();
         live::edit(Edit::SetParameterLock {
             track_id: id.clone(),
             step: step as i64,
