@@ -9,6 +9,7 @@
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
+use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
 use crate::instrument::{Drum, Instrument, SampleData, Voice};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
@@ -46,6 +47,8 @@ pub struct StepLock {
     pub volume: Option<f32>,
     /// Continue the previous step's note instead of striking a new one.
     pub tie: bool,
+    /// The track filter's cutoff (Hz) from this step until the next step.
+    pub cutoff: Option<f32>,
 }
 
 /// One track as the engine plays it.
@@ -62,6 +65,8 @@ pub struct Track {
     pub swing: u8,
     pub muted: bool,
     pub soloed: bool,
+    /// Sends, filter and drive.
+    pub fx: TrackFx,
 }
 
 impl Track {
@@ -73,6 +78,7 @@ impl Track {
             pitch: None,
             volume: None,
             tie: false,
+            cutoff: None,
         }; STEP_SLOTS],
         volume: 0.8,
         pan: 0.0,
@@ -80,6 +86,7 @@ impl Track {
         swing: 0,
         muted: false,
         soloed: false,
+        fx: TrackFx::DEFAULT,
     };
 
     pub fn new(instrument: Instrument, steps: &[usize]) -> Track {
@@ -259,6 +266,19 @@ pub struct Engine {
     /// The loudest sample each track sent to the mix (after its gain, before the master) since
     /// [`Engine::take_peak`] last read it: the level meters.
     peaks: [f32; MAX_TRACKS],
+    /// Each track's drive, filter and sends.
+    inserts: Vec<TrackInserts>,
+    /// The cutoff lock of each track's current step.
+    lock_cutoff: [Option<f32>; MAX_TRACKS],
+    master: MasterChain,
+    /// The block's reverb send (mono) and delay send (stereo).
+    send_rev: [f32; MAX_BLOCK],
+    send_del: [[f32; MAX_BLOCK]; 2],
+    /// A tempo change inside the current block: its offset and tempo (the delay follows it
+    /// from that frame, whatever the block size).
+    tempo_switch: Option<(usize, f64)>,
+    /// The first frame of the block being rendered.
+    block_start: u64,
 }
 
 impl Engine {
@@ -296,7 +316,39 @@ impl Engine {
             }; TRIGGER_LOG],
             logged: 0,
             peaks: [0.0; MAX_TRACKS],
+            inserts: (0..MAX_TRACKS)
+                .map(|_| TrackInserts::new(sample_rate))
+                .collect(),
+            lock_cutoff: [None; MAX_TRACKS],
+            master: MasterChain::new(sample_rate),
+            send_rev: [0.0; MAX_BLOCK],
+            send_del: [[0.0; MAX_BLOCK]; 2],
+            tempo_switch: None,
+            block_start: 0,
         })
+    }
+
+    /// The master chain's settings (they glide there from the current ones).
+    pub fn set_master_fx(&mut self, fx: &MasterFx) {
+        self.master.set(fx, false);
+    }
+
+    pub fn master_fx(&self) -> &MasterFx {
+        self.master.settings()
+    }
+
+    /// Every effect setting jumps to its target at once: for a fresh engine about to play a
+    /// session (an export, a player who just joined), so the first note already sounds with
+    /// the session's effects.
+    pub fn settle_effects(&mut self) {
+        let fx = *self.master.settings();
+        self.master.set_tempo(self.transport().tempo);
+        self.master.set(&fx, true);
+        for ti in 0..MAX_TRACKS {
+            let t = &self.pattern.tracks[ti];
+            let cutoff = self.lock_cutoff[ti].unwrap_or(t.fx.cutoff);
+            self.inserts[ti].aim(&t.fx, cutoff, true);
+        }
     }
 
     /// Track `i`'s peak since the last call (linear, after its gain), and starts a new one.
@@ -551,6 +603,9 @@ impl Engine {
         self.limiter = 1.0;
         self.logged = 0;
         self.gains = [Gain::default(); MAX_TRACKS];
+        self.master.clear();
+        self.lock_cutoff = [None; MAX_TRACKS];
+        self.settle_effects();
         let t = self.transport();
         self.set_transport(t);
         if self.pending.is_none() {
@@ -602,6 +657,7 @@ impl Engine {
     /// Makes `t` current at `frame` and finds each track's first step at or after it.
     fn switch(&mut self, t: Transport, frame: u64) {
         self.transport = t;
+        self.tempo_switch = Some((frame.saturating_sub(self.block_start) as usize, t.tempo));
         if !t.playing {
             return;
         }
@@ -711,11 +767,19 @@ impl Engine {
 
     fn strike(&mut self, ti: usize, n: i64) {
         let track = self.pattern.tracks[ti];
+        let count = track.step_count.clamp(1, STEP_SLOTS as u16) as usize;
+        let k = n.rem_euclid(count as i64) as usize;
+        // A cutoff lock holds for its step, on or off; the filter glides there from this frame.
+        let cutoff = track.locks[k].cutoff;
+        if cutoff != self.lock_cutoff[ti] {
+            self.lock_cutoff[ti] = cutoff;
+            self.inserts[ti]
+                .filter
+                .set(cutoff.unwrap_or(track.fx.cutoff), track.fx.resonance);
+        }
         let Some(instrument) = track.instrument else {
             return;
         };
-        let count = track.step_count.clamp(1, STEP_SLOTS as u16) as usize;
-        let k = n.rem_euclid(count as i64) as usize;
         if !track.active(k) {
             return;
         }
@@ -864,6 +928,15 @@ impl Engine {
         self.slew(n);
         let start = self.frame;
         let end = start + n as u64;
+        // Effect settings changed between blocks take effect from the block's first frame.
+        self.block_start = start;
+        self.master.set_tempo(self.transport.tempo);
+        self.tempo_switch = None;
+        for ti in 0..tracks {
+            let t = &self.pattern.tracks[ti];
+            let cutoff = self.lock_cutoff[ti].unwrap_or(t.fx.cutoff);
+            self.inserts[ti].aim(&t.fx, cutoff, false);
+        }
         loop {
             self.events();
             let seg_end = self.next_event(end).max(self.frame + 1).min(end);
@@ -894,15 +967,25 @@ impl Engine {
                 };
                 v.render(&mut buses[v.track as usize][a..b], data.as_ref());
             }
+            // Each track's drive and filter, on this stretch (a cutoff lock struck at its
+            // start applies from its first frame).
+            for (bus, ins) in buses.iter_mut().zip(self.inserts.iter_mut()) {
+                ins.process(&mut bus[a..b]);
+            }
             self.frame = seg_end;
             if seg_end >= end {
                 break;
             }
         }
-        // Mix: per-track gain (ramping when it changed), then master and a peak limiter that
-        // never lets a sample past the ceiling.
+        // Mix: per-track gain (ramping when it changed) and sends (after the gain), then the
+        // master chain, the master gain and a peak limiter that never lets a sample past the
+        // ceiling.
         left[..n].fill(0.0);
         right[..n].fill(0.0);
+        self.send_rev[..n].fill(0.0);
+        for d in self.send_del.iter_mut() {
+            d[..n].fill(0.0);
+        }
         for ti in 0..MAX_TRACKS {
             let target = self.target_gain(ti);
             let gain = &mut self.gains[ti];
@@ -911,25 +994,34 @@ impl Engine {
                 continue;
             }
             let bus = &self.buses[ti][..n];
+            let ins = &mut self.inserts[ti];
+            let sends = ins.sends_active();
+            let [del_l, del_r] = &mut self.send_del;
             let mut peak = 0f32;
-            if gain.remaining == 0 {
-                let (gl, gr) = (gain.left, gain.right);
-                for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
-                    *l += b * gl;
-                    *r += b * gr;
-                    peak = peak.max(b.abs());
-                }
-                peak *= gl.abs().max(gr.abs());
-            } else {
-                for i in 0..n {
-                    let (gl, gr) = gain.tick();
-                    left[i] += bus[i] * gl;
-                    right[i] += bus[i] * gr;
-                    peak = peak.max(bus[i].abs() * gl.abs().max(gr.abs()));
+            for i in 0..n {
+                let (gl, gr) = gain.tick();
+                let b = bus[i];
+                left[i] += b * gl;
+                right[i] += b * gr;
+                peak = peak.max(b.abs() * gl.abs().max(gr.abs()));
+                if sends {
+                    let (sr, sd) = ins.tick_sends();
+                    self.send_rev[i] += b * (gl + gr) * 0.5 * sr;
+                    del_l[i] += b * gl * sd;
+                    del_r[i] += b * gr * sd;
                 }
             }
             self.peaks[ti] = self.peaks[ti].max(peak);
         }
+        self.master.process(
+            start,
+            &mut left[..n],
+            &mut right[..n],
+            &self.send_rev[..n],
+            &self.send_del[0][..n],
+            &self.send_del[1][..n],
+            self.tempo_switch,
+        );
         for i in 0..n {
             let l = left[i] * MASTER_GAIN;
             let r = right[i] * MASTER_GAIN;

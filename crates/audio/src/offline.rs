@@ -21,6 +21,7 @@ pub fn render(
     let mut e = Engine::new(sample_rate);
     e.set_pattern(pattern);
     e.set_transport(Transport::play(0.0, 0.0, tempo));
+    e.settle_effects();
     render_engine(&mut e, frames, block)
 }
 
@@ -122,8 +123,10 @@ pub fn export_steps(pattern: &Pattern) -> u64 {
 #[cfg(feature = "session")]
 mod session {
     use super::*;
+    use crate::effects::{CompParams, Division, Feel, FilterMode, MasterFx, ReverbParams, TrackFx};
     use crate::engine::{StepLock, Track};
     use crate::instrument::Instrument;
+    use keyboardia_core::effects::{Fx, FxValues};
     use keyboardia_core::model::SessionState;
 
     // The engine's sizes are its own (the worklet build does not depend on the core), but they
@@ -165,6 +168,7 @@ mod session {
                     pitch: l.pitch,
                     volume: l.volume,
                     tie: l.tie,
+                    cutoff: l.cutoff,
                 };
             }
             p.push(Track {
@@ -178,9 +182,61 @@ mod session {
                 swing: t.swing,
                 muted: t.muted,
                 soloed: t.soloed,
+                fx: track_fx(&t.fx),
             });
         }
         p
+    }
+
+    /// A track's effect settings as the engine plays them.
+    pub fn track_fx(v: &FxValues) -> TrackFx {
+        TrackFx {
+            send_reverb: v.get(Fx::SendReverb),
+            send_delay: v.get(Fx::SendDelay),
+            filter: FilterMode::from_code(v.get(Fx::FilterMode) as u32),
+            cutoff: v.get(Fx::FilterCutoff),
+            resonance: v.get(Fx::FilterResonance),
+            drive: v.get(Fx::TrackDrive),
+        }
+    }
+
+    /// The session's master chain as the engine plays it.
+    pub fn master_fx(v: &FxValues) -> MasterFx {
+        let code = |p: Fx| v.get(p) as u32;
+        MasterFx {
+            bypass: v.get(Fx::Bypass) >= 0.5,
+            reverb_mix: v.get(Fx::ReverbMix),
+            reverb: ReverbParams {
+                size: v.get(Fx::ReverbSize),
+                decay: v.get(Fx::ReverbDecay),
+                damping: v.get(Fx::ReverbDamping),
+                predelay_ms: v.get(Fx::ReverbPredelay),
+            },
+            delay_mix: v.get(Fx::DelayMix),
+            delay_division: [
+                Division::Sixteenth,
+                Division::Eighth,
+                Division::Quarter,
+                Division::Half,
+            ][code(Fx::DelayDivision).min(3) as usize],
+            delay_feel: [Feel::Straight, Feel::Dotted, Feel::Triplet]
+                [code(Fx::DelayFeel).min(2) as usize],
+            delay_feedback: v.get(Fx::DelayFeedback),
+            delay_tone: v.get(Fx::DelayTone),
+            delay_ping_pong: v.get(Fx::DelayPingPong) >= 0.5,
+            chorus_mix: v.get(Fx::ChorusMix),
+            chorus_rate: v.get(Fx::ChorusRate),
+            chorus_depth: v.get(Fx::ChorusDepth),
+            drive: v.get(Fx::Drive),
+            eq: [v.get(Fx::EqLow), v.get(Fx::EqMid), v.get(Fx::EqHigh)],
+            comp: CompParams {
+                threshold_db: v.get(Fx::CompThreshold),
+                ratio: v.get(Fx::CompRatio),
+                attack_ms: v.get(Fx::CompAttack),
+                release_ms: v.get(Fx::CompRelease),
+                makeup_db: v.get(Fx::CompMakeup),
+            },
+        }
     }
 
     /// A recording's audio, decoded, for rendering a session that uses it.
@@ -270,15 +326,18 @@ mod session {
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
         let cycle = export_steps(&p) as f64 * frames_per_step;
         e.set_pattern(&p);
+        e.set_master_fx(&master_fx(&s.effects));
         e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
+        // The effects as the session has them from the first note.
+        e.settle_effects();
         render_loops(&mut e, cycle, loops, tail)
     }
 }
 
 #[cfg(feature = "session")]
 pub use session::{
-    pattern_from_session, pattern_from_session_with, render_session, render_session_with,
-    sampled_in_use, samples_in_use, LoadedSample,
+    master_fx, pattern_from_session, pattern_from_session_with, render_session,
+    render_session_with, sampled_in_use, samples_in_use, track_fx, LoadedSample,
 };
 
 /// Encodes stereo PCM as a 16-bit WAV file.
