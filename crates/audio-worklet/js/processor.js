@@ -4,7 +4,11 @@
 //   node.port.postMessage({ type: 'init', module })  -> replies { type: 'ready' }
 // then control messages, applied between render quanta (block boundaries):
 //   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
-//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
+//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...],
+//       fx: [sendReverb, sendDelay, filterMode, cutoff, resonance, drive],
+//       cutoffs: [[step, hz], ...] }] }
+//   { type: 'effects', values: [24 numbers, MasterFx::to_array's order], settle }   (the master
+//       chain; with settle every setting jumps there: a fresh engine about to play)
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
 //   { type: 'anchor', anchorFrame, atOnce }   (the same transport, its anchor corrected: slewed,
 //       or at once when the output itself jumped)
@@ -52,8 +56,14 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
         kb.kb_set_steps(h, i, t.steps[0] >>> 0, t.steps[1] >>> 0, t.steps[2] >>> 0, t.steps[3] >>> 0);
         for (let s = 0; s < 128; s++) kb.kb_set_lock(h, i, s, 127, -1, 0);
         for (const [step, pitch, volume, tie] of t.locks) kb.kb_set_lock(h, i, step, pitch, volume, tie);
+        if (t.fx) kb.kb_set_track_fx(h, i, t.fx[0], t.fx[1], t.fx[2] | 0, t.fx[3], t.fx[4], t.fx[5]);
+        kb.kb_clear_cutoffs(h, i);
+        for (const [step, hz] of t.cutoffs || []) kb.kb_set_lock_cutoff(h, i, step, hz);
       });
       kb.kb_set_track_count(h, m.tracks.length);
+    } else if (m.type === 'effects') {
+      m.values.forEach((v, i) => kb.kb_set_master_value(h, i, v));
+      kb.kb_apply_master(h, m.settle ? 1 : 0);
     } else if (m.type === 'transport') {
       kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
     } else if (m.type === 'anchor') {

@@ -8,6 +8,7 @@
 //!
 //! Every export takes the handle returned by [`kb_new`].
 
+use keyboardia_audio::effects::{FilterMode, MasterFx, TrackFx, MASTER_FX_VALUES};
 use keyboardia_audio::engine::{Engine, Transport, MAX_BLOCK, MAX_INSTRUMENTS, STEP_SLOTS};
 use keyboardia_audio::sampler::{EnvelopeSpec, SampledInstrument, SampledZone};
 use keyboardia_audio::Instrument;
@@ -22,6 +23,8 @@ pub struct Worklet {
     pending: Option<(usize, SampledInstrument)>,
     /// A zone's 16-bit PCM being written ([`kb_zone_buffer`], [`kb_zone_commit`]).
     zone_pcm: Vec<i16>,
+    /// The master chain's settings being written ([`kb_set_master_value`]).
+    master: [f32; MASTER_FX_VALUES],
 }
 
 fn w<'a>(h: *mut Worklet) -> &'a mut Worklet {
@@ -39,6 +42,7 @@ pub extern "C" fn kb_new(sample_rate: f32) -> *mut Worklet {
         staging: Vec::new(),
         pending: None,
         zone_pcm: Vec::new(),
+        master: MasterFx::default().to_array(),
     }))
 }
 
@@ -110,6 +114,70 @@ pub extern "C" fn kb_set_track(
         t.swing = swing.min(100) as u8;
         t.muted = muted != 0;
         t.soloed = soloed != 0;
+    }
+}
+
+/// A track's sends, drive and filter (`mode`: 0 off, 1 low-pass, 2 high-pass, 3 band-pass).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn kb_set_track_fx(
+    h: *mut Worklet,
+    i: u32,
+    send_reverb: f32,
+    send_delay: f32,
+    mode: u32,
+    cutoff: f32,
+    resonance: f32,
+    drive: f32,
+) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        t.fx = TrackFx {
+            send_reverb: send_reverb.clamp(0.0, 1.0),
+            send_delay: send_delay.clamp(0.0, 1.0),
+            filter: FilterMode::from_code(mode),
+            cutoff: cutoff.clamp(20.0, 20_000.0),
+            resonance: resonance.clamp(0.0, 1.0),
+            drive: drive.clamp(0.0, 1.0),
+        };
+    }
+}
+
+/// Removes every cutoff lock of a track (before [`kb_set_lock_cutoff`] sets the current ones).
+#[no_mangle]
+pub extern "C" fn kb_clear_cutoffs(h: *mut Worklet, i: u32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        t.locks.iter_mut().for_each(|l| l.cutoff = None);
+    }
+}
+
+/// A step's cutoff lock in Hz.
+#[no_mangle]
+pub extern "C" fn kb_set_lock_cutoff(h: *mut Worklet, i: u32, step: u32, cutoff: f32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        if let Some(l) = t.locks.get_mut(step as usize) {
+            l.cutoff = Some(cutoff.clamp(20.0, 20_000.0));
+        }
+    }
+}
+
+/// One number of the master chain's settings, by its index in `MasterFx::to_array`; they take
+/// effect together with [`kb_apply_master`].
+#[no_mangle]
+pub extern "C" fn kb_set_master_value(h: *mut Worklet, index: u32, value: f32) {
+    if let Some(v) = w(h).master.get_mut(index as usize) {
+        *v = value;
+    }
+}
+
+/// Applies the master settings given since; with `settle`, every effect setting jumps to its
+/// value (a fresh engine about to play: the first note already has the session's effects).
+#[no_mangle]
+pub extern "C" fn kb_apply_master(h: *mut Worklet, settle: u32) {
+    let wk = w(h);
+    let fx = MasterFx::from_array(&wk.master);
+    wk.engine.set_master_fx(&fx);
+    if settle != 0 {
+        wk.engine.settle_effects();
     }
 }
 

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::effects::MasterFx;
 use crate::engine::Pattern;
 use crate::sampler::SampledInstrument;
 
@@ -28,7 +29,16 @@ pub fn pattern_message(p: &Pattern) -> Value {
                     ])
                 })
                 .collect();
+            let cutoffs: Vec<Value> = t
+                .locks
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.cutoff.map(|c| json!([k, c])))
+                .collect();
+            let f = &t.fx;
             json!({
+                "fx": [f.send_reverb, f.send_delay, f.filter.code(), f.cutoff, f.resonance, f.drive],
+                "cutoffs": cutoffs,
                 "instrument": t.instrument.map(|i| i.code() as i64).unwrap_or(-1),
                 "stepCount": t.step_count,
                 "volume": t.volume,
@@ -43,6 +53,12 @@ pub fn pattern_message(p: &Pattern) -> Value {
         })
         .collect();
     json!({ "type": "pattern", "swing": p.swing, "tracks": tracks })
+}
+
+/// The processor's `effects` message: the master chain's settings; with `settle`, they apply at
+/// once (see [`crate::Engine::settle_effects`]).
+pub fn effects_message(fx: &MasterFx, settle: bool) -> Value {
+    json!({ "type": "effects", "values": fx.to_array().to_vec(), "settle": settle })
 }
 
 /// The processor's `transport` message, already in the engine's frames.

@@ -50,14 +50,25 @@ impl Smoothed {
 
     #[inline]
     pub fn tick(&mut self) -> f32 {
+        if self.value == self.target {
+            return self.value;
+        }
         let next = self.value + (self.target - self.value) * self.coeff;
-        // Once a step no longer moves it (f32 cannot close the last gap), arrive.
-        self.value = if next == self.value {
+        // Arrive once the gap is far below hearing (a millionth of the value's scale), or once
+        // a step no longer moves it (f32 cannot close the last gap).
+        let close = (self.target - next).abs() <= 1e-6 * self.target.abs().max(1.0);
+        self.value = if close || next == self.value {
             self.target
         } else {
             next
         };
         self.value
+    }
+
+    /// Whether it has arrived at its target.
+    #[inline]
+    pub fn settled(&self) -> bool {
+        self.value == self.target
     }
 
     pub fn value(&self) -> f32 {
@@ -422,6 +433,14 @@ impl Filter {
         self.mode == FilterMode::Off && self.fade_left == 0
     }
 
+    /// While idle: the glides jump to their targets (nothing is heard through the filter, so
+    /// nothing can click), and the next sound starts from there.
+    pub fn skip(&mut self) {
+        let (c, r) = (self.cutoff.target, self.res.target);
+        self.cutoff.reset(c);
+        self.res.reset(r);
+    }
+
     #[inline]
     fn shape(mode: FilterMode, x: f32, o: &crate::dsp::SvfOut) -> f32 {
         match mode {
@@ -445,6 +464,7 @@ impl Filter {
             self.applied = now;
         }
         let o = self.svf.process(x);
+        self.svf.flush_denormals();
         let y = Self::shape(self.mode, x, &o);
         if self.fade_left == 0 {
             return y;
@@ -474,7 +494,11 @@ pub fn drive(x: f32, amount: f32) -> f32 {
 pub struct Chorus {
     l: Line,
     r: Line,
-    phase: f32,
+    /// The LFO as a rotating unit vector (sine, cosine): one complex multiply per frame.
+    lfo: (f32, f32),
+    /// The rate the rotation below was computed for.
+    rate: f32,
+    rot: (f32, f32),
     sr: f32,
 }
 
@@ -487,7 +511,9 @@ impl Chorus {
         Chorus {
             l: Line::new(cap),
             r: Line::new(cap),
-            phase: 0.0,
+            lfo: (0.0, 1.0),
+            rate: -1.0,
+            rot: (0.0, 1.0),
             sr,
         }
     }
@@ -497,12 +523,18 @@ impl Chorus {
     pub fn process(&mut self, xl: f32, xr: f32, rate: f32, depth: f32) -> (f32, f32) {
         self.l.write(xl);
         self.r.write(xr);
-        let tau = 2.0 * core::f32::consts::PI;
-        let (sl, cl) = libm::sincosf(self.phase * tau);
-        self.phase += rate / self.sr;
-        if self.phase >= 1.0 {
-            self.phase -= 1.0;
+        if rate != self.rate {
+            self.rate = rate;
+            self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
+        let (sl, cl) = self.lfo;
+        let (s, c) = (
+            sl * self.rot.1 + cl * self.rot.0,
+            cl * self.rot.1 - sl * self.rot.0,
+        );
+        // Keep it on the unit circle (rounding would slowly change its size).
+        let k = 1.5 - 0.5 * (s * s + c * c);
+        self.lfo = (s * k, c * k);
         let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
         let dl = ms(sl) * self.sr;
         let dr = ms(cl) * self.sr;
@@ -512,7 +544,7 @@ impl Chorus {
     pub fn clear(&mut self) {
         self.l.clear();
         self.r.clear();
-        self.phase = 0.0;
+        self.lfo = (0.0, 1.0);
     }
 }
 
@@ -675,6 +707,11 @@ impl Eq3 {
 pub struct Compressor {
     env: f32,
     sr: f32,
+    /// The settings the coefficients below were computed for.
+    params: Option<CompParams>,
+    attack: f32,
+    release: f32,
+    threshold: f32,
 }
 
 /// Compressor settings.
@@ -689,21 +726,34 @@ pub struct CompParams {
 
 impl Compressor {
     pub fn new(sr: f32) -> Compressor {
-        Compressor { env: 0.0, sr }
+        Compressor {
+            env: 0.0,
+            sr,
+            params: None,
+            attack: 0.0,
+            release: 0.0,
+            threshold: 1.0,
+        }
     }
 
     /// The gain to apply to this frame (before make-up).
     #[inline]
     pub fn gain(&mut self, l: f32, r: f32, p: &CompParams) -> f32 {
+        if self.params != Some(*p) {
+            let coeff = |ms: f32| 1.0 - libm::expf(-1.0 / (ms.max(0.01) * 0.001 * self.sr));
+            self.attack = coeff(p.attack_ms);
+            self.release = coeff(p.release_ms);
+            self.threshold = libm::powf(10.0, p.threshold_db / 20.0);
+            self.params = Some(*p);
+        }
         let x = l.abs().max(r.abs());
-        let ms = if x > self.env {
-            p.attack_ms
+        let c = if x > self.env {
+            self.attack
         } else {
-            p.release_ms
+            self.release
         };
-        let c = 1.0 - libm::expf(-1.0 / (ms.max(0.01) * 0.001 * self.sr));
         self.env = flush(self.env + (x - self.env) * c);
-        if self.env <= 1e-6 || p.ratio <= 1.0 {
+        if self.env <= self.threshold || p.ratio <= 1.0 {
             return 1.0;
         }
         let over = 20.0 * libm::log10f(self.env) - p.threshold_db;
@@ -944,10 +994,7 @@ impl TrackInserts {
     pub fn process(&mut self, bus: &mut [f32]) {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
-            // Keep the glides moving so a later change starts from where they are.
-            for _ in 0..bus.len() {
-                self.filter.process(0.0);
-            }
+            self.filter.skip();
             return;
         }
         for x in bus.iter_mut() {
@@ -1036,7 +1083,9 @@ impl MasterChain {
     pub fn set_tempo(&mut self, tempo: f64) {
         if tempo != self.tempo {
             self.tempo = tempo;
-            self.retime(false);
+            // Nothing in the lines yet: the new time applies at once.
+            let empty = self.delay_clear;
+            self.retime(empty);
         }
     }
 

@@ -248,19 +248,35 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Renders the reference pattern in 128-frame blocks, as the AudioWorklet does; the best of
-/// three runs, as a multiple of real time.
-fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
+/// Seconds to render `frames` of `pattern` with `fx` in 128-frame blocks, as the AudioWorklet
+/// does: the best of three runs. `hit_then_silence`: one loud hit, then nothing (the tails of
+/// the reverb and delay decaying into silence, where denormal numbers would slow a loop down).
+fn time_render(
+    pattern: &keyboardia_audio::engine::Pattern,
+    fx: &keyboardia_audio::effects::MasterFx,
+    frames: usize,
+    sample_rate: f32,
+    hit_then_silence: bool,
+) -> (f64, f64) {
     use keyboardia_audio::engine::{Engine, Transport};
-    let pattern = keyboardia_audio::demo::busy_pattern();
-    let frames = (seconds * sample_rate as f64) as usize;
     let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
     let mut best = f64::INFINITY;
     let mut checksum = 0.0f64;
     for _ in 0..3 {
         let mut e = Engine::new(sample_rate);
-        e.set_pattern(&pattern);
+        e.set_pattern(pattern);
+        e.set_master_fx(fx);
         e.set_transport(Transport::play(0.0, 0.0, 120.0));
+        e.settle_effects();
+        if hit_then_silence {
+            // The first step's hits, then the pattern is emptied.
+            for _ in 0..(sample_rate as usize / 8 / 128) {
+                e.render(&mut l, &mut r);
+            }
+            let mut quiet = pattern.clone();
+            quiet.tracks.iter_mut().for_each(|t| t.steps = 0);
+            e.set_pattern(&quiet);
+        }
         let t0 = Instant::now();
         let mut done = 0;
         while done < frames {
@@ -270,10 +286,109 @@ fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
         }
         best = best.min(t0.elapsed().as_secs_f64());
     }
+    (best, checksum)
+}
+
+/// Render speed of the 16-track reference pattern: dry, with every effect on, with each effect
+/// alone (its cost against the dry render measured in the same run), and the tails of a loud
+/// hit decaying into a long silence.
+fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
+    use keyboardia_audio::demo::{all_effects, busy_pattern, busy_pattern_with_effects};
+    use keyboardia_audio::effects::{FilterMode, MasterFx, TrackFx};
+    let frames = (seconds * sample_rate as f64) as usize;
+    let dry = busy_pattern();
+    let all = all_effects();
+    let none = MasterFx::default();
+    let (base, c0) = time_render(&dry, &none, frames, sample_rate, false);
     println!(
-        "native render: {seconds} s of the 16-track reference pattern at {sample_rate} Hz in {:.0} ms = {:.0}x real time (checksum {checksum:.3})",
-        best * 1000.0,
-        seconds / best
+        "native render: {seconds} s of the 16-track reference pattern at {sample_rate} Hz in {:.0} ms = {:.0}x real time (checksum {c0:.3})",
+        base * 1000.0,
+        seconds / base
+    );
+    let wet = busy_pattern_with_effects();
+    let (t, c) = time_render(&wet, &all, frames, sample_rate, false);
+    println!(
+        "every effect on (16 tracks' drive, filter with cutoff locks and sends; reverb, delay, chorus, drive, EQ, compressor): {:.0} ms = {:.0}x real time (checksum {c:.3})",
+        t * 1000.0,
+        seconds / t
+    );
+    // Each effect alone: its cost as extra time against the dry render.
+    let with_tracks = |f: &dyn Fn(&mut TrackFx)| {
+        let mut p = dry.clone();
+        for t in p.tracks.iter_mut() {
+            f(&mut t.fx);
+            t.fx.send_reverb = 0.0;
+        }
+        p
+    };
+    let reverb_only = MasterFx {
+        reverb_mix: 0.5,
+        ..none
+    };
+    let delay_only = MasterFx {
+        delay_mix: 0.5,
+        ..none
+    };
+    let cases: Vec<(&str, keyboardia_audio::engine::Pattern, MasterFx)> = vec![
+        ("reverb (sends 0.3)", dry.clone(), reverb_only),
+        (
+            "delay (sends 0.3)",
+            with_tracks(&|f| f.send_delay = 0.3),
+            delay_only,
+        ),
+        (
+            "chorus",
+            with_tracks(&|_| {}),
+            MasterFx {
+                chorus_mix: 0.5,
+                ..none
+            },
+        ),
+        (
+            "master drive",
+            with_tracks(&|_| {}),
+            MasterFx { drive: 0.4, ..none },
+        ),
+        (
+            "3-band EQ",
+            with_tracks(&|_| {}),
+            MasterFx {
+                eq: [3.0, -2.0, 4.0],
+                ..none
+            },
+        ),
+        (
+            "compressor",
+            with_tracks(&|_| {}),
+            MasterFx {
+                comp: all.comp,
+                ..none
+            },
+        ),
+        (
+            "16 track filters",
+            with_tracks(&|f| {
+                f.filter = FilterMode::LowPass;
+                f.cutoff = 1200.0;
+            }),
+            none,
+        ),
+        ("16 track drives", with_tracks(&|f| f.drive = 0.3), none),
+    ];
+    println!("each effect alone (extra time against the dry render):");
+    for (name, p, fx) in cases {
+        let (t, _) = time_render(&p, &fx, frames, sample_rate, false);
+        println!(
+            "  {name}: {:.0}x real time, +{:.1}% ",
+            seconds / t,
+            (t / base - 1.0) * 100.0
+        );
+    }
+    // Denormals: a loud hit into the reverb and delay, then a long silence.
+    let (t, _) = time_render(&wet, &all, frames, sample_rate, true);
+    println!(
+        "tails decaying into silence (every effect on, no notes after the first step): {:.0}x real time",
+        seconds / t
     );
     Ok(())
 }
