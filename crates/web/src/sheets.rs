@@ -9,7 +9,9 @@ use crate::app::Ui;
 use crate::controls::Slider;
 use crate::grid::add_track;
 use crate::header::ThemeToggle;
+use crate::key::KeyControl;
 use crate::live;
+use crate::pattern_tools::PatternTools;
 use keyboardia_core::limits::STEP_COUNTS;
 use keyboardia_core::model::Track;
 use keyboardia_core::protocol::Edit;
@@ -133,7 +135,8 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
     let track = sheet_track(ui, id.clone());
     let name = move || track.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
     let confirm = RwSignal::new(false);
-    let (id_inst, id_count, id_name, id_del) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_inst, id_count, id_name, id_del, id_tools) =
+        (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
     let num = move |f: fn(&Track) -> i64, d: i64| {
         Signal::derive(move || track.with(|t| t.as_ref().map(f).unwrap_or(d)))
     };
@@ -179,6 +182,10 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
             <Slider label="Swing" min=0 max=100
                 value=num(|t| t.swing as i64, 0)
                 on_set=slider_set(|id, v| Edit::SetTrackSwing { track_id: id, swing: v })/>
+            <section class="tools-section" aria-label="Pattern tools">
+                <h3>"Pattern"</h3>
+                <PatternTools track_id=id_tools.clone()/>
+            </section>
             {move || if confirm.get() {
                 let id = id_del.clone();
                 view! {
@@ -338,6 +345,7 @@ pub(crate) fn MoreSheet() -> impl IntoView {
         <div class="sheet-body">
             <a class="button" href=format!("/api/sessions/{id}/export.wav") download="">"Download WAV"</a>
             <a class="button" href=format!("/api/sessions/{id}/export.mid") download="">"Download MIDI"</a>
+            <KeyControl/>
             <ThemeToggle/>
             <button on:click=move |_| ui.sheet.set(Some(Sheet::Help))>"Shortcuts"</button>
         </div>

@@ -8,6 +8,7 @@ use crate::app::Sheet;
 use crate::app::TRACK_COLORS;
 use crate::grid::current_step;
 use crate::live;
+use crate::pattern_tools::PatternMenu;
 use keyboardia_core::protocol::Edit;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -208,6 +209,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
                             class:active=move || mine.get().0 on:click=move |_| toggle_personal(0)>"M"</button>
                         <button class="toggle" aria-label="Solo (only for you)" aria-pressed=move || mine.get().1.to_string()
                             class:active=move || mine.get().1 on:click=move |_| tp(1)>"S"</button>
+                        <PatternMenu track_id=id2.clone() name=Signal::derive(name)/>
                         <button class="more" aria-haspopup="dialog" aria-expanded=settings_open
                             aria-label=move || format!("Track settings: {}", name())
                             on:click=move |_| toggle_sheet(ui, Sheet::Track(id2.clone()))>"⋯"</button>

@@ -7,6 +7,7 @@ use crate::app::toggle_play;
 use crate::app::ui;
 use crate::audio;
 use crate::controls::RepeatButton;
+use crate::key::KeyControl;
 use crate::live;
 use crate::live::Signals;
 use crate::live::Status;
@@ -236,6 +237,7 @@ pub(crate) fn Transport() -> impl IntoView {
                             }/>
                         <output class="swing-value" data-testid="swing-value">{swing}"%"</output>
                     </label>
+                    <span class="wide-only"><KeyControl/></span>
                 }.into_any()
             }}
             <Show when=recording>
