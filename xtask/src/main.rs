@@ -179,6 +179,14 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/compose.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("sampled instruments end to end: the picker, two players hearing the piano, bytes and time to first sound");
             run(
                 "node",

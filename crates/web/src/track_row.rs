@@ -1,0 +1,222 @@
+//! One track of the grid: its head (colour, meter, name, instrument, mute/solo, settings) and its step cells.
+
+use crate::app::instrument_name;
+use crate::app::recordings_of;
+use crate::app::toggle_sheet;
+use crate::app::ui;
+use crate::app::Sheet;
+use crate::app::TRACK_COLORS;
+use crate::grid::current_step;
+use crate::live;
+use crate::pattern_tools::PatternMenu;
+use keyboardia_core::protocol::Edit;
+use leptos::prelude::*;
+use std::time::Duration;
+
+#[component]
+pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
+    let ui = ui();
+    let sig = ui.sig;
+    let personal = ui.personal;
+    let now = ui.now;
+    let id = track_id.clone();
+    let track = Memo::new(move |_| {
+        sig.state
+            .with(|s| s.as_ref().and_then(|s| s.track(&id).cloned()))
+    });
+    let id = track_id.clone();
+    let index = Memo::new(move |_| {
+        sig.state
+            .with(|s| {
+                s.as_ref()
+                    .and_then(|s| s.tracks.iter().position(|t| t.id == id))
+            })
+            .unwrap_or(0)
+    });
+    let color = move || TRACK_COLORS[index.get() % TRACK_COLORS.len()];
+    let id = track_id.clone();
+    let mine = Memo::new(move |_| personal.get().get(&id).copied().unwrap_or((false, false)));
+    let id = track_id.clone();
+    let toggle_personal = move |which: usize| {
+        let id = id.clone();
+        personal.update(move |m| {
+            let e = m.entry(id).or_insert((false, false));
+            if which == 0 {
+                e.0 = !e.0
+            } else {
+                e.1 = !e.1
+            }
+        });
+    };
+    let tp = toggle_personal.clone();
+    let id = track_id.clone();
+    let playhead = Memo::new(move |_| {
+        let n = now.get();
+        sig.state.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.track(&id).and_then(|t| current_step(s, t, n)))
+        })
+    });
+    // A long press (touch or pen) opens the step editor; the click that may follow is eaten.
+    let press = StoredValue::new(None::<TimeoutHandle>);
+    let eat_click = StoredValue::new(false);
+    let cancel_press = move || {
+        if let Some(h) = press.get_value() {
+            h.clear();
+        }
+        press.set_value(None);
+    };
+    let tid = track_id.clone();
+    let cells = move || {
+        let Some(t) = track.get() else {
+            return Vec::new();
+        };
+        let tid = tid.clone();
+        (0..t.step_count as usize).map(move |k| {
+            let on = t.steps.get(k);
+            let lock = t.locks.get(&(k as u8)).copied();
+            let tid3 = tid.clone();
+            let pitch = lock.and_then(|l| l.pitch).map(|p| if p > 0 { format!("+{p}") } else { p.to_string() });
+            // The accessible name starts with what the cell shows (its pitch lock, if any).
+            let label = format!(
+                "{}{} step {}, {}",
+                pitch.as_ref().map(|p| format!("{p}: ")).unwrap_or_default(),
+                t.name,
+                k + 1,
+                if on { "on" } else { "off" }
+            );
+            let glow = move || {
+                let n = crate::live::perf_now();
+                sig.glows.get().iter().rev().find(|g| g.track == tid3 && g.step as usize == k && g.until > n)
+                    .map(|g| format!("--glow:{}", g.color))
+            };
+            let open = {
+                let tid = tid.clone();
+                move || ui.sheet.set(Some(Sheet::Lock(tid.clone(), k as u8)))
+            };
+            let (o1, o2, o3, o4) = (open.clone(), open.clone(), open.clone(), open);
+            let tid_click = tid.clone();
+            view! {
+                <button class="cell" class:on=on class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
+                    class:locked=lock.is_some() aria-pressed=on.to_string() aria-label=label
+                    style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
+                    data-step=k.to_string()
+                    prop:disabled=move || sig.read_only.get()
+                    on:pointerdown=move |e: leptos::ev::PointerEvent| {
+                        eat_click.set_value(false);
+                        cancel_press();
+                        if e.pointer_type() != "mouse" {
+                            let o = o1.clone();
+                            let h = set_timeout_with_handle(move || {
+                                eat_click.set_value(true);
+                                o();
+                            }, Duration::from_millis(450));
+                            press.set_value(h.ok());
+                        }
+                    }
+                    on:pointerup=move |_| cancel_press()
+                    on:pointerleave=move |_| cancel_press()
+                    on:pointercancel=move |_| cancel_press()
+                    on:click=move |e: leptos::ev::MouseEvent| {
+                        if eat_click.get_value() {
+                            eat_click.set_value(false);
+                            return;
+                        }
+                        if e.shift_key() || ui.lock_mode.get_untracked() {
+                            o2();
+                        } else {
+                            live::edit(Edit::SetStep { track_id: tid_click.clone(), step: k as i64, active: !on })
+                        }
+                    }
+                    on:keydown=move |e: leptos::ev::KeyboardEvent| {
+                        if e.key() == "Enter" && e.shift_key() {
+                            e.prevent_default();
+                            o3();
+                        }
+                    }
+                    on:contextmenu=move |e: leptos::ev::MouseEvent| {
+                        // A long press on a phone may arrive as a context menu.
+                        e.prevent_default();
+                        if !sig.read_only.get_untracked() {
+                            o4();
+                        }
+                    }>
+                    {pitch}
+                </button>
+            }
+        }).collect::<Vec<_>>()
+    };
+    let name = move || track.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+    let inst = move || {
+        track.with(|t| {
+            t.as_ref()
+                .map(|t| instrument_name(&t.instrument))
+                .unwrap_or_default()
+        })
+    };
+    let initial = move || {
+        name()
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default()
+    };
+    let level_pct = move || {
+        let i = index.get();
+        (ui.levels.with(|l| l.get(i).copied().unwrap_or(0.0)) * 100.0).round() as i64
+    };
+    let id_more = track_id.clone();
+    let id_inst = track_id.clone();
+    let selected = {
+        let id = track_id.clone();
+        move || match ui.sheet.get() {
+            Some(Sheet::Track(t)) | Some(Sheet::Instrument(t)) | Some(Sheet::Lock(t, _)) => t == id,
+            _ => false,
+        }
+    };
+    let settings_open = {
+        let id = track_id.clone();
+        move || (ui.sheet.get() == Some(Sheet::Track(id.clone()))).to_string()
+    };
+    // The row's picker is rebuilt only when the instrument or the recordings change (not on
+    // every step edit: an open picker stays open).
+    let picker_input =
+        Memo::new(move |_| track.get().map(|t| (t.instrument, recordings_of(ui.sig))));
+    view! {
+        <div class="track" role="group" aria-label=name data-track=track_id.clone() class:selected=selected>
+            <div class="track-head">
+                <span class="chip" aria-hidden="true" style=move || format!("background:{}", color())>{initial}</span>
+                <span class="track-meter" role="meter" aria-valuemin="0" aria-valuemax="100"
+                    aria-label=move || format!("{} level", name()) aria-valuenow=move || level_pct().to_string()>
+                    <span class="fill" style=move || format!("height:{}%;background:{}", level_pct(), color())></span>
+                </span>
+                <span class="track-name">{name}</span>
+                {move || if sig.read_only.get() {
+                    view! { <span class="inst as-text">{inst}</span> }.into_any()
+                } else {
+                    let id = id_inst.clone();
+                    let id2 = id_more.clone();
+                    let tp = tp.clone();
+                    let toggle_personal = toggle_personal.clone();
+                    let settings_open = settings_open.clone();
+                    view! {
+                        {move || picker_input.get().map(|(instrument, recordings)| {
+                            let id = id.clone();
+                            view! { <crate::picker::Picker value=instrument recordings=recordings track=index
+                                on_choose=Callback::new(move |instrument| live::edit(Edit::SetTrackInstrument { track_id: id.clone(), instrument }))/> }
+                        })}
+                        <button class="toggle" aria-label="Mute (only for you)" aria-pressed=move || mine.get().0.to_string()
+                            class:active=move || mine.get().0 on:click=move |_| toggle_personal(0)>"M"</button>
+                        <button class="toggle" aria-label="Solo (only for you)" aria-pressed=move || mine.get().1.to_string()
+                            class:active=move || mine.get().1 on:click=move |_| tp(1)>"S"</button>
+                        <PatternMenu track_id=id2.clone() name=Signal::derive(name)/>
+                        <button class="more" aria-haspopup="dialog" aria-expanded=settings_open
+                            aria-label=move || format!("Track settings: {}", name())
+                            on:click=move |_| toggle_sheet(ui, Sheet::Track(id2.clone()))>"⋯"</button>
+                    }.into_any()
+                }}
+            </div>
+            <div class="cells">{cells}</div>
+        </div>
+    }
+}
