@@ -187,6 +187,15 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            step("effects end to end: two players, the reverb heard in the other's output, late joiner, undo");
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/effects.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("sampled instruments end to end: the picker, two players hearing the piano, bytes and time to first sound");
             run(
                 "node",

@@ -21,8 +21,9 @@
 //   { type: 'unload', slot }
 //   { type: 'audition', track, instrument, pitch, gate }   (one note now, outside the pattern)
 //   { type: 'probe', slots: [slot, ...], tracks: n }   -> replies { type: 'probe', zones: [zones
-//       loaded per slot, -1 if empty], voices: [voices per track], peak } (peak: the largest
-//       output sample since the last probe)
+//       loaded per slot, -1 if empty], voices: [voices per track], peak, master } (peak: the
+//       largest output sample since the last probe; master: the 24 master effect settings the
+//       engine plays)
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 // About every 21 ms (8 render quanta) while anything sounds, it reports each track's peak since
 // the last report (linear, after the track's gain): { type: 'levels', peaks: Float32Array(16) }.
@@ -93,7 +94,9 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       const zones = (m.slots || []).map((s) => kb.kb_instrument_zones_loaded(h, s));
       const voices = [];
       for (let i = 0; i < (m.tracks | 0); i++) voices.push(kb.kb_voices_on(h, i));
-      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak });
+      const master = [];
+      for (let i = 0; i < 24; i++) master.push(kb.kb_master_value(h, i));
+      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak, master });
       this.peak = 0;
       return;
     }

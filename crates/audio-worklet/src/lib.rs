@@ -181,6 +181,17 @@ pub extern "C" fn kb_apply_master(h: *mut Worklet, settle: u32) {
     }
 }
 
+/// One number of the master settings the engine plays (the `probe`'s view of them).
+#[no_mangle]
+pub extern "C" fn kb_master_value(h: *mut Worklet, index: u32) -> f32 {
+    w(h).engine
+        .master_fx()
+        .to_array()
+        .get(index as usize)
+        .copied()
+        .unwrap_or(f32::NAN)
+}
+
 /// Which of a track's 128 steps are on, as four 32-bit words (lowest steps first).
 #[no_mangle]
 pub extern "C" fn kb_set_steps(h: *mut Worklet, i: u32, w0: u32, w1: u32, w2: u32, w3: u32) {

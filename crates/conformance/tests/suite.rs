@@ -942,3 +942,109 @@ async fn the_export_plays_sampled_instruments() {
         "piano peak {loud}, all muted {quiet}"
     );
 }
+
+#[tokio::test]
+async fn effects_are_shared_persisted_remixed_and_exported() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "fx-a", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "fx-b", None).await.unwrap();
+    let edits = [
+        json!({"type": "SET_EFFECT", "param": "reverb.mix", "value": 0.8}),
+        json!({"type": "SET_EFFECT", "param": "reverb.decay", "value": 4}),
+        json!({"type": "SET_EFFECT", "trackId": "bass", "param": "filter.mode", "value": 1}),
+        json!({"type": "SET_EFFECT", "trackId": "bass", "param": "filter.cutoff", "value": 500}),
+        json!({"type": "SET_PARAMETER_LOCK", "trackId": "bass", "step": 3, "lock": {"cutoff": 300}}),
+    ];
+    for e in edits {
+        let mid = a.edit(e).await.unwrap();
+        let ack = a.ack(&mid).await.unwrap();
+        let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+        assert_eq!(seen["seq"], ack["seq"]);
+    }
+    // Bad effect edits: clear errors, nothing stored, the session keeps working.
+    let bad = [
+        (
+            r#"{"type":"SET_EFFECT","mid":"f1","param":"reverb.mix","value":2}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f2","trackId":"bass","param":"reverb.mix","value":0.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f3","param":"filter.cutoff","value":500}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f4","trackId":"nope","param":"send.reverb","value":0.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f5","param":"delay.division","value":1.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f6","param":"reverb.sparkle","value":1}"#,
+            "INVALID_MESSAGE",
+        ),
+        (
+            r#"{"type":"SET_PARAMETER_LOCK","mid":"f7","trackId":"bass","step":2,"lock":{"cutoff":5}}"#,
+            "INVALID_EDIT",
+        ),
+    ];
+    for (text, code) in bad {
+        a.send_text(text).await.unwrap();
+        let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+        assert_eq!(e["code"], code, "for {text}");
+        assert!(e["message"].as_str().unwrap().len() > 5, "{e}");
+    }
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(
+        doc["effects"],
+        json!({"reverb.mix": 0.8, "reverb.decay": 4.0})
+    );
+    let bass = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "bass")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        bass["fx"],
+        json!({"filter.mode": 1.0, "filter.cutoff": 500.0})
+    );
+    assert_eq!(bass["locks"]["3"]["cutoff"], 300.0);
+    // A remix keeps them.
+    let remix = t
+        .post(&format!("/api/sessions/{id}/remix"), None)
+        .await
+        .unwrap();
+    let rid = remix.body["id"].as_str().unwrap();
+    let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap().body;
+    assert_eq!(r["effects"], doc["effects"]);
+    assert_eq!(r["tracks"], doc["tracks"]);
+    // The export renders them: with the reverb the file rings on after the loop; back to dry,
+    // it ends with the instruments' own tails.
+    let frames = |bytes: Vec<u8>| {
+        hound::WavReader::new(std::io::Cursor::new(bytes))
+            .unwrap()
+            .duration()
+    };
+    let path = format!("/api/sessions/{id}/export.wav?loops=1");
+    let wet = t.get(&path).await.unwrap();
+    assert_eq!(wet.status, 200, "{}", wet.text);
+    let wet = frames(wet.bytes);
+    let mid = a
+        .edit(json!({"type": "SET_EFFECT", "param": "reverb.mix", "value": 0}))
+        .await
+        .unwrap();
+    a.ack(&mid).await.unwrap();
+    let dry = frames(t.get(&path).await.unwrap().bytes);
+    // One loop at 120 BPM is 2 s (88,200 frames at 44.1 kHz or 96,000 at 48 kHz).
+    assert!(
+        wet as f64 > dry as f64 + 0.5 * 44_100.0,
+        "with reverb {wet} frames, dry {dry}"
+    );
+}

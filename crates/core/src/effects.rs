@@ -105,24 +105,24 @@ params! {
     /// The whole master chain off: the dry mix only (the sends' returns too).
     Bypass = "bypass", Session, "Bypass", Kind::Toggle, 0.0;
     /// How loud the reverb's return is in the mix.
-    ReverbMix = "reverb.mix", Session, "Reverb", range(0.0, 1.0, ""), 0.0;
+    ReverbMix = "reverb.mix", Session, "Mix", range(0.0, 1.0, ""), 0.0;
     ReverbSize = "reverb.size", Session, "Size", range(0.0, 1.0, ""), 0.6;
     /// Seconds for the tail to fall by 60 dB.
     ReverbDecay = "reverb.decay", Session, "Decay", log_range(0.1, 20.0, "s"), 2.0;
     ReverbDamping = "reverb.damping", Session, "Damping", range(0.0, 1.0, ""), 0.4;
     ReverbPredelay = "reverb.predelay", Session, "Pre-delay", range(0.0, 250.0, "ms"), 20.0;
-    DelayMix = "delay.mix", Session, "Delay", range(0.0, 1.0, ""), 0.0;
+    DelayMix = "delay.mix", Session, "Mix", range(0.0, 1.0, ""), 0.0;
     DelayDivision = "delay.division", Session, "Time", Kind::Choice(&DELAY_DIVISIONS), 1.0;
     DelayFeel = "delay.feel", Session, "Feel", Kind::Choice(&DELAY_FEELS), 1.0;
     DelayFeedback = "delay.feedback", Session, "Feedback", range(0.0, 0.95, ""), 0.35;
     /// How much darker each repeat is (the low-pass in the loop).
     DelayTone = "delay.tone", Session, "Tone", range(0.0, 1.0, ""), 0.3;
     DelayPingPong = "delay.pingPong", Session, "Ping-pong", Kind::Toggle, 1.0;
-    ChorusMix = "chorus.mix", Session, "Chorus", range(0.0, 1.0, ""), 0.0;
+    ChorusMix = "chorus.mix", Session, "Mix", range(0.0, 1.0, ""), 0.0;
     ChorusRate = "chorus.rate", Session, "Rate", log_range(0.05, 5.0, "Hz"), 0.6;
     ChorusDepth = "chorus.depth", Session, "Depth", range(0.0, 1.0, ""), 0.5;
     /// Soft saturation of the whole mix.
-    Drive = "drive", Session, "Drive", range(0.0, 1.0, ""), 0.0;
+    Drive = "drive", Session, "Amount", range(0.0, 1.0, ""), 0.0;
     EqLow = "eq.low", Session, "Low", range(-12.0, 12.0, "dB"), 0.0;
     EqMid = "eq.mid", Session, "Mid", range(-12.0, 12.0, "dB"), 0.0;
     EqHigh = "eq.high", Session, "High", range(-12.0, 12.0, "dB"), 0.0;

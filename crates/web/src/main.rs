@@ -9,6 +9,7 @@ mod api;
 mod app;
 mod audio;
 mod controls;
+mod effects_panel;
 mod grid;
 mod header;
 mod key;

@@ -7,11 +7,13 @@ use crate::app::ui;
 use crate::app::Sheet;
 use crate::app::Ui;
 use crate::controls::Slider;
+use crate::effects_panel::{from_unit, to_unit, EffectsSheet, TrackEffects};
 use crate::grid::add_track;
 use crate::header::ThemeToggle;
 use crate::key::KeyControl;
 use crate::live;
 use crate::pattern_tools::PatternTools;
+use keyboardia_core::effects::Fx;
 use keyboardia_core::limits::STEP_COUNTS;
 use keyboardia_core::model::Track;
 use keyboardia_core::protocol::Edit;
@@ -92,6 +94,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                 Sheet::Publish => ("publish-sheet", view! { <PublishSheet/> }.into_any()),
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
                 Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
+                Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
@@ -135,8 +138,14 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
     let track = sheet_track(ui, id.clone());
     let name = move || track.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
     let confirm = RwSignal::new(false);
-    let (id_inst, id_count, id_name, id_del, id_tools) =
-        (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_inst, id_count, id_name, id_del, id_tools, id_fx) = (
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+    );
     let num = move |f: fn(&Track) -> i64, d: i64| {
         Signal::derive(move || track.with(|t| t.as_ref().map(f).unwrap_or(d)))
     };
@@ -182,6 +191,7 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
             <Slider label="Swing" min=0 max=100
                 value=num(|t| t.swing as i64, 0)
                 on_set=slider_set(|id, v| Edit::SetTrackSwing { track_id: id, swing: v })/>
+            <TrackEffects track_id=id_fx.clone()/>
             <section class="tools-section" aria-label="Pattern tools">
                 <h3>"Pattern"</h3>
                 <PatternTools track_id=id_tools.clone()/>
@@ -373,6 +383,11 @@ pub(crate) fn HelpSheet() -> impl IntoView {
             "Esc",
             "Close this panel, the step editor or the share panel",
         ),
+        ("E", "Show or hide the effects"),
+        (
+            "← → ↑ ↓ on the XY pad",
+            "Move both of its effects (Shift: finer)",
+        ),
         ("?", "Show or hide these shortcuts"),
     ];
     view! {
@@ -401,14 +416,12 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
             })
         })
     });
-    let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool| {
-        // The step's other lock values (its filter cutoff) stay as they are.
-        let kept = lock.get_untracked().map(|x| x.1).unwrap_or_default();
+    let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool, cutoff: Option<f64>| {
         let l = keyboardia_core::protocol::LockRequest {
             pitch,
             volume,
             tie,
-            cutoff: kept.cutoff.map(f64::from),
+            cutoff,
         };
         let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie && l.cutoff.is_none();
         live::edit(Edit::SetParameterLock {
@@ -418,7 +431,24 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
         });
     };
     let current = move || lock.get_untracked().map(|x| x.1).unwrap_or_default();
-    let (s1, s2, s3, s4) = (send.clone(), send.clone(), send.clone(), send);
+    let cut = move |c: &keyboardia_core::model::Lock| c.cutoff.map(f64::from);
+    let (s1, s2, s3, s4, s5, s6) = (
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send,
+    );
+    // The cutoff this step plays with: its lock, or the track's own.
+    let track_cutoff = move || {
+        track.with(|t| {
+            t.as_ref()
+                .map(|t| t.fx.get(Fx::FilterCutoff))
+                .unwrap_or(Fx::FilterCutoff.default_value())
+        })
+    };
+    let filter_on = move || track.with(|t| t.as_ref().is_some_and(|t| t.fx.filter_on()));
     view! {
         <SheetHead title=Signal::derive(move || lock.get().map(|(n, _)| format!("{n}, step {}", step + 1)).unwrap_or_default())/>
         <div class="sheet-body lock-editor">
@@ -428,7 +458,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     on:change=move |e| {
                         let c = current();
                         let p = event_target_value(&e).parse::<i64>().ok().filter(|p| *p != 0);
-                        s1(p, c.volume.map(f64::from), c.tie);
+                        s1(p, c.volume.map(f64::from), c.tie, cut(&c));
                     }/>
                 <output>{move || lock.get().and_then(|x| x.1.pitch).map(|p| format!("{p:+}")).unwrap_or_else(|| "0".into())}</output>
             </label>
@@ -438,7 +468,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     on:change=move |e| {
                         let c = current();
                         let v = event_target_value(&e).parse::<f64>().ok().map(|v| v / 100.0).filter(|v| *v < 1.0);
-                        s2(c.pitch.map(i64::from), v, c.tie);
+                        s2(c.pitch.map(i64::from), v, c.tie, cut(&c));
                     }/>
                 <output>{move || lock.get().and_then(|x| x.1.volume).map(|v| (v * 100.0).round() as i64).unwrap_or(100)}</output>
             </label>
@@ -447,12 +477,46 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     prop:checked=move || lock.get().map(|x| x.1.tie).unwrap_or(false)
                     on:change=move |_| {
                         let c = current();
-                        s3(c.pitch.map(i64::from), c.volume.map(f64::from), !c.tie);
+                        s3(c.pitch.map(i64::from), c.volume.map(f64::from), !c.tie, cut(&c));
                     }/>
                 " Tie to the previous step"
             </label>
+            <label class="field">"Cutoff"
+                <input type="range" min="0" max="1000" aria-label="Filter cutoff lock"
+                    aria-valuetext=move || {
+                        let c = lock.get().and_then(|x| x.1.cutoff);
+                        c.map(|c| Fx::FilterCutoff.display(c)).unwrap_or_else(|| "the track's".into())
+                    }
+                    prop:value=move || {
+                        let c = lock.get().and_then(|x| x.1.cutoff).unwrap_or_else(track_cutoff);
+                        (to_unit(Fx::FilterCutoff, c) * 1000.0).round().to_string()
+                    }
+                    on:change=move |e| {
+                        let c = current();
+                        if let Ok(u) = event_target_value(&e).parse::<f64>() {
+                            let hz = from_unit(Fx::FilterCutoff, u / 1000.0);
+                            s5(c.pitch.map(i64::from), c.volume.map(f64::from), c.tie, Some(hz));
+                        }
+                    }/>
+                <output>{move || match lock.get().and_then(|x| x.1.cutoff) {
+                    Some(c) => Fx::FilterCutoff.display(c),
+                    None => "track".into(),
+                }}</output>
+            </label>
+            <Show when=move || !filter_on()>
+                <p class="hint">"The track's filter is off: turn it on in the track's settings to hear cutoff locks."</p>
+            </Show>
+            <Show when=move || lock.get().is_some_and(|x| x.1.cutoff.is_some())>
+                <button on:click={
+                    let s6 = s6.clone();
+                    move |_| {
+                        let c = current();
+                        s6(c.pitch.map(i64::from), c.volume.map(f64::from), c.tie, None)
+                    }
+                }>"Use the track's cutoff"</button>
+            </Show>
             <div class="row">
-                <button on:click=move |_| s4(None, None, false)>"Clear"</button>
+                <button on:click=move |_| s4(None, None, false, None)>"Clear"</button>
                 <button class="primary" on:click=move |_| ui.sheet.set(None)>"Done"</button>
             </div>
         </div>
