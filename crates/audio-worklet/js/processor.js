@@ -4,7 +4,8 @@
 //   node.port.postMessage({ type: 'init', module })  -> replies { type: 'ready' }
 // then control messages, applied between render quanta (block boundaries):
 //   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
-//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
+//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie, chord?], ...] }] }
+//       (chord, when present: the step's other notes, e.g. [4, 7])
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
 //   { type: 'anchor', anchorFrame, atOnce }   (the same transport, its anchor corrected: slewed,
 //       or at once when the output itself jumped)
@@ -51,7 +52,10 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
           t.muted ? 1 : 0, t.soloed ? 1 : 0);
         kb.kb_set_steps(h, i, t.steps[0] >>> 0, t.steps[1] >>> 0, t.steps[2] >>> 0, t.steps[3] >>> 0);
         for (let s = 0; s < 128; s++) kb.kb_set_lock(h, i, s, 127, -1, 0);
-        for (const [step, pitch, volume, tie] of t.locks) kb.kb_set_lock(h, i, step, pitch, volume, tie);
+        for (const [step, pitch, volume, tie, chord] of t.locks) {
+          kb.kb_set_lock(h, i, step, pitch, volume, tie);
+          if (chord) kb.kb_set_chord(h, i, step, chord[0] ?? 127, chord[1] ?? 127, chord[2] ?? 127);
+        }
       });
       kb.kb_set_track_count(h, m.tracks.length);
     } else if (m.type === 'transport') {

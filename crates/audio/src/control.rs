@@ -8,7 +8,8 @@ use crate::engine::Pattern;
 use crate::sampler::SampledInstrument;
 
 /// The processor's `pattern` message: every track's settings, steps (four 32-bit words, lowest
-/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`).
+/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`, then the
+/// chord's other notes as a list when the step holds a chord).
 pub fn pattern_message(p: &Pattern) -> Value {
     let tracks: Vec<Value> = p.tracks[..p.track_count]
         .iter()
@@ -20,12 +21,17 @@ pub fn pattern_message(p: &Pattern) -> Value {
                 .enumerate()
                 .filter(|(_, l)| **l != Default::default())
                 .map(|(k, l)| {
-                    json!([
+                    let mut v = json!([
                         k,
                         l.pitch.map(i32::from).unwrap_or(127),
                         l.volume.unwrap_or(-1.0),
                         l.tie as u8
-                    ])
+                    ]);
+                    let chord: Vec<i8> = l.chord.iter().flatten().copied().collect();
+                    if let (false, Some(a)) = (chord.is_empty(), v.as_array_mut()) {
+                        a.push(json!(chord));
+                    }
+                    v
                 })
                 .collect();
             json!({

@@ -20,6 +20,8 @@ pub const STEP_SLOTS: usize = 128;
 pub const MAX_VOICES: usize = 64;
 /// Notes one synth or sample track can hold at once.
 pub const VOICES_PER_TRACK: usize = 4;
+/// Notes one step can play (its pitch and a chord's other notes).
+pub const CHORD_NOTES: usize = 4;
 pub const MAX_SAMPLES: usize = 64;
 /// Sampled-instrument slots ([`Engine::load_instrument`]).
 pub const MAX_INSTRUMENTS: usize = 64;
@@ -46,6 +48,16 @@ pub struct StepLock {
     pub volume: Option<f32>,
     /// Continue the previous step's note instead of striking a new one.
     pub tie: bool,
+    /// The step's other notes (semitones, like `pitch`), struck with it on melodic tracks;
+    /// drum voices and one-shot samples play `pitch` only.
+    pub chord: [Option<i8>; CHORD_NOTES - 1],
+}
+
+impl StepLock {
+    /// Every note this step plays, in semitones added to the track's transpose.
+    pub fn notes(&self) -> impl Iterator<Item = i8> + '_ {
+        core::iter::once(self.pitch.unwrap_or(0)).chain(self.chord.iter().flatten().copied())
+    }
 }
 
 /// One track as the engine plays it.
@@ -73,6 +85,7 @@ impl Track {
             pitch: None,
             volume: None,
             tie: false,
+            chord: [None; CHORD_NOTES - 1],
         }; STEP_SLOTS],
         volume: 0.8,
         pan: 0.0,
@@ -107,16 +120,18 @@ impl Track {
                 continue;
             }
             let l = self.locks[k];
-            let note = base_note as f32 + self.transpose as f32 + l.pitch.unwrap_or(0) as f32;
-            let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
             let velocity = l
                 .volume
                 .map_or(crate::sampler::DEFAULT_VELOCITY, |v| {
                     libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
                 })
                 .max(1);
-            if !out.contains(&(key, velocity)) {
-                out.push((key, velocity));
+            for pitch in l.notes() {
+                let note = base_note as f32 + self.transpose as f32 + pitch as f32;
+                let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
+                if !out.contains(&(key, velocity)) {
+                    out.push((key, velocity));
+                }
             }
         }
         out
@@ -736,7 +751,6 @@ impl Engine {
         }
         let fps = Self::frames_per_step(&self.transport, self.sr);
         let gate = (len as f64 * fps) as u32;
-        let pitch = track.transpose as f32 + lock.pitch.unwrap_or(0) as f32;
         let gain = lock.volume.unwrap_or(1.0).clamp(0.0, 1.0);
         if instrument == Instrument::Drum(Drum::HatClosed) {
             for v in self.voices.iter_mut() {
@@ -745,31 +759,50 @@ impl Engine {
                 }
             }
         }
-        if let Instrument::Sampled(s) = instrument {
-            let velocity = lock
-                .volume
-                .map_or(DEFAULT_VELOCITY, |v| {
-                    libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
-                })
-                .max(1);
-            self.strike_sampled(ti, n, s, pitch, gain, velocity, gate);
-            return;
-        }
-        let slot = self.voice_for(ti as u8, matches!(instrument, Instrument::Drum(_)));
-        self.age += 1;
-        // Noise depends only on which step of which track this is, so one track's sound never
-        // changes because another track was muted, added or edited.
-        let seed =
-            (n as u32).wrapping_mul(0x9E37_79B9) ^ ((ti as u32 + 1).wrapping_mul(0x85EB_CA6B));
-        self.voices[slot].trigger(
-            instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
-        );
-        self.log[self.logged % TRIGGER_LOG] = Trigger {
-            frame: self.frame,
-            track: ti as u8,
-            step: n,
+        // A chord: every note struck at once, the tie holding them all. A drum voice or a
+        // one-shot sample (a kit piece) plays one note.
+        let mono = match instrument {
+            Instrument::Drum(_) => true,
+            Instrument::Sampled(s) => self
+                .sampled
+                .get(s as usize)
+                .and_then(Option::as_ref)
+                .is_none_or(|(i, _)| i.one_shot),
+            _ => false,
         };
-        self.logged += 1;
+        for (j, note) in lock.notes().enumerate() {
+            if j > 0 && mono {
+                break;
+            }
+            let pitch = track.transpose as f32 + note as f32;
+            if let Instrument::Sampled(s) = instrument {
+                let velocity = lock
+                    .volume
+                    .map_or(DEFAULT_VELOCITY, |v| {
+                        libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
+                    })
+                    .max(1);
+                self.strike_sampled(ti, n, s, pitch, gain, velocity, gate);
+                continue;
+            }
+            let slot = self.voice_for(ti as u8, mono);
+            self.age += 1;
+            // Noise depends only on which step of which track this is (and which note of its
+            // chord), so one track's sound never changes because another track was muted,
+            // added or edited.
+            let seed = (n as u32).wrapping_mul(0x9E37_79B9)
+                ^ ((ti as u32 + 1).wrapping_mul(0x85EB_CA6B))
+                ^ (j as u32).wrapping_mul(0xC2B2_AE35);
+            self.voices[slot].trigger(
+                instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
+            );
+            self.log[self.logged % TRIGGER_LOG] = Trigger {
+                frame: self.frame,
+                track: ti as u8,
+                step: n,
+            };
+            self.logged += 1;
+        }
     }
 
     /// Plays one note of `instrument` at once on track `ti`'s bus (its volume, pan and mute

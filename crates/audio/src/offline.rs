@@ -130,6 +130,7 @@ mod session {
     // must agree with the session model's limits: checked at compile time.
     const _: () = assert!(crate::engine::MAX_TRACKS == keyboardia_core::limits::MAX_TRACKS);
     const _: () = assert!(crate::engine::STEP_SLOTS == keyboardia_core::limits::STEP_SLOTS);
+    const _: () = assert!(crate::engine::CHORD_NOTES == keyboardia_core::limits::CHORD_MAX_NOTES);
 
     /// The pattern of a session. `sample_slot` maps a recording's id to the engine slot its PCM
     /// was loaded into; tracks whose instrument is unknown or not loaded stay silent (and the
@@ -161,10 +162,15 @@ mod session {
             };
             let mut locks = [StepLock::default(); crate::engine::STEP_SLOTS];
             for (&k, l) in &t.locks {
+                let mut chord = [None; crate::engine::CHORD_NOTES - 1];
+                for (c, n) in chord.iter_mut().zip(l.chord.iter()) {
+                    *c = Some(n);
+                }
                 locks[k as usize] = StepLock {
                     pitch: l.pitch,
                     volume: l.volume,
                     tie: l.tie,
+                    chord,
                 };
             }
             p.push(Track {

@@ -942,3 +942,49 @@ async fn the_export_plays_sampled_instruments() {
         "piano peak {loud}, all muted {quiet}"
     );
 }
+
+/// The lock of `step` on track `track` in the session's HTTP document.
+async fn stored_lock(t: &Target, id: &str, track: &str, step: u32) -> Value {
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    let tr = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == track)
+        .cloned()
+        .unwrap();
+    tr["locks"][step.to_string()].clone()
+}
+
+#[tokio::test]
+async fn a_chord_is_accepted_broadcast_and_stored_on_melodic_tracks_only() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let lock = |track: &str, chord: Value| {
+        json!({"type": "SET_PARAMETER_LOCK", "trackId": track, "step": 2,
+               "lock": {"pitch": 0, "chord": chord}})
+    };
+    let mid = a.edit(lock("bass", json!([7, 4]))).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_PARAMETER_LOCK", "{ack}");
+    assert_eq!(ack["lock"]["chord"], json!([4, 7]), "sorted: {ack}");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["lock"], ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    // Five notes, and a chord on a drum: refused with the rule; nothing changes.
+    for (track, chord, says) in [
+        ("bass", json!([2, 4, 7, 11]), "at most 4 notes"),
+        ("kick", json!([4]), "not melodic"),
+        ("bass", json!([40]), "between -24 and 24"),
+    ] {
+        let mid = a.edit(lock(track, chord)).await.unwrap();
+        let e = a.ack(&mid).await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["code"], "INVALID_EDIT");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "kick", 2).await, Value::Null);
+}

@@ -85,6 +85,9 @@ pub struct Lock {
     pub volume: Option<f32>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub tie: bool,
+    /// The step's other notes (a chord on a melodic track), besides `pitch`.
+    #[serde(default, skip_serializing_if = "Chord::is_empty")]
+    pub chord: Chord,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -93,7 +96,104 @@ fn is_false(b: &bool) -> bool {
 
 impl Lock {
     pub fn is_empty(&self) -> bool {
-        self.pitch.is_none() && self.volume.is_none() && !self.tie
+        self.pitch.is_none() && self.volume.is_none() && !self.tie && self.chord.is_empty()
+    }
+
+    /// Every note the step plays, in semitones from the track's base note: `pitch` (0 when
+    /// unset) first, then the chord's.
+    pub fn notes(&self) -> impl Iterator<Item = i8> + '_ {
+        std::iter::once(self.pitch.unwrap_or(0)).chain(self.chord.iter())
+    }
+
+    /// The chord made canonical: a chord note that repeats `pitch` (after snapping into a key,
+    /// say) is dropped.
+    pub fn normalized(mut self) -> Lock {
+        self.chord = self.chord.without(self.pitch.unwrap_or(0));
+        self
+    }
+}
+
+/// The extra notes of a chord: up to [`CHORD_MAX_NOTES`] - 1 pitches (semitones from the
+/// instrument's base note, like a lock's `pitch`), kept sorted and without repeats so that
+/// every host stores the same bytes. JSON: a list, e.g. `[4, 7]`. Fixed-size, so a [`Lock`]
+/// stays `Copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Chord {
+    notes: [i8; CHORD_MAX_NOTES - 1],
+    len: u8,
+}
+
+impl Chord {
+    /// A chord of `notes` (any order; repeats are dropped). Each must be within
+    /// `PITCH_MIN..=PITCH_MAX`, and a step holds at most [`CHORD_MAX_NOTES`] notes.
+    pub fn new(notes: &[i64]) -> Result<Chord, Invalid> {
+        if notes.len() > CHORD_MAX_NOTES - 1 {
+            return Err(invalid(format!(
+                "a step holds at most {CHORD_MAX_NOTES} notes (its pitch and {} chord notes), got {}",
+                CHORD_MAX_NOTES - 1,
+                notes.len() + 1
+            )));
+        }
+        let mut c = Chord::default();
+        for &n in notes {
+            let n = check_range_i64("chord note", n, PITCH_MIN as i64, PITCH_MAX as i64)? as i8;
+            c = c.with(n);
+        }
+        Ok(c)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn as_slice(&self) -> &[i8] {
+        &self.notes[..self.len as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i8> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    /// This chord with `note` added in order (unchanged if it is already there or full).
+    fn with(mut self, note: i8) -> Chord {
+        if self.as_slice().contains(&note) || self.len() >= self.notes.len() {
+            return self;
+        }
+        let at = self.as_slice().iter().take_while(|&&x| x < note).count();
+        let len = self.len();
+        self.notes.copy_within(at..len, at + 1);
+        self.notes[at] = note;
+        self.len += 1;
+        self
+    }
+
+    /// This chord without `note`.
+    pub fn without(&self, note: i8) -> Chord {
+        self.iter()
+            .filter(|&x| x != note)
+            .fold(Chord::default(), Chord::with)
+    }
+
+    /// Each note mapped through `f` (which may make two the same: they become one).
+    pub fn map(&self, f: impl FnMut(i8) -> i8) -> Chord {
+        self.iter().map(f).fold(Chord::default(), Chord::with)
+    }
+}
+
+impl Serialize for Chord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Chord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v: Vec<i64> = Vec::deserialize(d)?;
+        Chord::new(&v).map_err(|e| serde::de::Error::custom(e.0))
     }
 }
 
@@ -365,6 +465,12 @@ pub fn validate_lock(lock: &Lock) -> Result<(), Invalid> {
     }
     if let Some(v) = lock.volume {
         check_range_f64("lock volume", v as f64, 0.0, 1.0)?;
+    }
+    for n in lock.chord.iter() {
+        check_range_i64("chord note", n as i64, PITCH_MIN as i64, PITCH_MAX as i64)?;
+        if n == lock.pitch.unwrap_or(0) {
+            return Err(invalid(format!("chord note {n} repeats the step's pitch")));
+        }
     }
     Ok(())
 }

@@ -201,6 +201,10 @@ mod wide {
     pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Option::<Number>::deserialize(d).map(|n| n.map(Number::get))
     }
+
+    pub fn int_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        Vec::<Number>::deserialize(d).map(|v| v.into_iter().map(Number::get).collect())
+    }
 }
 
 /// A parameter lock as a client sends it.
@@ -214,6 +218,10 @@ pub struct LockRequest {
     pub volume: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tie: bool,
+    /// The step's other notes (a chord, melodic tracks only), besides `pitch`: at most three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "wide::int_vec")]
+    pub chord: Vec<i64>,
 }
 
 /// A track as a client adds it. The client picks the id, so it can edit the track before the
@@ -415,6 +423,14 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
             let lock = match lock {
                 None => None,
                 Some(l) => {
+                    let chord = Chord::new(&l.chord)?;
+                    if !chord.is_empty() && !crate::music::is_melodic(t) {
+                        return Err(Invalid(format!(
+                            "track {:?} plays {}, which is not melodic: a step of it holds one note, not a chord",
+                            t.id, t.instrument
+                        ))
+                        .into());
+                    }
                     let lock = Lock {
                         pitch: l
                             .pitch
@@ -428,7 +444,9 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                             .map(|v| check_range_f64("lock volume", v, 0.0, 1.0))
                             .transpose()?,
                         tie: l.tie,
-                    };
+                        chord: chord.map(snap),
+                    }
+                    .normalized();
                     (!lock.is_empty()).then_some(lock)
                 }
             };
@@ -662,6 +680,8 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                             let q = crate::music::snap_pitch(&key, t, p);
                             l.pitch = (q != 0).then_some(q);
                         }
+                        l.chord = l.chord.map(|p| crate::music::snap_pitch(&key, t, p));
+                        *l = l.normalized();
                     }
                     locks.retain(|_, l| !l.is_empty());
                     if locks != t.locks {

@@ -489,5 +489,6 @@ fn lock_request(l: &Lock) -> LockRequest {
         pitch: l.pitch.map(i64::from),
         volume: l.volume.map(f64::from),
         tie: l.tie,
+        chord: l.chord.iter().map(i64::from).collect(),
     }
 }

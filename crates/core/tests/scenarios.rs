@@ -566,6 +566,7 @@ fn every_edit_type_is_wired_end_to_end() {
                 pitch: Some(-3),
                 volume: Some(0.5),
                 tie: true,
+                chord: vec![],
             }),
         },
         Edit::AddTrack {

@@ -293,6 +293,12 @@ pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
                     pitch: Some((b % 49) as i64 - 24),
                     volume: None,
                     tie: b.is_multiple_of(2),
+                    // Sometimes a chord (refused on the drum tracks).
+                    chord: if b.is_multiple_of(5) {
+                        vec![4, 7]
+                    } else {
+                        vec![]
+                    },
                 })
             },
         },
