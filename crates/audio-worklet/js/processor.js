@@ -3,7 +3,7 @@
 // The main thread compiles the wasm module and sends it first:
 //   node.port.postMessage({ type: 'init', module })  -> replies { type: 'ready' }
 // then control messages, applied between render quanta (block boundaries):
-//   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
+//   { type: 'pattern', swing, loop: [start, end] or null, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
 //       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie, chord?], ...] }] }
 //       (chord, when present: the step's other notes, e.g. [4, 7])
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
@@ -58,6 +58,7 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
         }
       });
       kb.kb_set_track_count(h, m.tracks.length);
+      kb.kb_set_loop(h, m.loop ? m.loop[0] : 0, m.loop ? m.loop[1] : 0);
     } else if (m.type === 'transport') {
       kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
     } else if (m.type === 'anchor') {

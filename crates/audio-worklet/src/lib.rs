@@ -154,6 +154,14 @@ pub extern "C" fn kb_set_chord(h: *mut Worklet, i: u32, step: u32, a: i32, b: i3
     }
 }
 
+/// The loop region, global steps `start..end`; `start >= end` means none. While playing, a
+/// change takes effect with the next transport (the re-anchor that comes with it).
+#[no_mangle]
+pub extern "C" fn kb_set_loop(h: *mut Worklet, start: u32, end: u32) {
+    w(h).engine
+        .set_loop_region(keyboardia_audio::engine::LoopRegion::new(start, end));
+}
+
 /// The shared transport, already mapped to this engine's frames.
 #[no_mangle]
 pub extern "C" fn kb_set_transport(

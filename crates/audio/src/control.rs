@@ -9,7 +9,8 @@ use crate::sampler::SampledInstrument;
 
 /// The processor's `pattern` message: every track's settings, steps (four 32-bit words, lowest
 /// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`, then the
-/// chord's other notes as a list when the step holds a chord).
+/// chord's other notes as a list when the step holds a chord), and the loop region
+/// (`[start, end]` or null).
 pub fn pattern_message(p: &Pattern) -> Value {
     let tracks: Vec<Value> = p.tracks[..p.track_count]
         .iter()
@@ -48,7 +49,8 @@ pub fn pattern_message(p: &Pattern) -> Value {
             })
         })
         .collect();
-    json!({ "type": "pattern", "swing": p.swing, "tracks": tracks })
+    let region = p.loop_region.map(|r| [r.start, r.end]);
+    json!({ "type": "pattern", "swing": p.swing, "loop": region, "tracks": tracks })
 }
 
 /// The processor's `transport` message, already in the engine's frames.

@@ -4,7 +4,9 @@
 //! Timing: every step's frame is computed from the transport's anchor, never by adding step
 //! lengths (so nothing drifts): step `n` of a track starts at
 //! `anchor_frame + (n - anchor_step) * frames_per_step + swing(n)`, rounded to a whole frame.
-//! Each track loops its own step count (polyrhythm) over the shared 16th-note grid. A transport
+//! Each track loops its own step count (polyrhythm) over the shared 16th-note grid; with a loop
+//! region, global step `n` plays slot [`LoopRegion::wrap`]`(n)` (then modulo the track's step
+//! count). A transport
 //! change (play, stop, tempo) takes effect at its own anchor frame, exactly, even inside a block.
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
@@ -60,6 +62,44 @@ impl StepLock {
     }
 }
 
+/// The shared loop region: global 16th steps `start..end` (end exclusive). The same rule as
+/// `keyboardia_core::model::LoopRegion` (this crate builds without the core for the worklet;
+/// a test checks the two agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopRegion {
+    pub start: u8,
+    pub end: u8,
+}
+
+impl LoopRegion {
+    /// The region, if `start < end <= 128`.
+    pub fn new(start: u32, end: u32) -> Option<LoopRegion> {
+        (start < end && end <= STEP_SLOTS as u32).then_some(LoopRegion {
+            start: start as u8,
+            end: end as u8,
+        })
+    }
+
+    /// The slot global step `n` plays: `n` before the region, then `start..end` again and again.
+    pub fn wrap(&self, n: i64) -> i64 {
+        let start = self.start as i64;
+        if n < start {
+            n
+        } else {
+            start + (n - start).rem_euclid((self.end as i64 - start).max(1))
+        }
+    }
+
+    /// Steps in the region.
+    pub fn len(&self) -> u32 {
+        (self.end as u32).saturating_sub(self.start as u32).max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
 /// One track as the engine plays it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Track {
@@ -110,6 +150,37 @@ impl Track {
         self.steps & (1u128 << k) != 0
     }
 
+    /// The slot of this track that global step `n` plays: `n` (wrapped into the loop region,
+    /// if any) modulo the track's step count.
+    pub fn slot(&self, n: i64, region: Option<LoopRegion>) -> usize {
+        let count = self.step_count.clamp(1, STEP_SLOTS as u16) as i64;
+        region.map_or(n, |r| r.wrap(n)).rem_euclid(count) as usize
+    }
+
+    /// The note that starts at global step `n`, if one does: its slot and its length in steps
+    /// (the step plus every tied step that follows it in playing order). None when the slot is
+    /// off or tied to the step played before it (the held note goes on).
+    pub fn note_at(&self, n: i64, region: Option<LoopRegion>) -> Option<(usize, u32)> {
+        let count = self.step_count.clamp(1, STEP_SLOTS as u16) as u32;
+        let k = self.slot(n, region);
+        if !self.active(k) {
+            return None;
+        }
+        if self.locks[k].tie && self.active(self.slot(n - 1, region)) && count > 1 {
+            return None;
+        }
+        let mut len = 1;
+        while len < count {
+            let j = self.slot(n + len as i64, region);
+            if self.active(j) && self.locks[j].tie {
+                len += 1;
+            } else {
+                break;
+            }
+        }
+        Some((k, len))
+    }
+
     /// The (MIDI key, velocity) pairs this track's steps play on an instrument whose base note
     /// is `base_note`, as the sequencer computes them for a sampled instrument: what to load
     /// first so the track sounds before the whole instrument has arrived.
@@ -145,6 +216,10 @@ pub struct Pattern {
     pub track_count: usize,
     /// Global swing, 0..100, added to each track's own.
     pub swing: u8,
+    /// The shared loop region. While playing, a change of it takes effect with the next
+    /// transport (the re-anchor that comes with it), at that transport's anchor frame; stopped,
+    /// at once.
+    pub loop_region: Option<LoopRegion>,
 }
 
 impl Default for Pattern {
@@ -153,6 +228,7 @@ impl Default for Pattern {
             tracks: [Track::EMPTY; MAX_TRACKS],
             track_count: 0,
             swing: 0,
+            loop_region: None,
         }
     }
 }
@@ -200,7 +276,10 @@ impl Transport {
 pub struct Trigger {
     pub frame: u64,
     pub track: u8,
+    /// The global step (counted from the transport's anchor).
     pub step: i64,
+    /// The track's slot that sounded (the step within the loop region and the track's length).
+    pub slot: u8,
 }
 
 /// A track's stereo gain, ramping per sample towards its target.
@@ -257,6 +336,8 @@ pub struct Engine {
     pending: Option<Transport>,
     /// Where the playing transport's anchor frame is being slewed to.
     slew_target: Option<f64>,
+    /// The loop region playing now (the pattern's, once a transport has taken it over).
+    region: Option<LoopRegion>,
     next_step: [i64; MAX_TRACKS],
     voices: [Voice; MAX_VOICES],
     age: u64,
@@ -294,6 +375,7 @@ impl Engine {
             transport: Transport::STOPPED,
             pending: None,
             slew_target: None,
+            region: None,
             next_step: [0; MAX_TRACKS],
             voices: [Voice::IDLE; MAX_VOICES],
             age: 0,
@@ -308,6 +390,7 @@ impl Engine {
                 frame: 0,
                 track: 0,
                 step: 0,
+                slot: 0,
             }; TRIGGER_LOG],
             logged: 0,
             peaks: [0.0; MAX_TRACKS],
@@ -335,9 +418,29 @@ impl Engine {
         &self.pattern
     }
 
-    /// Replaces the pattern; takes effect from the next step on.
+    /// Replaces the pattern; takes effect from the next step on (a new loop region while
+    /// playing: with the next transport, see [`Pattern::loop_region`]).
     pub fn set_pattern(&mut self, p: &Pattern) {
         self.pattern.clone_from(p);
+        self.follow_region();
+    }
+
+    /// Sets the pattern's loop region (see [`Pattern::loop_region`] for when it takes effect).
+    pub fn set_loop_region(&mut self, r: Option<LoopRegion>) {
+        self.pattern.loop_region = r;
+        self.follow_region();
+    }
+
+    /// The loop region playing now.
+    pub fn loop_region(&self) -> Option<LoopRegion> {
+        self.region
+    }
+
+    /// Stopped (and no playback waiting to start), the pattern's loop region applies at once.
+    fn follow_region(&mut self) {
+        if !self.transport().playing {
+            self.region = self.pattern.loop_region;
+        }
     }
 
     /// One track, to change a field (takes effect from its next step; volume and pan ramp
@@ -375,8 +478,10 @@ impl Engine {
             self.pending = Some(t);
         } else {
             self.pending = None;
+            self.region = self.pattern.loop_region;
             self.switch(t, self.frame);
         }
+        self.follow_region();
     }
 
     /// Moves this engine's frame clock to `frame` (an AudioWorklet's `currentFrame`), so anchor
@@ -392,6 +497,7 @@ impl Engine {
             if Self::starts_at(&p) <= frame {
                 self.pending = None;
                 self.transport = p;
+                self.region = self.pattern.loop_region;
             }
         }
         let t = self.transport;
@@ -669,6 +775,7 @@ impl Engine {
         if let Some(p) = self.pending {
             if Self::starts_at(&p) <= now {
                 self.pending = None;
+                self.region = self.pattern.loop_region;
                 self.switch(p, now);
             }
         }
@@ -729,26 +836,12 @@ impl Engine {
         let Some(instrument) = track.instrument else {
             return;
         };
-        let count = track.step_count.clamp(1, STEP_SLOTS as u16) as usize;
-        let k = n.rem_euclid(count as i64) as usize;
-        if !track.active(k) {
+        // A note lasts one step, plus every tied step that follows (a tied step itself
+        // strikes nothing: the held note goes on).
+        let Some((k, len)) = track.note_at(n, self.region) else {
             return;
-        }
+        };
         let lock = track.locks[k];
-        let prev = (k + count - 1) % count;
-        if lock.tie && track.active(prev) && count > 1 {
-            return; // the held note goes on
-        }
-        // A note lasts one step, plus every tied step that follows.
-        let mut len = 1;
-        while len < count {
-            let j = (k + len) % count;
-            if track.active(j) && track.locks[j].tie {
-                len += 1;
-            } else {
-                break;
-            }
-        }
         let fps = Self::frames_per_step(&self.transport, self.sr);
         let gate = (len as f64 * fps) as u32;
         let gain = lock.volume.unwrap_or(1.0).clamp(0.0, 1.0);
@@ -796,13 +889,19 @@ impl Engine {
             self.voices[slot].trigger(
                 instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
             );
-            self.log[self.logged % TRIGGER_LOG] = Trigger {
-                frame: self.frame,
-                track: ti as u8,
-                step: n,
-            };
-            self.logged += 1;
+            self.log_trigger(ti, n);
         }
+    }
+
+    fn log_trigger(&mut self, ti: usize, n: i64) {
+        let slot = self.pattern.tracks[ti].slot(n, self.region) as u8;
+        self.log[self.logged % TRIGGER_LOG] = Trigger {
+            frame: self.frame,
+            track: ti as u8,
+            step: n,
+            slot,
+        };
+        self.logged += 1;
     }
 
     /// Plays one note of `instrument` at once on track `ti`'s bus (its volume, pan and mute
@@ -879,12 +978,7 @@ impl Engine {
         self.voices[vi]
             .trigger_sampled(slot, inst, &start, ti as u8, gain, gate, self.sr, self.age);
         self.voices[vi].set_declick(declick);
-        self.log[self.logged % TRIGGER_LOG] = Trigger {
-            frame: self.frame,
-            track: ti as u8,
-            step: n,
-        };
-        self.logged += 1;
+        self.log_trigger(ti, n);
     }
 
     /// Renders `left.len()` frames (at most [`MAX_BLOCK`]) into `left` and `right`.

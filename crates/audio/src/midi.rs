@@ -8,7 +8,7 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::instrument::{Drum, Instrument};
-use crate::offline::{export_steps, pattern_from_session};
+use crate::offline::{export_span, pattern_from_session};
 
 /// MIDI ticks per 16th-note step (96 per quarter note).
 const TICKS_PER_STEP: u32 = 24;
@@ -35,10 +35,13 @@ pub fn gm_drum_note(d: Drum) -> u8 {
     }
 }
 
-/// Encodes the session as a `.mid` file covering `loops` full cycles of every track.
+/// Encodes the session as a `.mid` file covering `loops` full cycles of every track (with a
+/// loop region: `loops` times the region, from its start, as the WAV export and live playback
+/// play it).
 pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
     let p = pattern_from_session(s, |_| None);
-    let steps = export_steps(&p) * loops.max(1) as u64;
+    let (first, cycle) = export_span(&p);
+    let steps = cycle * loops.max(1) as u64;
     let us_per_quarter = (60_000_000 / s.tempo.max(1) as u32).min(0xFF_FFFF);
     let name = s.name.clone();
     let mut tracks: Vec<Vec<TrackEvent<'_>>> = Vec::new();
@@ -75,26 +78,13 @@ pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
         };
         // (tick, on?, key, velocity)
         let mut events: Vec<(u64, bool, u8, u8)> = Vec::new();
-        let count = t.step_count.max(1) as u64;
         for n in 0..steps {
-            let k = (n % count) as usize;
-            if t.steps & (1u128 << k) == 0 {
+            // The same notes, ties and loop region as the engine plays.
+            let Some((k, len)) = t.note_at((first + n) as i64, p.loop_region) else {
                 continue;
-            }
+            };
             let lock = t.locks[k];
-            let prev = (k + count as usize - 1) % count as usize;
-            if lock.tie && t.steps & (1u128 << prev) != 0 && count > 1 {
-                continue;
-            }
-            let mut len = 1u64;
-            while len < count {
-                let j = ((k as u64 + len) % count) as usize;
-                if t.steps & (1u128 << j) != 0 && t.locks[j].tie {
-                    len += 1;
-                } else {
-                    break;
-                }
-            }
+            let len = len as u64;
             let vel = ((lock.volume.unwrap_or(1.0) * t.volume).clamp(0.0, 1.0) * 126.0) as u8 + 1;
             let on = n * TICKS_PER_STEP as u64;
             let off = on
@@ -195,6 +185,34 @@ mod tests {
         // The bass: C2 (36) with its pitch locks (+3 at step 6, -2 at step 10).
         let bass: Vec<u8> = ons(&smf.tracks[4]).iter().map(|x| x.1).collect();
         assert_eq!(bass, [36, 36, 39, 34]);
+    }
+
+    #[test]
+    fn with_a_loop_region_the_file_loops_the_region() {
+        let mut s = SessionState::starter();
+        s.loop_region = Some(keyboardia_core::model::LoopRegion { start: 4, end: 12 });
+        let smf_bytes = session_to_midi(&s, 2);
+        let smf = Smf::parse(&smf_bytes).unwrap();
+        let ons = |t: &[TrackEvent]| -> Vec<(u32, u8)> {
+            let mut tick = 0;
+            let mut v = Vec::new();
+            for e in t {
+                tick += e.delta.as_int();
+                if let TrackEventKind::Midi {
+                    message: MidiMessage::NoteOn { key, .. },
+                    ..
+                } = e.kind
+                {
+                    v.push((tick / TICKS_PER_STEP, key.as_int()));
+                }
+            }
+            v
+        };
+        // The bass's steps 6 (+3) and 10 (-2) of the region 4..12, twice.
+        assert_eq!(ons(&smf.tracks[4]), [(2, 39), (6, 34), (10, 39), (14, 34)]);
+        // The kick's 4 and 8.
+        let kick: Vec<u32> = ons(&smf.tracks[1]).iter().map(|x| x.0).collect();
+        assert_eq!(kick, [0, 4, 8, 12]);
     }
 
     #[test]

@@ -119,6 +119,15 @@ pub fn export_steps(pattern: &Pattern) -> u64 {
     }
 }
 
+/// Where an export starts (a global step) and how many steps one loop of it is: with a loop
+/// region, the region (every track's slots repeat with it); else from step 0, [`export_steps`].
+pub fn export_span(pattern: &Pattern) -> (u64, u64) {
+    match pattern.loop_region {
+        Some(r) => (r.start as u64, r.len() as u64),
+        None => (0, export_steps(pattern)),
+    }
+}
+
 #[cfg(feature = "session")]
 mod session {
     use super::*;
@@ -152,6 +161,9 @@ mod session {
     ) -> Pattern {
         let mut p = Pattern {
             swing: s.swing,
+            loop_region: s
+                .loop_region
+                .and_then(|r| crate::engine::LoopRegion::new(r.start as u32, r.end as u32)),
             ..Pattern::default()
         };
         for t in &s.tracks {
@@ -225,7 +237,8 @@ mod session {
         out
     }
 
-    /// Renders a session for export: exactly `loops` times [`export_steps`], then the tail of
+    /// Renders a session for export: exactly `loops` times [`export_steps`] (with a loop
+    /// region: `loops` times the region, from its start, as it plays live), then the tail of
     /// what still rings (see [`render_loops`]). Recordings the session uses are taken from
     /// `samples`.
     pub fn render_session(
@@ -274,9 +287,10 @@ mod session {
             |id| inst_slots.iter().position(|x| x == id).map(|i| i as u8),
         );
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
-        let cycle = export_steps(&p) as f64 * frames_per_step;
+        let (first, steps) = export_span(&p);
+        let cycle = steps as f64 * frames_per_step;
         e.set_pattern(&p);
-        e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
+        e.set_transport(Transport::play(0.0, first as f64, s.tempo as f64));
         render_loops(&mut e, cycle, loops, tail)
     }
 }

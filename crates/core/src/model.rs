@@ -45,6 +45,76 @@ pub struct SessionState {
     /// The key and scale melodic tracks keep to (C chromatic, the default, keeps every note).
     #[serde(default, skip_serializing_if = "crate::music::Key::is_default")]
     pub key: crate::music::Key,
+    /// The shared loop region every player hears (none: each track loops its whole length).
+    #[serde(rename = "loop", default, skip_serializing_if = "Option::is_none")]
+    pub loop_region: Option<LoopRegion>,
+}
+
+/// A loop region: global 16th steps `start..end` (end exclusive, `0 <= start < end <= 128`).
+///
+/// Playback counts global steps `n` from the transport's anchor as always; with a region, step
+/// `n` plays slot [`LoopRegion::wrap`]`(n)`: itself before the region's start, then the region
+/// over and over. Each track then plays that slot modulo its own step count (polyrhythms stay).
+/// The engine (`keyboardia_audio::engine::LoopRegion`, which must agree: tested) and the app's
+/// playhead use the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopRegion {
+    pub start: u8,
+    pub end: u8,
+}
+
+impl LoopRegion {
+    pub fn new(start: i64, end: i64) -> Result<LoopRegion, Invalid> {
+        let start = check_range_i64("loop start", start, 0, STEP_SLOTS as i64 - 1)?;
+        let end = check_range_i64("loop end", end, 1, STEP_SLOTS as i64)?;
+        if start >= end {
+            return Err(invalid(format!(
+                "the loop region must end after it starts, got start {start} and end {end}"
+            )));
+        }
+        Ok(LoopRegion {
+            start: start as u8,
+            end: end as u8,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        LoopRegion::new(self.start as i64, self.end as i64).map(|_| ())
+    }
+
+    /// Steps in the region.
+    pub fn len(&self) -> i64 {
+        (self.end as i64 - self.start as i64).max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether slot `slot` is in the region.
+    pub fn contains(&self, slot: i64) -> bool {
+        (self.start as i64..self.end as i64).contains(&slot)
+    }
+
+    /// The slot global step `n` plays: `n` before the region, then `start..end` again and again.
+    pub fn wrap(&self, n: i64) -> i64 {
+        let start = self.start as i64;
+        if n < start {
+            n
+        } else {
+            start + (n - start).rem_euclid(self.len())
+        }
+    }
+
+    /// [`LoopRegion::wrap`] of a fractional step position (the phase within the step is kept).
+    pub fn wrap_position(&self, p: f64) -> f64 {
+        let start = self.start as f64;
+        if p < start {
+            p
+        } else {
+            start + (p - start).rem_euclid(self.len() as f64)
+        }
+    }
 }
 
 /// One row of the grid.
@@ -486,6 +556,7 @@ impl SessionState {
             samples: Vec::new(),
             transport: Transport::default(),
             key: crate::music::Key::default(),
+            loop_region: None,
         }
     }
 
@@ -535,6 +606,9 @@ impl SessionState {
         check_tempo(self.tempo as i64)?;
         check_swing(self.swing as i64)?;
         self.key.validate()?;
+        if let Some(r) = &self.loop_region {
+            r.validate()?;
+        }
         if self.tracks.len() > MAX_TRACKS {
             return Err(invalid(format!("at most {MAX_TRACKS} tracks")));
         }
@@ -545,6 +619,47 @@ impl SessionState {
             }
         }
         Ok(())
+    }
+
+    /// The slot playback is on at step position `p` (a transport's position): within the loop
+    /// region if there is one, else along the longest track (what the grid shows).
+    pub fn slot_at(&self, p: f64) -> f64 {
+        match self.loop_region {
+            Some(r) => r.wrap_position(p),
+            None => {
+                let longest = self.tracks.iter().map(|t| t.step_count).max().unwrap_or(16);
+                p.rem_euclid(longest.max(1) as f64)
+            }
+        }
+    }
+
+    /// The transport after the loop region becomes `region` at server time `at`. Stopped: as it
+    /// is. Playing, it is re-anchored at `at` so every player moves at the same instant: a
+    /// position inside the new region keeps its phase; one outside it jumps to the region's
+    /// start; clearing the region goes on from the slot playing then (no jump).
+    pub fn transport_for_loop(&self, region: Option<LoopRegion>, at: f64) -> Transport {
+        let tr = self.transport;
+        if !tr.playing {
+            return tr;
+        }
+        let p = tr.position_at(at);
+        let anchor_step = match (self.loop_region, region) {
+            (None, None) => p,
+            (Some(old), None) => old.wrap_position(p),
+            (_, Some(r)) => {
+                let slot = self.slot_at(p);
+                if r.contains(slot.floor() as i64) {
+                    slot
+                } else {
+                    r.start as f64
+                }
+            }
+        };
+        Transport {
+            anchor_time: at,
+            anchor_step,
+            ..tr
+        }
     }
 
     /// The same pattern with playback stopped (for remix and publish).

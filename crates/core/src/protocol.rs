@@ -152,7 +152,13 @@ pub enum Edit {
     Batch {
         edits: Vec<Edit>,
     },
-    /// Starts shared playback (at `fromStep`, default 0) slightly in the future.
+    /// Sets (or with `region: null`, clears) the shared loop region; while playing, the
+    /// transport is re-anchored so every player moves into it at the same instant.
+    SetLoopRegion {
+        region: Option<LoopRegionRequest>,
+    },
+    /// Starts shared playback (at `fromStep`; by default the loop region's start, or 0)
+    /// slightly in the future.
     Play {
         #[serde(default)]
         #[serde(deserialize_with = "wide::opt_int")]
@@ -222,6 +228,15 @@ pub struct LockRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[serde(deserialize_with = "wide::int_vec")]
     pub chord: Vec<i64>,
+}
+
+/// A loop region as a client sends it: global steps `start..end` (end exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopRegionRequest {
+    #[serde(deserialize_with = "wide::int")]
+    pub start: i64,
+    #[serde(deserialize_with = "wide::int")]
+    pub end: i64,
 }
 
 /// A track as a client adds it. The client picks the id, so it can edit the track before the
@@ -339,6 +354,11 @@ pub enum Change {
     },
     SetKey {
         key: crate::music::Key,
+    },
+    /// The loop region, with the transport it leaves (re-anchored while playing).
+    SetLoopRegion {
+        region: Option<LoopRegion>,
+        transport: Transport,
     },
     /// Several changes applied in order (a resolved `BATCH`).
     Batch {
@@ -600,7 +620,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
         Edit::Play { from_step } => {
             let step = match from_step {
                 Some(v) => check_range_i64("fromStep", *v, 0, i64::from(u32::MAX))? as f64,
-                None => 0.0,
+                None => s.loop_region.map_or(0.0, |r| r.start as f64),
             };
             let at = ctx.now + ctx.lead_ms;
             let anchor_step = if s.transport.playing {
@@ -753,6 +773,15 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
             }
             C::Batch { changes }
         }
+        Edit::SetLoopRegion { region } => {
+            let region = region
+                .map(|r| LoopRegion::new(r.start, r.end))
+                .transpose()?;
+            C::SetLoopRegion {
+                region,
+                transport: s.transport_for_loop(region, ctx.now + ctx.lead_ms),
+            }
+        }
         Edit::Stop {} => {
             let at = ctx.now + ctx.lead_ms;
             C::PlaybackStopped {
@@ -863,6 +892,10 @@ pub fn apply(s: &mut SessionState, change: &Change) {
             t.locks = locks.clone();
         }),
         C::SetKey { key } => s.key = *key,
+        C::SetLoopRegion { region, transport } => {
+            s.loop_region = *region;
+            s.transport = *transport;
+        }
         C::Batch { changes } => {
             for c in changes {
                 apply(s, c);
@@ -1055,6 +1088,7 @@ pub const EDIT_TYPES: &[&str] = &[
     "TRANSFORM_PATTERN",
     "DUPLICATE_TRACK",
     "BATCH",
+    "SET_LOOP_REGION",
     "PLAY",
     "STOP",
 ];

@@ -36,6 +36,7 @@ pub enum Target {
     Swing,
     SessionName,
     Key,
+    LoopRegion,
 }
 
 /// A track's setting.
@@ -93,6 +94,7 @@ impl Target {
                 Target::Swing => j(&s.swing),
                 Target::SessionName => j(&s.name),
                 Target::Key => j(&s.key),
+                Target::LoopRegion => j(&s.loop_region),
                 _ => Value::Null,
             };
         };
@@ -159,6 +161,7 @@ pub fn touched(change: &Change) -> Vec<Target> {
         C::SetSwing { .. } => one(Target::Swing),
         C::SetSessionName { .. } => one(Target::SessionName),
         C::SetKey { .. } => one(Target::Key),
+        C::SetLoopRegion { .. } => one(Target::LoopRegion),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => vec![],
         C::Batch { changes } => changes.iter().flat_map(touched).collect(),
     }
@@ -426,6 +429,15 @@ fn collect(state: &mut SessionState, change: &Change, out: &mut Vec<(Target, Val
                 scale: s.key.scale,
                 free: s.key.free,
                 move_notes: false,
+            },
+        ),
+        C::SetLoopRegion { .. } => note(
+            Target::LoopRegion,
+            Edit::SetLoopRegion {
+                region: s.loop_region.map(|r| crate::protocol::LoopRegionRequest {
+                    start: r.start as i64,
+                    end: r.end as i64,
+                }),
             },
         ),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => {}

@@ -544,6 +544,7 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::TransformPattern { .. } => "TRANSFORM_PATTERN",
             Edit::DuplicateTrack { .. } => "DUPLICATE_TRACK",
             Edit::Batch { .. } => "BATCH",
+            Edit::SetLoopRegion { .. } => "SET_LOOP_REGION",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
         }
@@ -624,6 +625,9 @@ fn every_edit_type_is_wired_end_to_end() {
         Edit::SetSwing { swing: 55 },
         Edit::SetSessionName {
             name: "Nachtmusik ♪".into(),
+        },
+        Edit::SetLoopRegion {
+            region: Some(LoopRegionRequest { start: 4, end: 12 }),
         },
         Edit::Play { from_step: Some(4) },
         Edit::Stop {},

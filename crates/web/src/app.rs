@@ -1079,13 +1079,15 @@ fn recordings_of(sig: Signals) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The current step of a track at server time `now` (None when stopped).
+/// The current step of a track at server time `now` (None when stopped): the global step,
+/// wrapped into the loop region if there is one (the engine's rule), modulo the track's length.
 fn current_step(s: &SessionState, t: &Track, now: f64) -> Option<usize> {
     let tr = s.transport;
     if !tr.playing || now < tr.anchor_time - 1.0 {
         return None;
     }
     let pos = tr.position_at(now).floor() as i64;
+    let pos = s.loop_region.map_or(pos, |r| r.wrap(pos));
     Some(pos.rem_euclid(t.step_count.max(1) as i64) as usize)
 }
 

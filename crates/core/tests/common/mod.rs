@@ -306,6 +306,12 @@ pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
             track_id,
             step_count: [4, 7, 16, 32, 128][b as usize % 5],
         },
+        _ if b.is_multiple_of(2) => Edit::SetLoopRegion {
+            region: (!b.is_multiple_of(3)).then_some(LoopRegionRequest {
+                start: (b % 8) as i64,
+                end: (b % 8 + 1 + a % 16) as i64,
+            }),
+        },
         _ => Edit::SetSessionName {
             name: format!("name {b}"),
         },
