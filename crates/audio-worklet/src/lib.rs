@@ -200,7 +200,8 @@ pub extern "C" fn kb_set_steps(h: *mut Worklet, i: u32, w0: u32, w1: u32, w2: u3
     }
 }
 
-/// A parameter lock: `pitch` outside -48..48 means none, `volume` below 0 means none.
+/// A parameter lock: `pitch` outside -48..48 means none, `volume` below 0 means none. Clears
+/// the step's chord (a [`kb_set_chord`] after it sets one).
 #[no_mangle]
 pub extern "C" fn kb_set_lock(
     h: *mut Worklet,
@@ -215,8 +216,29 @@ pub extern "C" fn kb_set_lock(
             l.pitch = (-48..=48).contains(&pitch).then_some(pitch as i8);
             l.volume = (volume >= 0.0).then_some(volume.min(1.0));
             l.tie = tie != 0;
+            l.chord = Default::default();
         }
     }
+}
+
+/// A step's chord: its other notes besides the lock's pitch; a value outside -48..48 means
+/// no note.
+#[no_mangle]
+pub extern "C" fn kb_set_chord(h: *mut Worklet, i: u32, step: u32, a: i32, b: i32, c: i32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        if let Some(l) = t.locks.get_mut(step as usize) {
+            let note = |p: i32| (-48..=48).contains(&p).then_some(p as i8);
+            l.chord = [note(a), note(b), note(c)];
+        }
+    }
+}
+
+/// The loop region, global steps `start..end`; `start >= end` means none. While playing, a
+/// change takes effect with the next transport (the re-anchor that comes with it).
+#[no_mangle]
+pub extern "C" fn kb_set_loop(h: *mut Worklet, start: u32, end: u32) {
+    w(h).engine
+        .set_loop_region(keyboardia_audio::engine::LoopRegion::new(start, end));
 }
 
 /// The shared transport, already mapped to this engine's frames.

@@ -9,7 +9,9 @@ use crate::engine::Pattern;
 use crate::sampler::SampledInstrument;
 
 /// The processor's `pattern` message: every track's settings, steps (four 32-bit words, lowest
-/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`).
+/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`, then the
+/// chord's other notes as a list when the step holds a chord), and the loop region
+/// (`[start, end]` or null).
 pub fn pattern_message(p: &Pattern) -> Value {
     let tracks: Vec<Value> = p.tracks[..p.track_count]
         .iter()
@@ -21,12 +23,17 @@ pub fn pattern_message(p: &Pattern) -> Value {
                 .enumerate()
                 .filter(|(_, l)| **l != Default::default())
                 .map(|(k, l)| {
-                    json!([
+                    let mut v = json!([
                         k,
                         l.pitch.map(i32::from).unwrap_or(127),
                         l.volume.unwrap_or(-1.0),
                         l.tie as u8
-                    ])
+                    ]);
+                    let chord: Vec<i8> = l.chord.iter().flatten().copied().collect();
+                    if let (false, Some(a)) = (chord.is_empty(), v.as_array_mut()) {
+                        a.push(json!(chord));
+                    }
+                    v
                 })
                 .collect();
             let cutoffs: Vec<Value> = t
@@ -52,7 +59,8 @@ pub fn pattern_message(p: &Pattern) -> Value {
             })
         })
         .collect();
-    json!({ "type": "pattern", "swing": p.swing, "tracks": tracks })
+    let region = p.loop_region.map(|r| [r.start, r.end]);
+    json!({ "type": "pattern", "swing": p.swing, "loop": region, "tracks": tracks })
 }
 
 /// The processor's `effects` message: the master chain's settings; with `settle`, they apply at

@@ -120,6 +120,15 @@ pub fn export_steps(pattern: &Pattern) -> u64 {
     }
 }
 
+/// Where an export starts (a global step) and how many steps one loop of it is: with a loop
+/// region, the region (every track's slots repeat with it); else from step 0, [`export_steps`].
+pub fn export_span(pattern: &Pattern) -> (u64, u64) {
+    match pattern.loop_region {
+        Some(r) => (r.start as u64, r.len() as u64),
+        None => (0, export_steps(pattern)),
+    }
+}
+
 #[cfg(feature = "session")]
 mod session {
     use super::*;
@@ -133,6 +142,7 @@ mod session {
     // must agree with the session model's limits: checked at compile time.
     const _: () = assert!(crate::engine::MAX_TRACKS == keyboardia_core::limits::MAX_TRACKS);
     const _: () = assert!(crate::engine::STEP_SLOTS == keyboardia_core::limits::STEP_SLOTS);
+    const _: () = assert!(crate::engine::CHORD_NOTES == keyboardia_core::limits::CHORD_MAX_NOTES);
 
     /// The pattern of a session. `sample_slot` maps a recording's id to the engine slot its PCM
     /// was loaded into; tracks whose instrument is unknown or not loaded stay silent (and the
@@ -154,6 +164,9 @@ mod session {
     ) -> Pattern {
         let mut p = Pattern {
             swing: s.swing,
+            loop_region: s
+                .loop_region
+                .and_then(|r| crate::engine::LoopRegion::new(r.start as u32, r.end as u32)),
             ..Pattern::default()
         };
         for t in &s.tracks {
@@ -164,11 +177,16 @@ mod session {
             };
             let mut locks = [StepLock::default(); crate::engine::STEP_SLOTS];
             for (&k, l) in &t.locks {
+                let mut chord = [None; crate::engine::CHORD_NOTES - 1];
+                for (c, n) in chord.iter_mut().zip(l.chord.iter()) {
+                    *c = Some(n);
+                }
                 locks[k as usize] = StepLock {
                     pitch: l.pitch,
                     volume: l.volume,
                     tie: l.tie,
                     cutoff: l.cutoff,
+                    chord,
                 };
             }
             p.push(Track {
@@ -275,7 +293,8 @@ mod session {
         out
     }
 
-    /// Renders a session for export: exactly `loops` times [`export_steps`], then the tail of
+    /// Renders a session for export: exactly `loops` times [`export_steps`] (with a loop
+    /// region: `loops` times the region, from its start, as it plays live), then the tail of
     /// what still rings (see [`render_loops`]). Recordings the session uses are taken from
     /// `samples`.
     pub fn render_session(
@@ -324,10 +343,11 @@ mod session {
             |id| inst_slots.iter().position(|x| x == id).map(|i| i as u8),
         );
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
-        let cycle = export_steps(&p) as f64 * frames_per_step;
+        let (first, steps) = export_span(&p);
+        let cycle = steps as f64 * frames_per_step;
         e.set_pattern(&p);
         e.set_master_fx(&master_fx(&s.effects));
-        e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
+        e.set_transport(Transport::play(0.0, first as f64, s.tempo as f64));
         // The effects as the session has them from the first note.
         e.settle_effects();
         render_loops(&mut e, cycle, loops, tail)

@@ -943,6 +943,111 @@ async fn the_export_plays_sampled_instruments() {
     );
 }
 
+/// The lock of `step` on track `track` in the session's HTTP document.
+async fn stored_lock(t: &Target, id: &str, track: &str, step: u32) -> Value {
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    let tr = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == track)
+        .cloned()
+        .unwrap();
+    tr["locks"][step.to_string()].clone()
+}
+
+#[tokio::test]
+async fn a_chord_is_accepted_broadcast_and_stored_on_melodic_tracks_only() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let lock = |track: &str, chord: Value| {
+        json!({"type": "SET_PARAMETER_LOCK", "trackId": track, "step": 2,
+               "lock": {"pitch": 0, "chord": chord}})
+    };
+    let mid = a.edit(lock("bass", json!([7, 4]))).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_PARAMETER_LOCK", "{ack}");
+    assert_eq!(ack["lock"]["chord"], json!([4, 7]), "sorted: {ack}");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["lock"], ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    // Five notes, and a chord on a drum: refused with the rule; nothing changes.
+    for (track, chord, says) in [
+        ("bass", json!([2, 4, 7, 11]), "at most 4 notes"),
+        ("kick", json!([4]), "not melodic"),
+        ("bass", json!([40]), "between -24 and 24"),
+    ] {
+        let mid = a.edit(lock(track, chord)).await.unwrap();
+        let e = a.ack(&mid).await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["code"], "INVALID_EDIT");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "kick", 2).await, Value::Null);
+}
+
+#[tokio::test]
+async fn the_loop_region_is_set_broadcast_stored_cleared_and_checked() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let set = |region: Value| json!({"type": "SET_LOOP_REGION", "region": region});
+    // While playing: re-anchored ahead, into the region.
+    let mid = a.edit(json!({"type": "PLAY"})).await.unwrap();
+    let started = a.ack(&mid).await.unwrap();
+    let mid = a.edit(set(json!({"start": 4, "end": 8}))).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_LOOP_REGION", "{ack}");
+    assert_eq!(ack["region"], json!({"start": 4, "end": 8}));
+    let tr = &ack["transport"];
+    assert_eq!(tr["playing"], true);
+    assert!(
+        tr["anchorTime"].as_f64().unwrap() >= started["transport"]["anchorTime"].as_f64().unwrap()
+    );
+    let step = tr["anchorStep"].as_f64().unwrap();
+    assert!((4.0..8.0).contains(&step), "{tr}");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["region"], ack["region"]);
+    assert_eq!(seen["transport"], ack["transport"]);
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(doc["loop"], json!({"start": 4, "end": 8}));
+    assert_eq!(doc["transport"], ack["transport"]);
+    // Bad regions: refused, saying why; the region stays.
+    for (region, says) in [
+        (json!({"start": 8, "end": 4}), "must end after it starts"),
+        (json!({"start": 0, "end": 129}), "loop end"),
+        (json!({"start": -1, "end": 4}), "loop start"),
+    ] {
+        let mid = a.edit(set(region)).await.unwrap();
+        let e = a.ack(&mid).await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["code"], "INVALID_EDIT");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(doc["loop"], json!({"start": 4, "end": 8}));
+    // Remix keeps it.
+    let remix = t
+        .post(&format!("/api/sessions/{id}/remix"), None)
+        .await
+        .unwrap();
+    let rid = remix.body["id"].as_str().unwrap();
+    let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap().body;
+    assert_eq!(r["loop"], json!({"start": 4, "end": 8}));
+    // Cleared: gone from the document.
+    let mid = b.edit(set(Value::Null)).await.unwrap();
+    let ack = b.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_LOOP_REGION", "{ack}");
+    assert_eq!(ack["region"], Value::Null);
+    a.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert!(doc.get("loop").is_none(), "{doc}");
+}
+
 #[tokio::test]
 async fn effects_are_shared_persisted_remixed_and_exported() {
     let t = target();

@@ -38,6 +38,7 @@ pub enum Target {
     Key,
     /// One effect parameter: of the master chain, or of a track.
     Effect(Option<String>, crate::effects::Fx),
+    LoopRegion,
 }
 
 /// A track's setting.
@@ -97,6 +98,7 @@ impl Target {
                 Target::SessionName => j(&s.name),
                 Target::Key => j(&s.key),
                 Target::Effect(None, p) => j(&s.effects.get(*p)),
+                Target::LoopRegion => j(&s.loop_region),
                 _ => Value::Null,
             };
         };
@@ -167,6 +169,7 @@ pub fn touched(change: &Change) -> Vec<Target> {
         C::SetEffect {
             track_id, param, ..
         } => one(Target::Effect(track_id.clone(), *param)),
+        C::SetLoopRegion { .. } => one(Target::LoopRegion),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => vec![],
         C::Batch { changes } => changes.iter().flat_map(touched).collect(),
     }
@@ -454,6 +457,15 @@ fn collect(state: &mut SessionState, change: &Change, out: &mut Vec<(Target, Val
                 );
             }
         }
+        C::SetLoopRegion { .. } => note(
+            Target::LoopRegion,
+            Edit::SetLoopRegion {
+                region: s.loop_region.map(|r| crate::protocol::LoopRegionRequest {
+                    start: r.start as i64,
+                    end: r.end as i64,
+                }),
+            },
+        ),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => {}
         C::Batch { .. } => unreachable!("handled above"),
         other => {
@@ -516,5 +528,6 @@ fn lock_request(l: &Lock) -> LockRequest {
         volume: l.volume.map(f64::from),
         tie: l.tie,
         cutoff: l.cutoff.map(f64::from),
+        chord: l.chord.iter().map(i64::from).collect(),
     }
 }

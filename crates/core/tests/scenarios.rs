@@ -545,6 +545,7 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::DuplicateTrack { .. } => "DUPLICATE_TRACK",
             Edit::SetEffect { .. } => "SET_EFFECT",
             Edit::Batch { .. } => "BATCH",
+            Edit::SetLoopRegion { .. } => "SET_LOOP_REGION",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
         }
@@ -567,6 +568,7 @@ fn every_edit_type_is_wired_end_to_end() {
                 pitch: Some(-3),
                 volume: Some(0.5),
                 tie: true,
+                chord: vec![],
                 ..LockRequest::default()
             }),
         },
@@ -625,6 +627,9 @@ fn every_edit_type_is_wired_end_to_end() {
         Edit::SetSwing { swing: 55 },
         Edit::SetSessionName {
             name: "Nachtmusik ♪".into(),
+        },
+        Edit::SetLoopRegion {
+            region: Some(LoopRegionRequest { start: 4, end: 12 }),
         },
         Edit::Play { from_step: Some(4) },
         Edit::Stop {},

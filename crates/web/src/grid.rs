@@ -70,6 +70,8 @@ pub(crate) fn current_step(s: &SessionState, t: &Track, now: f64) -> Option<usiz
         return None;
     }
     let pos = tr.position_at(now).floor() as i64;
+    // Wrapped into the loop region if there is one (the engine's rule).
+    let pos = s.loop_region.map_or(pos, |r| r.wrap(pos));
     Some(pos.rem_euclid(t.step_count.max(1) as i64) as usize)
 }
 

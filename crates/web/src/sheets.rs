@@ -417,13 +417,23 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
         })
     });
     let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool, cutoff: Option<f64>| {
+        // The step's chord (set in the piano roll) stays as it is.
+        let chord = lock
+            .get_untracked()
+            .map(|x| x.1.chord.iter().map(i64::from).collect())
+            .unwrap_or_default();
         let l = keyboardia_core::protocol::LockRequest {
             pitch,
             volume,
             tie,
             cutoff,
+            chord,
         };
-        let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie && l.cutoff.is_none();
+        let empty = l.pitch.is_none()
+            && l.volume.is_none()
+            && !l.tie
+            && l.cutoff.is_none()
+            && l.chord.is_empty();
         live::edit(Edit::SetParameterLock {
             track_id: id.clone(),
             step: step as i64,

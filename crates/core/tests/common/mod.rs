@@ -293,6 +293,12 @@ pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
                     pitch: Some((b % 49) as i64 - 24),
                     volume: None,
                     tie: b.is_multiple_of(2),
+                    // Sometimes a chord (refused on the drum tracks).
+                    chord: if b.is_multiple_of(5) {
+                        vec![4, 7]
+                    } else {
+                        vec![]
+                    },
                     ..LockRequest::default()
                 })
             },
@@ -309,6 +315,12 @@ pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
                 keyboardia_core::effects::Fx::ReverbMix
             },
             value: b as f64 / 255.0,
+        },
+        _ if b.is_multiple_of(2) => Edit::SetLoopRegion {
+            region: (!b.is_multiple_of(3)).then_some(LoopRegionRequest {
+                start: (b % 8) as i64,
+                end: (b % 8 + 1 + a % 16) as i64,
+            }),
         },
         _ => Edit::SetSessionName {
             name: format!("name {b}"),
