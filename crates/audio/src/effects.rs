@@ -479,6 +479,36 @@ impl Filter {
         }
         y
     }
+
+    /// [`Filter::process`] over a stretch, in place: the same samples, with a fast path while
+    /// nothing glides or fades (the usual case).
+    pub fn process_block(&mut self, buf: &mut [f32]) {
+        let steady = self.cutoff.settled()
+            && self.res.settled()
+            && self.fade_left == 0
+            && (self.cutoff.value(), self.res.value()) == self.applied;
+        if !steady || self.is_idle() {
+            for x in buf.iter_mut() {
+                *x = self.process(*x);
+            }
+            return;
+        }
+        macro_rules! run {
+            ($out:ident) => {
+                for x in buf.iter_mut() {
+                    let o = self.svf.process(*x);
+                    self.svf.flush_denormals();
+                    *x = o.$out;
+                }
+            };
+        }
+        match self.mode {
+            FilterMode::LowPass => run!(low),
+            FilterMode::HighPass => run!(high),
+            FilterMode::BandPass => run!(band),
+            FilterMode::Off => {}
+        }
+    }
 }
 
 /// Soft saturation with `amount` 0..1: up to 18 dB into the curve, the level brought back.
@@ -997,11 +1027,23 @@ impl TrackInserts {
             self.filter.skip();
             return;
         }
-        for x in bus.iter_mut() {
-            let d = self.drive.tick();
-            let v = if d > 0.0 { drive(*x, d) } else { *x };
-            *x = self.filter.process(v);
+        if !drive_idle {
+            for x in bus.iter_mut() {
+                let d = self.drive.tick();
+                if d > 0.0 {
+                    *x = drive(*x, d);
+                }
+            }
         }
+        self.filter.process_block(bus);
+    }
+
+    /// While the sends lead nowhere (the master's reverb and delay are off): their glides jump
+    /// to their targets (nothing is heard), and no send is summed.
+    pub fn skip_sends(&mut self) {
+        let (r, d) = (self.send_reverb.target, self.send_delay.target);
+        self.send_reverb.reset(r);
+        self.send_delay.reset(d);
     }
 }
 
@@ -1097,6 +1139,13 @@ impl MasterChain {
             self.delay.settle();
         }
         self.delay.ping_pong = f.delay_ping_pong;
+    }
+
+    /// Whether anything listens to the sends: the reverb or the delay is heard or still holds
+    /// a tail (else the engine neither sums the sends nor runs their glides).
+    pub fn wants_sends(&self) -> bool {
+        let off = |s: &Smoothed| s.value() == 0.0 && s.target == 0.0;
+        !off(&self.wet) && (!off(&self.reverb_mix) || !off(&self.delay_mix))
     }
 
     /// Nothing to do: bypassed and settled, or every stage off with empty lines.

@@ -1114,6 +1114,7 @@ impl Engine {
         for d in self.send_del.iter_mut() {
             d[..n].fill(0.0);
         }
+        let wants_sends = self.master.wants_sends();
         for ti in 0..MAX_TRACKS {
             let target = self.target_gain(ti);
             let gain = &mut self.gains[ti];
@@ -1123,7 +1124,10 @@ impl Engine {
             }
             let bus = &self.buses[ti][..n];
             let ins = &mut self.inserts[ti];
-            let sends = ins.sends_active();
+            let sends = wants_sends && ins.sends_active();
+            if !wants_sends {
+                ins.skip_sends();
+            }
             let [del_l, del_r] = &mut self.send_del;
             let mut peak = 0f32;
             for i in 0..n {
