@@ -151,8 +151,39 @@ try {
     await waitFor(b, (x) => x.master[master.reverbMix] === 0, 'the other engine has no reverb again');
   });
 
+  await test('a dragged knob reaches the other player as a bounded stream of edits ending on the final value', async () => {
+    // Counted on the wire: the frames the other page's WebSocket receives.
+    const frames = [];
+    const onWs = (ws) => ws.on('framereceived', (f) => {
+      const text = typeof f.payload === 'string' ? f.payload : '';
+      if (text.includes('"SET_EFFECT"') && text.includes('reverb.size')) frames.push([Date.now(), JSON.parse(text)]);
+    });
+    // b's socket exists already: reload b so the listener sees its new one.
+    b.on('websocket', onWs);
+    await b.reload();
+    await b.waitForSelector('[data-testid=status]:has-text("live")');
+    await startAudio(b);
+    if (!(await a.locator('.effects').count())) await a.click('.fx-open');
+    const knob = a.locator('.fx-control[data-param="reverb.size"] input');
+    const t0 = Date.now();
+    for (let v = 0; v <= 1000; v += 20) {
+      await knob.evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+      await sleep(10);
+    }
+    const dragMs = Date.now() - t0;
+    const d = await untilDoc(id, (d) => d.effects && d.effects['reverb.size'] === 1, 'the final value persisted');
+    await sleep(500);
+    const last = frames.at(-1);
+    assert(last && last[1].value === 1, `last frame ${JSON.stringify(last && last[1])}`);
+    // At most one edit per 120 ms per knob (plus the final one), far fewer than the 51 moves.
+    const bound = Math.ceil(dragMs / 120) + 2;
+    assert(frames.length >= 2 && frames.length <= bound, `${frames.length} edits for 51 moves in ${dragMs} ms (bound ${bound})`);
+    b.off('websocket', onWs);
+    return `51 moves in ${dragMs} ms reached the other player as ${frames.length} edits, the last ${d.effects['reverb.size']}`;
+  });
+
   await test('the effects panel: desktop and phone screenshots, keyboard on the XY pad', async () => {
-    await a.keyboard.press('e');
+    if (!(await a.locator('.effects').count())) await a.click('.fx-open');
     await a.waitForSelector('.effects');
     await shot(a, 'desktop');
     const pad = a.locator('.xy-pad');
