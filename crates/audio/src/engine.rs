@@ -6,8 +6,8 @@
 //! `anchor_frame + (n - anchor_step) * frames_per_step + swing(n)`, rounded to a whole frame.
 //! Each track loops its own step count (polyrhythm) over the shared 16th-note grid; with a loop
 //! region, global step `n` plays slot [`LoopRegion::wrap`]`(n)` (then modulo the track's step
-//! count). A transport
-//! change (play, stop, tempo) takes effect at its own anchor frame, exactly, even inside a block.
+//! count). A transport change (play, stop, tempo) takes effect at its own anchor frame, exactly,
+//! even inside a block.
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 

@@ -206,7 +206,7 @@ impl SyncClient {
                 },
             )?;
             if !edit_is_transport(&edit) {
-                apply(view, &change);
+                apply_pending(view, &change);
             }
         }
         let mid = if self.instance.is_empty() {
@@ -335,9 +335,18 @@ impl SyncClient {
                     lead_ms: 0.0,
                 },
             ) {
-                apply(&mut view, &change);
+                apply_pending(&mut view, &change);
             }
         }
         self.view = Some(view);
     }
+}
+
+/// Applies a pending edit's change to the view, all but the transport: where playback goes
+/// (the re-anchor of a tempo or loop-region change) is the server's to say, at its own time;
+/// until it does, the view plays on as confirmed.
+fn apply_pending(view: &mut SessionState, change: &Change) {
+    let transport = view.transport;
+    apply(view, change);
+    view.transport = transport;
 }

@@ -270,3 +270,27 @@ fn a_chord_travels_to_every_player_and_undoes_as_one_lock() {
     assert!(sim.errors(1).contains(&ErrorCode::InvalidEdit));
     assert!(sim.server.state().track("kick").unwrap().locks.is_empty());
 }
+
+#[test]
+fn a_pasted_pattern_carries_its_chords() {
+    let s = SessionState::starter();
+    let ClientMessage::Edit(f) = ClientMessage::decode(
+        r#"{"type":"SET_TRACK_PATTERN","trackId":"bass","steps":[0,4],"locks":{"4":{"pitch":-5,"chord":[7,2]}},"mid":"p"}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let Change::SetTrackPattern { locks, .. } = resolve(&s, &f.edit, ctx()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(locks[&4].chord.as_slice(), &[2, 7]);
+    // A chord note repeating the step's pitch: refused, saying so.
+    let ClientMessage::Edit(f) = ClientMessage::decode(
+        r#"{"type":"SET_TRACK_PATTERN","trackId":"bass","steps":[0],"locks":{"0":{"pitch":2,"chord":[2,7]}},"mid":"q"}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let e = resolve(&s, &f.edit, ctx()).unwrap_err();
+    assert!(e.to_string().contains("repeats the step's pitch"), "{e}");
+}

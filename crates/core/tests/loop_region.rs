@@ -171,7 +171,15 @@ fn every_player_moves_into_the_region_at_the_same_instant() {
     sim.settle();
     let start = sim.server.state().transport.anchor_time;
     sim.advance(start - sim.now + 12.0 * 125.0); // step 12
+    let before = sim.view(1).transport;
     sim.edit(1, region(4, 8)).unwrap();
+    // Before the server answers, the player's own view shows the region but keeps playing as
+    // confirmed: where playback goes is the server's to say, at its own time.
+    assert_eq!(
+        sim.view(1).loop_region,
+        Some(LoopRegion { start: 4, end: 8 })
+    );
+    assert_eq!(sim.view(1).transport, before);
     sim.settle();
     let s = sim.server.state().clone();
     assert_eq!(sim.view(0), &s);
