@@ -153,6 +153,7 @@ await test('duplicate track, copy and paste between tracks (through the clipboar
   const d = await until(id, (d) => d.tracks.length === n + 1, 'duplicated');
   const copyId = d.tracks[d.tracks.findIndex((t) => t.id === 'kick') + 1].id;
   await sees(b, copyId, kick, 'the copy on B');
+  assert(trackOf(d, copyId).name === 'Kick copy', `the copy's name: ${trackOf(d, copyId).name}`);
   // Copy the bass, paste it on the snare.
   await tool(a, 'bass', 'copy');
   await a.waitForSelector('.tools-menu [role=status]:has-text("Copied")');
@@ -193,6 +194,60 @@ await test('phone: the key in the More sheet, the pattern tools in the track she
   await shot(p, 'phone-pattern-tools');
   await p.click('.sheet [data-tool="rotate-right"]');
   await changes(b, 'kick', before, 'rotate from the phone');
+  await p.close();
+});
+
+const center = async (p, sel) => { const r = await p.locator(sel).boundingBox(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+
+await test('drag to paint: a press and a drag along a row paint the steps for the other player too; one undo reverts the paint', async () => {
+  const start = 1;
+  const first = await rowState(a, 'hat');
+  const startOn = first.split(' ')[start].startsWith('on');
+  const [x0, y0] = await center(a, cell('hat', start));
+  await a.mouse.move(x0, y0);
+  await a.mouse.down();
+  for (const k of [2, 3, 4, 5]) {
+    const [x, y] = await center(a, cell('hat', k));
+    await a.mouse.move(x, y, { steps: 3 });
+  }
+  await a.waitForSelector(`${cell('hat', 5)}.painting`);
+  await shot(a, 'desktop-painting');
+  await a.mouse.up();
+  const want = !startOn;
+  const d = await until(id, (d) => [1, 2, 3, 4, 5].every((k) => trackOf(d, 'hat').steps.includes(k) === want), 'painted 1-5');
+  const painted = await rowState(a, 'hat');
+  await sees(b, 'hat', painted, 'the paint on B');
+  assert(!(await a.locator('.cell.painting').count()), 'the paint outline goes away');
+  // One undo takes the whole paint back.
+  await a.keyboard.press('Control+z');
+  await sees(b, 'hat', first, 'one undo reverts the whole paint');
+  // A plain click still toggles one step.
+  await a.click(cell('hat', 7));
+  await changes(b, 'hat', first, 'a click toggles');
+  await a.keyboard.press('Control+z');
+  await sees(b, 'hat', first, 'click undone');
+  return `${trackOf(d, 'hat').steps.length} hat steps on after the paint`;
+});
+
+await test('drag to paint with a finger (phone): a horizontal drag along a row paints', async () => {
+  const p = await open(id, PHONE);
+  const first = await rowState(p, 'kick');
+  const cdp = await p.context().newCDPSession(p);
+  const pts = [];
+  for (const k of [0, 1, 2, 3]) pts.push(await center(p, cell('kick', k)));
+  const startOn = first.split(' ')[0].startsWith('on');
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: pts[0][0], y: pts[0][1] }] });
+  for (const [x, y] of pts.slice(1)) {
+    for (let i = 1; i <= 4; i++) {
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: x - (4 - i) * 10, y }] });
+      await sleep(20);
+    }
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await until(id, (d) => [0, 1, 2, 3].every((k) => trackOf(d, 'kick').steps.includes(k) === !startOn), 'touch-painted 0-3');
+  await sees(b, 'kick', await rowState(p, 'kick'), 'B sees the touch paint');
+  await p.keyboard.press('Control+z');
+  await sees(b, 'kick', first, 'touch paint undone');
   await p.close();
 });
 

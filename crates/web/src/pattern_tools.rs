@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use keyboardia_core::limits::TRACK_NAME_MAX_CHARS;
 use keyboardia_core::model::{Lock, Steps, Track};
 use keyboardia_core::music::PatternOp;
 use keyboardia_core::protocol::Edit;
@@ -198,9 +199,23 @@ pub(crate) fn PatternTools(
     };
     let duplicate = move |_| {
         let new_id = format!("t{:x}", (js_sys::Math::random() * 1e9) as u64);
-        live::edit(Edit::DuplicateTrack {
-            track_id: id.get_value(),
-            new_id,
+        let name = track.with_untracked(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+        let name: String = format!("{name} copy")
+            .chars()
+            .take(TRACK_NAME_MAX_CHARS)
+            .collect();
+        // The copy and its name, as one edit (one undo).
+        live::edit(Edit::Batch {
+            edits: vec![
+                Edit::DuplicateTrack {
+                    track_id: id.get_value(),
+                    new_id: new_id.clone(),
+                },
+                Edit::SetTrackName {
+                    track_id: new_id,
+                    name,
+                },
+            ],
         });
         finish();
     };
