@@ -251,6 +251,137 @@ await test('drag to paint with a finger (phone): a horizontal drag along a row p
   await p.close();
 });
 
+// The piano roll, on a session of its own (the starter's bass: steps 0, 3, 6 (+3), 10 (-2)).
+const rid = await createSession();
+const ra = await open(rid);
+const rb = await open(rid);
+/** The centre of step `k`, pitch `pitch` in the open roll (scrolled into view first). */
+async function rollPoint(p, k, pitch) {
+  await p.locator(`.roll-key[data-pitch="${pitch}"]`).scrollIntoViewIfNeeded();
+  const key = await p.locator(`.roll-key[data-pitch="${pitch}"]`).boundingBox();
+  const area = await p.locator('.roll-area').boundingBox();
+  const n = Number(await p.$eval('.roll', (r) => getComputedStyle(r).getPropertyValue('--steps')));
+  return [area.x + (k + 0.5) * (area.width / n), key.y + key.height / 2];
+}
+async function openRoll(p, track) {
+  if (await p.locator('.tools-menu').count()) await p.keyboard.press('Escape');
+  await p.click(`[data-track="${track}"] .tools-open`);
+  await p.click(`[data-track="${track}"] .tools-menu [data-tool="piano-roll"]`);
+  await p.waitForSelector('.roll-sheet .roll-area');
+}
+const lock = (d, k) => (trackOf(d, 'bass').locks || {})[String(k)] || {};
+const on = (d, k) => trackOf(d, 'bass').steps.includes(k);
+async function spyAuditions(p) {
+  await p.evaluate(() => {
+    window.auditions = [];
+    const post = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function (m, ...rest) {
+      if (m && m.type === 'audition') window.auditions.push(m.pitch);
+      return post.call(this, m, ...rest);
+    };
+  });
+}
+
+await test('piano roll: click places a note (heard by its player only), drag its end for length, drag it up for pitch, the lane for velocity; the other player sees each', async () => {
+  for (const p of [ra, rb]) { await p.click('.sound', { force: true }); await p.waitForFunction(() => !document.querySelector('.start-audio')); await spyAuditions(p); }
+  await openRoll(ra, 'bass');
+  // Place: step 2, +5.
+  const [x1, y1] = await rollPoint(ra, 1, 5);
+  await ra.mouse.click(x1, y1);
+  await until(rid, (d) => on(d, 1) && lock(d, 1).pitch === 5, 'note placed');
+  await rb.waitForSelector(`${cell('bass', 1)}:has-text("+5")`);
+  const heard = await ra.evaluate(() => window.auditions.slice());
+  assert(heard.length >= 1 && heard[0] === 5, `A heard ${JSON.stringify(heard)}`);
+  assert((await rb.evaluate(() => window.auditions.length)) === 0, 'B heard an audition');
+  // Length: drag its end to step 4 (three steps).
+  const end = await ra.locator('.roll-note[data-start="1"] .roll-end').boundingBox();
+  const [x3] = await rollPoint(ra, 3, 5);
+  await ra.mouse.move(end.x + end.width / 2, end.y + end.height / 2);
+  await ra.mouse.down();
+  await ra.mouse.move(x3, end.y + end.height / 2, { steps: 5 });
+  await ra.mouse.up();
+  await until(rid, (d) => on(d, 2) && on(d, 3) && lock(d, 2).tie && lock(d, 3).tie, 'lengthened (ties)');
+  await rb.waitForSelector(`${cell('bass', 3)}.on`);
+  // Pitch: drag the note up to +7; its tied steps follow.
+  const [xm, ym] = await rollPoint(ra, 1, 5);
+  const [, y7] = await rollPoint(ra, 1, 7);
+  await ra.mouse.move(xm, ym);
+  await ra.mouse.down();
+  await ra.mouse.move(xm, y7, { steps: 5 });
+  await ra.mouse.up();
+  await until(rid, (d) => lock(d, 1).pitch === 7 && lock(d, 3).pitch === 7 && lock(d, 3).tie, 'moved to +7');
+  await rb.waitForSelector(`${cell('bass', 1)}:has-text("+7")`);
+  // Velocity: the lane at half height.
+  const lane = await ra.locator('.roll-vel').boundingBox();
+  await ra.mouse.click(x1, lane.y + lane.height / 2);
+  const d = await until(rid, (d) => Math.abs((lock(d, 1).volume ?? 1) - 0.5) < 0.06, 'velocity about 50%');
+  await ra.waitForSelector('[data-testid=roll-status]:has-text("velocity")');
+  await shot(ra, 'desktop-piano-roll');
+  return `lock ${JSON.stringify(lock(d, 1))}`;
+});
+
+await test('piano roll: a drag across steps paints notes, one undo removes them all; a click on a note removes it', async () => {
+  const before = await rowState(rb, 'bass');
+  const [x0, y0] = await rollPoint(ra, 12, -3);
+  await ra.mouse.move(x0, y0);
+  await ra.mouse.down();
+  for (const k of [13, 14]) { const [x] = await rollPoint(ra, k, -3); await ra.mouse.move(x, y0, { steps: 4 }); }
+  await ra.mouse.up();
+  await until(rid, (d) => [12, 13, 14].every((k) => on(d, k) && lock(d, k).pitch === -3 && !lock(d, k).tie), 'painted 12-14');
+  await changes(rb, 'bass', before, 'B sees the painted notes');
+  await ra.keyboard.press('Control+z');
+  await until(rid, (d) => ![12, 13, 14].some((k) => on(d, k)), 'one undo');
+  await sees(rb, 'bass', before, 'B sees the paint undone');
+  // A click on a note removes it (the one at 6).
+  const [x6, y6] = await rollPoint(ra, 6, 3);
+  await ra.mouse.click(x6, y6);
+  await until(rid, (d) => !on(d, 6), 'note removed');
+});
+
+await test('piano roll with the keyboard alone: move, place, lengthen, raise, soften, delete', async () => {
+  await ra.keyboard.press('Escape');
+  await ra.waitForSelector('.sheet', { state: 'detached' });
+  await ra.focus('[data-track="bass"] .tools-open');
+  await ra.keyboard.press('Enter');
+  await ra.focus('[data-track="bass"] .tools-menu [data-tool="piano-roll"]');
+  await ra.keyboard.press('Enter');
+  await ra.waitForSelector('.roll-area:focus');
+  // The cursor starts on the first note (step 1, its pitch 0).
+  await ra.waitForSelector('[data-testid=roll-status]:has-text("Step 1,")');
+  for (let i = 0; i < 4; i++) await ra.keyboard.press('ArrowRight');
+  for (let i = 0; i < 2; i++) await ra.keyboard.press('ArrowUp');
+  await ra.keyboard.press('Enter');
+  await until(rid, (d) => on(d, 4) && lock(d, 4).pitch === 2, 'placed at step 5, +2');
+  await ra.keyboard.press('Shift+ArrowRight');
+  await until(rid, (d) => on(d, 5) && lock(d, 5).tie, 'two steps long');
+  await ra.keyboard.press('Shift+ArrowUp');
+  await until(rid, (d) => lock(d, 4).pitch === 3 && lock(d, 5).pitch === 3, 'raised to +3');
+  await ra.keyboard.press('-');
+  const d = await until(rid, (d) => Math.abs((lock(d, 4).volume ?? 1) - 0.9) < 0.01, 'softer');
+  await rb.waitForSelector(`${cell('bass', 4)}:has-text("+3")`);
+  const status = await ra.textContent('[data-testid=roll-status]');
+  assert(/2 steps, velocity 90%/.test(status), `status: ${status}`);
+  await ra.keyboard.press('Delete');
+  await until(rid, (d) => !on(d, 4) && !on(d, 5), 'deleted');
+  // Space placed a note too (and did not start playback).
+  await ra.keyboard.press(' ');
+  await until(rid, (d) => on(d, 5), 'space places');
+  assert(!(await ra.locator('.play:has-text("Stop")').count()), 'space in the roll does not play');
+  return `${status}; lock was ${JSON.stringify(lock(d, 4))}`;
+});
+
+await test('piano roll on a phone: opens from the track sheet, a tap places a note', async () => {
+  const p = await open(rid, PHONE);
+  await p.click('[data-track="bass"] [aria-label^="Track settings"]');
+  await p.click('.sheet [data-tool="piano-roll"]');
+  await p.waitForSelector('.roll-sheet .roll-area');
+  const [x, y] = await rollPoint(p, 8, 0);
+  await p.touchscreen.tap(x, y);
+  await until(rid, (d) => on(d, 8), 'tapped note');
+  await shot(p, 'phone-piano-roll');
+  await p.close();
+});
+
 await test('no console errors', async () => {
   assert(consoleErrors.length === 0, consoleErrors.join('\n'));
 });

@@ -12,6 +12,7 @@ use crate::header::ThemeToggle;
 use crate::key::KeyControl;
 use crate::live;
 use crate::pattern_tools::PatternTools;
+use crate::piano_roll::PianoRoll;
 use keyboardia_core::limits::STEP_COUNTS;
 use keyboardia_core::model::Track;
 use keyboardia_core::protocol::Edit;
@@ -47,6 +48,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                     return;
                 }
                 for sel in [
+                    ".sheet .roll-area",
                     ".sheet .pick[aria-pressed=true]",
                     ".sheet .pick",
                     ".sheet .sheet-body input, .sheet .sheet-body select, .sheet .sheet-body button",
@@ -92,6 +94,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                 Sheet::Publish => ("publish-sheet", view! { <PublishSheet/> }.into_any()),
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
                 Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
+                Sheet::Roll(id) => ("roll-sheet", view! { <PianoRoll id=id/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>

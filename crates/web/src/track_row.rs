@@ -233,7 +233,10 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
     let selected = {
         let id = track_id.clone();
         move || match ui.sheet.get() {
-            Some(Sheet::Track(t)) | Some(Sheet::Instrument(t)) | Some(Sheet::Lock(t, _)) => t == id,
+            Some(Sheet::Track(t))
+            | Some(Sheet::Instrument(t))
+            | Some(Sheet::Lock(t, _))
+            | Some(Sheet::Roll(t)) => t == id,
             _ => false,
         }
     };
