@@ -79,6 +79,14 @@ async function changes(p, track, before, what, ms = 5000) {
 }
 const trackOf = (d, id) => d.tracks.find((t) => t.id === id);
 
+const axeSource = path.join(here, 'node_modules/axe-core/axe.min.js');
+async function axe(p) {
+  await p.addScriptTag({ path: axeSource });
+  const res = await p.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+}
+
 const { test, finish } = runner();
 
 const id = await createSession();
@@ -380,6 +388,56 @@ await test('piano roll on a phone: opens from the track sheet, a tap places a no
   await until(rid, (d) => on(d, 8), 'tapped note');
   await shot(p, 'phone-piano-roll');
   await p.close();
+});
+
+await test('? opens the shortcuts panel, complete with the grid, painting, pattern tools and the piano roll; ? again closes it', async () => {
+  const p = await open(rid);
+  await p.click('.grid', { position: { x: 5, y: 5 } }).catch(() => {});
+  await p.keyboard.press('?');
+  const panel = p.locator('[data-testid=shortcuts]');
+  await panel.waitFor({ timeout: 3000 });
+  const text = await panel.textContent();
+  for (const want of ['Space', 'Ctrl/⌘ + Z', 'Press and drag', '⇄', 'Piano roll', 'Shift + ← →', 'Shift + ↑ ↓', 'Enter or Space', 'Delete', '− or +', 'Esc', '?']) {
+    assert(text.includes(want), `the panel lacks ${want}`);
+  }
+  const groups = await p.$$eval('.shortcut-group h3', (hs) => hs.map((h) => h.textContent));
+  await shot(p, 'desktop-shortcuts');
+  await p.keyboard.press('?');
+  await p.waitForSelector('[data-testid=shortcuts]', { state: 'detached' });
+  // On a phone: from the More sheet.
+  const q = await open(rid, PHONE);
+  await q.click('.top .overflow');
+  await q.click('.sheet button:has-text("Shortcuts")');
+  await q.waitForSelector('[data-testid=shortcuts]');
+  await shot(q, 'phone-shortcuts');
+  await p.close();
+  await q.close();
+  return groups.join(', ');
+});
+
+await test('accessibility: axe-core finds no serious or critical violations in the key control, the pattern tools, the piano roll and the shortcuts', async () => {
+  const found = [];
+  const p = await open(rid);
+  await p.selectOption('.transport .key-scale', 'major');
+  await p.waitForSelector('.key-ask');
+  found.push(...(await axe(p)).map((v) => `key: ${v}`));
+  await p.click('[data-testid=keep-notes]');
+  await p.click('[data-track="bass"] .tools-open');
+  found.push(...(await axe(p)).map((v) => `tools: ${v}`));
+  await p.click('[data-track="bass"] .tools-menu [data-tool="piano-roll"]');
+  await p.waitForSelector('.roll-area');
+  found.push(...(await axe(p)).map((v) => `roll: ${v}`));
+  await p.keyboard.press('Escape');
+  await p.keyboard.press('?');
+  await p.waitForSelector('[data-testid=shortcuts]');
+  found.push(...(await axe(p)).map((v) => `shortcuts: ${v}`));
+  const q = await open(rid, PHONE);
+  await q.click('[data-track="bass"] [aria-label^="Track settings"]');
+  await q.waitForSelector('.sheet [data-tool="piano-roll"]');
+  found.push(...(await axe(q)).map((v) => `phone track sheet: ${v}`));
+  await p.close();
+  await q.close();
+  assert(found.length === 0, found.join('\n'));
 });
 
 await test('no console errors', async () => {
