@@ -79,6 +79,14 @@ async function changes(p, track, before, what, ms = 5000) {
 }
 const trackOf = (d, id) => d.tracks.find((t) => t.id === id);
 
+const axeSource = path.join(here, 'node_modules/axe-core/axe.min.js');
+async function axe(p) {
+  await p.addScriptTag({ path: axeSource });
+  const res = await p.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+}
+
 const { test, finish } = runner();
 
 const id = await createSession();
@@ -153,6 +161,7 @@ await test('duplicate track, copy and paste between tracks (through the clipboar
   const d = await until(id, (d) => d.tracks.length === n + 1, 'duplicated');
   const copyId = d.tracks[d.tracks.findIndex((t) => t.id === 'kick') + 1].id;
   await sees(b, copyId, kick, 'the copy on B');
+  assert(trackOf(d, copyId).name === 'Kick copy', `the copy's name: ${trackOf(d, copyId).name}`);
   // Copy the bass, paste it on the snare.
   await tool(a, 'bass', 'copy');
   await a.waitForSelector('.tools-menu [role=status]:has-text("Copied")');
@@ -194,6 +203,241 @@ await test('phone: the key in the More sheet, the pattern tools in the track she
   await p.click('.sheet [data-tool="rotate-right"]');
   await changes(b, 'kick', before, 'rotate from the phone');
   await p.close();
+});
+
+const center = async (p, sel) => { const r = await p.locator(sel).boundingBox(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+
+await test('drag to paint: a press and a drag along a row paint the steps for the other player too; one undo reverts the paint', async () => {
+  const start = 1;
+  const first = await rowState(a, 'hat');
+  const startOn = first.split(' ')[start].startsWith('on');
+  const [x0, y0] = await center(a, cell('hat', start));
+  await a.mouse.move(x0, y0);
+  await a.mouse.down();
+  for (const k of [2, 3, 4, 5]) {
+    const [x, y] = await center(a, cell('hat', k));
+    await a.mouse.move(x, y, { steps: 3 });
+  }
+  await a.waitForSelector(`${cell('hat', 5)}.painting`);
+  await shot(a, 'desktop-painting');
+  await a.mouse.up();
+  const want = !startOn;
+  const d = await until(id, (d) => [1, 2, 3, 4, 5].every((k) => trackOf(d, 'hat').steps.includes(k) === want), 'painted 1-5');
+  const painted = await rowState(a, 'hat');
+  await sees(b, 'hat', painted, 'the paint on B');
+  assert(!(await a.locator('.cell.painting').count()), 'the paint outline goes away');
+  // One undo takes the whole paint back.
+  await a.keyboard.press('Control+z');
+  await sees(b, 'hat', first, 'one undo reverts the whole paint');
+  // A plain click still toggles one step.
+  await a.click(cell('hat', 7));
+  await changes(b, 'hat', first, 'a click toggles');
+  await a.keyboard.press('Control+z');
+  await sees(b, 'hat', first, 'click undone');
+  return `${trackOf(d, 'hat').steps.length} hat steps on after the paint`;
+});
+
+await test('drag to paint with a finger (phone): a horizontal drag along a row paints', async () => {
+  const p = await open(id, PHONE);
+  const first = await rowState(p, 'kick');
+  const cdp = await p.context().newCDPSession(p);
+  const pts = [];
+  for (const k of [0, 1, 2, 3]) pts.push(await center(p, cell('kick', k)));
+  const startOn = first.split(' ')[0].startsWith('on');
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: pts[0][0], y: pts[0][1] }] });
+  for (const [x, y] of pts.slice(1)) {
+    for (let i = 1; i <= 4; i++) {
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: x - (4 - i) * 10, y }] });
+      await sleep(20);
+    }
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await until(id, (d) => [0, 1, 2, 3].every((k) => trackOf(d, 'kick').steps.includes(k) === !startOn), 'touch-painted 0-3');
+  await sees(b, 'kick', await rowState(p, 'kick'), 'B sees the touch paint');
+  await p.keyboard.press('Control+z');
+  await sees(b, 'kick', first, 'touch paint undone');
+  await p.close();
+});
+
+// The piano roll, on a session of its own (the starter's bass: steps 0, 3, 6 (+3), 10 (-2)).
+const rid = await createSession();
+const ra = await open(rid);
+const rb = await open(rid);
+/** The centre of step `k`, pitch `pitch` in the open roll (scrolled into view first). */
+async function rollPoint(p, k, pitch) {
+  await p.locator(`.roll-key[data-pitch="${pitch}"]`).scrollIntoViewIfNeeded();
+  const key = await p.locator(`.roll-key[data-pitch="${pitch}"]`).boundingBox();
+  const area = await p.locator('.roll-area').boundingBox();
+  const n = Number(await p.$eval('.roll', (r) => getComputedStyle(r).getPropertyValue('--steps')));
+  return [area.x + (k + 0.5) * (area.width / n), key.y + key.height / 2];
+}
+async function openRoll(p, track) {
+  if (await p.locator('.tools-menu').count()) await p.keyboard.press('Escape');
+  await p.click(`[data-track="${track}"] .tools-open`);
+  await p.click(`[data-track="${track}"] .tools-menu [data-tool="piano-roll"]`);
+  await p.waitForSelector('.roll-sheet .roll-area');
+}
+const lock = (d, k) => (trackOf(d, 'bass').locks || {})[String(k)] || {};
+const on = (d, k) => trackOf(d, 'bass').steps.includes(k);
+async function spyAuditions(p) {
+  await p.evaluate(() => {
+    window.auditions = [];
+    const post = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function (m, ...rest) {
+      if (m && m.type === 'audition') window.auditions.push(m.pitch);
+      return post.call(this, m, ...rest);
+    };
+  });
+}
+
+await test('piano roll: click places a note (heard by its player only), drag its end for length, drag it up for pitch, the lane for velocity; the other player sees each', async () => {
+  for (const p of [ra, rb]) { await p.click('.sound', { force: true }); await p.waitForFunction(() => !document.querySelector('.start-audio')); await spyAuditions(p); }
+  await openRoll(ra, 'bass');
+  // Place: step 2, +5.
+  const [x1, y1] = await rollPoint(ra, 1, 5);
+  await ra.mouse.click(x1, y1);
+  await until(rid, (d) => on(d, 1) && lock(d, 1).pitch === 5, 'note placed');
+  await rb.waitForSelector(`${cell('bass', 1)}:has-text("+5")`);
+  const heard = await ra.evaluate(() => window.auditions.slice());
+  assert(heard.length >= 1 && heard[0] === 5, `A heard ${JSON.stringify(heard)}`);
+  assert((await rb.evaluate(() => window.auditions.length)) === 0, 'B heard an audition');
+  // Length: drag its end to step 4 (three steps).
+  const end = await ra.locator('.roll-note[data-start="1"] .roll-end').boundingBox();
+  const [x3] = await rollPoint(ra, 3, 5);
+  await ra.mouse.move(end.x + end.width / 2, end.y + end.height / 2);
+  await ra.mouse.down();
+  await ra.mouse.move(x3, end.y + end.height / 2, { steps: 5 });
+  await ra.mouse.up();
+  await until(rid, (d) => on(d, 2) && on(d, 3) && lock(d, 2).tie && lock(d, 3).tie, 'lengthened (ties)');
+  await rb.waitForSelector(`${cell('bass', 3)}.on`);
+  // Pitch: drag the note up to +7; its tied steps follow.
+  const [xm, ym] = await rollPoint(ra, 1, 5);
+  const [, y7] = await rollPoint(ra, 1, 7);
+  await ra.mouse.move(xm, ym);
+  await ra.mouse.down();
+  await ra.mouse.move(xm, y7, { steps: 5 });
+  await ra.mouse.up();
+  await until(rid, (d) => lock(d, 1).pitch === 7 && lock(d, 3).pitch === 7 && lock(d, 3).tie, 'moved to +7');
+  await rb.waitForSelector(`${cell('bass', 1)}:has-text("+7")`);
+  // Velocity: the lane at half height.
+  const lane = await ra.locator('.roll-vel').boundingBox();
+  await ra.mouse.click(x1, lane.y + lane.height / 2);
+  const d = await until(rid, (d) => Math.abs((lock(d, 1).volume ?? 1) - 0.5) < 0.06, 'velocity about 50%');
+  await ra.waitForSelector('[data-testid=roll-status]:has-text("velocity")');
+  await shot(ra, 'desktop-piano-roll');
+  return `lock ${JSON.stringify(lock(d, 1))}`;
+});
+
+await test('piano roll: a drag across steps paints notes, one undo removes them all; a click on a note removes it', async () => {
+  const before = await rowState(rb, 'bass');
+  const [x0, y0] = await rollPoint(ra, 12, -3);
+  await ra.mouse.move(x0, y0);
+  await ra.mouse.down();
+  for (const k of [13, 14]) { const [x] = await rollPoint(ra, k, -3); await ra.mouse.move(x, y0, { steps: 4 }); }
+  await ra.mouse.up();
+  await until(rid, (d) => [12, 13, 14].every((k) => on(d, k) && lock(d, k).pitch === -3 && !lock(d, k).tie), 'painted 12-14');
+  await changes(rb, 'bass', before, 'B sees the painted notes');
+  await ra.keyboard.press('Control+z');
+  await until(rid, (d) => ![12, 13, 14].some((k) => on(d, k)), 'one undo');
+  await sees(rb, 'bass', before, 'B sees the paint undone');
+  // A click on a note removes it (the one at 6).
+  const [x6, y6] = await rollPoint(ra, 6, 3);
+  await ra.mouse.click(x6, y6);
+  await until(rid, (d) => !on(d, 6), 'note removed');
+});
+
+await test('piano roll with the keyboard alone: move, place, lengthen, raise, soften, delete', async () => {
+  await ra.keyboard.press('Escape');
+  await ra.waitForSelector('.sheet', { state: 'detached' });
+  await ra.focus('[data-track="bass"] .tools-open');
+  await ra.keyboard.press('Enter');
+  await ra.focus('[data-track="bass"] .tools-menu [data-tool="piano-roll"]');
+  await ra.keyboard.press('Enter');
+  await ra.waitForSelector('.roll-area:focus');
+  // The cursor starts on the first note (step 1, its pitch 0).
+  await ra.waitForSelector('[data-testid=roll-status]:has-text("Step 1,")');
+  for (let i = 0; i < 4; i++) await ra.keyboard.press('ArrowRight');
+  for (let i = 0; i < 2; i++) await ra.keyboard.press('ArrowUp');
+  await ra.keyboard.press('Enter');
+  await until(rid, (d) => on(d, 4) && lock(d, 4).pitch === 2, 'placed at step 5, +2');
+  await ra.keyboard.press('Shift+ArrowRight');
+  await until(rid, (d) => on(d, 5) && lock(d, 5).tie, 'two steps long');
+  await ra.keyboard.press('Shift+ArrowUp');
+  await until(rid, (d) => lock(d, 4).pitch === 3 && lock(d, 5).pitch === 3, 'raised to +3');
+  await ra.keyboard.press('-');
+  const d = await until(rid, (d) => Math.abs((lock(d, 4).volume ?? 1) - 0.9) < 0.01, 'softer');
+  await rb.waitForSelector(`${cell('bass', 4)}:has-text("+3")`);
+  const status = await ra.textContent('[data-testid=roll-status]');
+  assert(/2 steps, velocity 90%/.test(status), `status: ${status}`);
+  await ra.keyboard.press('Delete');
+  await until(rid, (d) => !on(d, 4) && !on(d, 5), 'deleted');
+  // Space placed a note too (and did not start playback).
+  await ra.keyboard.press(' ');
+  await until(rid, (d) => on(d, 5), 'space places');
+  assert(!(await ra.locator('.play:has-text("Stop")').count()), 'space in the roll does not play');
+  return `${status}; lock was ${JSON.stringify(lock(d, 4))}`;
+});
+
+await test('piano roll on a phone: opens from the track sheet, a tap places a note', async () => {
+  const p = await open(rid, PHONE);
+  await p.click('[data-track="bass"] [aria-label^="Track settings"]');
+  await p.click('.sheet [data-tool="piano-roll"]');
+  await p.waitForSelector('.roll-sheet .roll-area');
+  const [x, y] = await rollPoint(p, 8, 0);
+  await p.touchscreen.tap(x, y);
+  await until(rid, (d) => on(d, 8), 'tapped note');
+  await shot(p, 'phone-piano-roll');
+  await p.close();
+});
+
+await test('? opens the shortcuts panel, complete with the grid, painting, pattern tools and the piano roll; ? again closes it', async () => {
+  const p = await open(rid);
+  await p.click('.grid', { position: { x: 5, y: 5 } }).catch(() => {});
+  await p.keyboard.press('?');
+  const panel = p.locator('[data-testid=shortcuts]');
+  await panel.waitFor({ timeout: 3000 });
+  const text = await panel.textContent();
+  for (const want of ['Space', 'Ctrl/⌘ + Z', 'Press and drag', '⇄', 'Piano roll', 'Shift + ← →', 'Shift + ↑ ↓', 'Enter or Space', 'Delete', '− or +', 'Esc', '?']) {
+    assert(text.includes(want), `the panel lacks ${want}`);
+  }
+  const groups = await p.$$eval('.shortcut-group h3', (hs) => hs.map((h) => h.textContent));
+  await shot(p, 'desktop-shortcuts');
+  await p.keyboard.press('?');
+  await p.waitForSelector('[data-testid=shortcuts]', { state: 'detached' });
+  // On a phone: from the More sheet.
+  const q = await open(rid, PHONE);
+  await q.click('.top .overflow');
+  await q.click('.sheet button:has-text("Shortcuts")');
+  await q.waitForSelector('[data-testid=shortcuts]');
+  await shot(q, 'phone-shortcuts');
+  await p.close();
+  await q.close();
+  return groups.join(', ');
+});
+
+await test('accessibility: axe-core finds no serious or critical violations in the key control, the pattern tools, the piano roll and the shortcuts', async () => {
+  const found = [];
+  const p = await open(rid);
+  await p.selectOption('.transport .key-scale', 'major');
+  await p.waitForSelector('.key-ask');
+  found.push(...(await axe(p)).map((v) => `key: ${v}`));
+  await p.click('[data-testid=keep-notes]');
+  await p.click('[data-track="bass"] .tools-open');
+  found.push(...(await axe(p)).map((v) => `tools: ${v}`));
+  await p.click('[data-track="bass"] .tools-menu [data-tool="piano-roll"]');
+  await p.waitForSelector('.roll-area');
+  found.push(...(await axe(p)).map((v) => `roll: ${v}`));
+  await p.keyboard.press('Escape');
+  await p.keyboard.press('?');
+  await p.waitForSelector('[data-testid=shortcuts]');
+  found.push(...(await axe(p)).map((v) => `shortcuts: ${v}`));
+  const q = await open(rid, PHONE);
+  await q.click('[data-track="bass"] [aria-label^="Track settings"]');
+  await q.waitForSelector('.sheet [data-tool="piano-roll"]');
+  found.push(...(await axe(q)).map((v) => `phone track sheet: ${v}`));
+  await p.close();
+  await q.close();
+  assert(found.length === 0, found.join('\n'));
 });
 
 await test('no console errors', async () => {

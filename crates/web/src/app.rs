@@ -53,6 +53,8 @@ pub(crate) enum Sheet {
     Instrument(String),
     /// The instrument picker that adds a track.
     AddTrack,
+    /// The piano roll of a melodic track.
+    Roll(String),
     /// The step editor (parameter locks) of one step.
     Lock(String, u8),
     /// "Publish this session?"

@@ -221,6 +221,12 @@ pub fn post_with_pcm(msg: &serde_json::Value, pcm: &js_sys::Int16Array) {
 /// Plays one note of `instrument` (a catalogue id) on the track at `track` now, heard by this
 /// player only (the picker's audition). Returns false if the instrument cannot play yet.
 pub fn audition(track: usize, instrument: &str) -> bool {
+    audition_pitch(track, instrument, 0)
+}
+
+/// Plays one note of `instrument` `pitch` semitones from its base note on the track at `track`
+/// now, heard by this player only (a note placed in the piano roll).
+pub fn audition_pitch(track: usize, instrument: &str, pitch: i32) -> bool {
     let code = match keyboardia_audio::Instrument::by_id(instrument) {
         Some(i) => i.code(),
         None => match crate::sampled::slot_of(instrument) {
@@ -231,7 +237,7 @@ pub fn audition(track: usize, instrument: &str) -> bool {
     let gate = AUDIO.with(|a| a.borrow().as_ref().map(|a| a.sample_rate * 0.6));
     let Some(gate) = gate else { return false };
     post(&serde_json::json!({
-        "type": "audition", "track": track, "instrument": code, "pitch": 0, "gate": gate as u32,
+        "type": "audition", "track": track, "instrument": code, "pitch": pitch, "gate": gate as u32,
     }));
     true
 }

@@ -13,6 +13,15 @@ pub(crate) const ROOTS: [&str; 12] = [
     "C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B",
 ];
 
+/// The name of MIDI note `n`, as "C4" (middle C).
+pub(crate) fn note_name(n: i32) -> String {
+    format!(
+        "{}{}",
+        ROOTS[n.rem_euclid(12) as usize],
+        n.div_euclid(12) - 1
+    )
+}
+
 /// "D Natural minor", or "Chromatic" (its root plays no part).
 pub(crate) fn key_name(k: &Key) -> String {
     if k.scale == Scale::Chromatic {

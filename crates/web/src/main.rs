@@ -16,6 +16,7 @@ mod key;
 mod live;
 mod pages;
 mod pattern_tools;
+mod piano_roll;
 mod picker;
 mod record;
 mod sampled;

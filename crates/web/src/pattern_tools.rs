@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use keyboardia_core::limits::TRACK_NAME_MAX_CHARS;
 use keyboardia_core::model::{Lock, Steps, Track};
-use keyboardia_core::music::PatternOp;
+use keyboardia_core::music::{is_melodic, PatternOp};
 use keyboardia_core::protocol::Edit;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
-use crate::app::ui;
+use crate::app::{ui, Sheet};
 use crate::{api, live};
 
 /// What "Copy pattern" puts on the clipboard: a versioned JSON text, so a paste can tell a
@@ -117,13 +118,15 @@ pub(crate) fn PatternTools(
     track_id: String,
     #[prop(optional)] done: Option<Callback<()>>,
 ) -> impl IntoView {
-    let sig = ui().sig;
+    let ui = ui();
+    let sig = ui.sig;
     let id = StoredValue::new(track_id.clone());
     let track = Memo::new(move |_| {
         sig.state
             .with(|s| s.as_ref().and_then(|s| s.track(&id.get_value()).cloned()))
     });
     let steps = move || track.with(|t| t.as_ref().map(|t| t.step_count).unwrap_or(16));
+    let melodic = move || track.with(|t| t.as_ref().is_some_and(is_melodic));
     let error = RwSignal::new(None::<String>);
     let note = RwSignal::new(None::<String>);
     let op = move |op: PatternOp| {
@@ -198,9 +201,23 @@ pub(crate) fn PatternTools(
     };
     let duplicate = move |_| {
         let new_id = format!("t{:x}", (js_sys::Math::random() * 1e9) as u64);
-        live::edit(Edit::DuplicateTrack {
-            track_id: id.get_value(),
-            new_id,
+        let name = track.with_untracked(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+        let name: String = format!("{name} copy")
+            .chars()
+            .take(TRACK_NAME_MAX_CHARS)
+            .collect();
+        // The copy and its name, as one edit (one undo).
+        live::edit(Edit::Batch {
+            edits: vec![
+                Edit::DuplicateTrack {
+                    track_id: id.get_value(),
+                    new_id: new_id.clone(),
+                },
+                Edit::SetTrackName {
+                    track_id: new_id,
+                    name,
+                },
+            ],
         });
         finish();
     };
@@ -241,6 +258,12 @@ pub(crate) fn PatternTools(
                 <button data-tool="paste" title="Replace this pattern with the one on the clipboard" on:click=paste>"Paste pattern"</button>
                 <button data-tool="duplicate" title="A copy of this track, right below it" on:click=duplicate>"Duplicate track"</button>
             </div>
+            <Show when=melodic>
+                <button class="open-roll" data-tool="piano-roll" aria-haspopup="dialog" on:click=move |_| {
+                    ui.sheet.set(Some(Sheet::Roll(id.get_value())));
+                    finish();
+                }>"Piano roll…"</button>
+            </Show>
             {move || error.get().map(|e| view! { <p class="error tool-error" role="alert">{e}</p> })}
             {move || note.get().map(|n| view! { <p class="dim" role="status">{n}</p> })}
         </div>

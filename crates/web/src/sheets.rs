@@ -13,6 +13,7 @@ use crate::header::ThemeToggle;
 use crate::key::KeyControl;
 use crate::live;
 use crate::pattern_tools::PatternTools;
+use crate::piano_roll::PianoRoll;
 use keyboardia_core::effects::Fx;
 use keyboardia_core::limits::STEP_COUNTS;
 use keyboardia_core::model::Track;
@@ -49,6 +50,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                     return;
                 }
                 for sel in [
+                    ".sheet .roll-area",
                     ".sheet .pick[aria-pressed=true]",
                     ".sheet .pick",
                     ".sheet .sheet-body input, .sheet .sheet-body select, .sheet .sheet-body button",
@@ -95,6 +97,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
                 Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
                 Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
+                Sheet::Roll(id) => ("roll-sheet", view! { <PianoRoll id=id/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
@@ -362,46 +365,72 @@ pub(crate) fn MoreSheet() -> impl IntoView {
     }
 }
 
+/// Every keyboard shortcut and gesture, by where it works (opened with `?`).
+pub(crate) const SHORTCUTS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Playing",
+        &[
+            ("Space", "Play or stop"),
+            ("Ctrl/⌘ + Z", "Undo your last change (never someone else's)"),
+            ("Ctrl/⌘ + Shift + Z", "Redo (also Ctrl + Y)"),
+            ("Hold − or +", "Change the tempo quickly"),
+            ("Tap", "Tap four times in time to set the tempo"),
+        ],
+    ),
+    (
+        "The grid",
+        &[
+            ("← → ↑ ↓", "Move between steps"),
+            ("Enter", "Turn the focused step on or off"),
+            ("Press and drag", "Paint: every step you pass along the row gets the first one's new state (one undo)"),
+            ("Shift + Enter", "Open the step editor of the focused step"),
+            ("Shift + click", "Open the step editor (pitch, volume, tie)"),
+            ("Long press", "Open the step editor on a touch screen"),
+            ("✎ Step editor", "While on, a click or tap opens a step's editor"),
+            ("⇄", "A track's pattern tools: rotate, shift, reverse, invert, mirror, euclid, randomize, copy, paste, duplicate, piano roll"),
+        ],
+    ),
+    (
+        "Piano roll",
+        &[
+            ("← → ↑ ↓", "Move the cursor (steps, pitches)"),
+            ("Enter or Space", "Place a note at the cursor"),
+            ("Shift + ← →", "Make the note shorter or longer"),
+            ("Shift + ↑ ↓", "Move the note up or down the scale"),
+            ("− or +", "Make the note softer or louder"),
+            ("Delete", "Remove the note (also Backspace)"),
+            ("Click, drag", "Place a note; drag across steps to paint, a note's end to lengthen it, a note up or down to change its pitch"),
+        ],
+    ),
+    (
+        "Panels",
+        &[
+            ("Esc", "Close this panel, a menu, the step editor or the share panel"),
+            ("E", "Show or hide the effects"),
+            ("← → ↑ ↓ on the XY pad", "Move both of its effects (Shift: finer)"),
+            ("?", "Show or hide these shortcuts"),
+        ],
+    ),
+];
+
 #[component]
 pub(crate) fn HelpSheet() -> impl IntoView {
-    let keys: &[(&str, &str)] = &[
-        ("Space", "Play or stop"),
-        ("Ctrl/⌘ + Z", "Undo your last change (never someone else's)"),
-        ("Ctrl/⌘ + Shift + Z", "Redo (also Ctrl + Y)"),
-        ("← → ↑ ↓", "Move between steps"),
-        ("Enter", "Turn the focused step on or off"),
-        ("Shift + Enter", "Open the step editor of the focused step"),
-        ("Shift + click", "Open the step editor (pitch, volume, tie)"),
-        ("Long press", "Open the step editor on a touch screen"),
-        (
-            "✎ Step editor",
-            "While on, a click or tap opens a step's editor",
-        ),
-        ("Hold − or +", "Change the tempo quickly"),
-        ("Tap", "Tap four times in time to set the tempo"),
-        (
-            "Esc",
-            "Close this panel, the step editor or the share panel",
-        ),
-        ("E", "Show or hide the effects"),
-        (
-            "← → ↑ ↓ on the XY pad",
-            "Move both of its effects (Shift: finer)",
-        ),
-        ("?", "Show or hide these shortcuts"),
-    ];
     view! {
         <SheetHead title="Shortcuts".to_string()/>
-        <div class="sheet-body">
-            <dl class="shortcuts">
-                {keys.iter().map(|(k, what)| view! { <dt><kbd>{*k}</kbd></dt><dd>{*what}</dd> }).collect_view()}
-            </dl>
+        <div class="sheet-body" data-testid="shortcuts">
+            {SHORTCUTS.iter().map(|(section, keys)| view! {
+                <section class="shortcut-group" aria-label=*section>
+                    <h3>{*section}</h3>
+                    <dl class="shortcuts">
+                        {keys.iter().map(|(k, what)| view! { <dt><kbd>{*k}</kbd></dt><dd>{*what}</dd> }).collect_view()}
+                    </dl>
+                </section>
+            }).collect_view()}
             <p class="dim">"Mute (M) and solo (S) change only what you hear. Everything else is shared with everyone in the session."</p>
         </div>
     }
 }
 
-/// The parameter-lock editor for one step: pitch, volume and tie.
 #[component]
 pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
     let ui = ui();

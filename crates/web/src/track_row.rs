@@ -11,6 +11,7 @@ use crate::live;
 use crate::pattern_tools::PatternMenu;
 use keyboardia_core::protocol::Edit;
 use leptos::prelude::*;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 #[component]
@@ -66,6 +67,63 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
         }
         press.set_value(None);
     };
+    // Painting: a press on a step and a drag across others sets them all to the first step's
+    // new state, sent as one edit (one undo) on release; a press without a drag is a click.
+    let paint = RwSignal::new(None::<Paint>);
+    let tid = track_id.clone();
+    let paint_move = window_event_listener(leptos::ev::pointermove, move |e| {
+        if paint.with_untracked(|p| p.is_none()) {
+            return;
+        }
+        let Some(k) = cell_at(e.client_x(), e.client_y(), &tid) else {
+            return;
+        };
+        if paint.with_untracked(|p| p.as_ref().is_some_and(|p| !p.steps.contains(&k))) {
+            cancel_press();
+            paint.update(|p| {
+                if let Some(p) = p {
+                    p.steps.insert(k);
+                }
+            });
+        }
+    });
+    let tid = track_id.clone();
+    let paint_end = move |send: bool| {
+        let Some(p) = paint.get_untracked() else {
+            return;
+        };
+        paint.set(None);
+        if p.steps.len() < 2 || !send {
+            return;
+        }
+        eat_click.set_value(true);
+        let edits: Vec<Edit> = track.with_untracked(|t| {
+            t.as_ref()
+                .map(|t| {
+                    p.steps
+                        .iter()
+                        .filter(|&&k| t.steps.get(k) != p.on)
+                        .map(|&k| Edit::SetStep {
+                            track_id: tid.clone(),
+                            step: k as i64,
+                            active: p.on,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        if !edits.is_empty() {
+            live::edit(Edit::Batch { edits });
+        }
+    };
+    let pe = paint_end.clone();
+    let paint_up = window_event_listener(leptos::ev::pointerup, move |_| pe(true));
+    let paint_cancel = window_event_listener(leptos::ev::pointercancel, move |_| paint_end(false));
+    on_cleanup(move || {
+        paint_move.remove();
+        paint_up.remove();
+        paint_cancel.remove();
+    });
     let tid = track_id.clone();
     let cells = move || {
         let Some(t) = track.get() else {
@@ -90,6 +148,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
                 sig.glows.get().iter().rev().find(|g| g.track == tid3 && g.step as usize == k && g.until > n)
                     .map(|g| format!("--glow:{}", g.color))
             };
+            let painted = move |k: usize| paint.with(|p| p.as_ref().filter(|p| p.steps.contains(&k)).map(|p| p.on));
             let open = {
                 let tid = tid.clone();
                 move || ui.sheet.set(Some(Sheet::Lock(tid.clone(), k as u8)))
@@ -97,7 +156,8 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             let (o1, o2, o3, o4) = (open.clone(), open.clone(), open.clone(), open);
             let tid_click = tid.clone();
             view! {
-                <button class="cell" class:on=on class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
+                <button class="cell" class:on=move || painted(k).unwrap_or(on)
+                    class:painting=move || painted(k).is_some() class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
                     class:locked=lock.is_some() aria-pressed=on.to_string() aria-label=label
                     style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
                     data-step=k.to_string()
@@ -105,6 +165,9 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
                     on:pointerdown=move |e: leptos::ev::PointerEvent| {
                         eat_click.set_value(false);
                         cancel_press();
+                        if e.button() == 0 && !e.shift_key() && !ui.lock_mode.get_untracked() && !sig.read_only.get_untracked() {
+                            paint.set(Some(Paint { on: !on, steps: BTreeSet::from([k]) }));
+                        }
                         if e.pointer_type() != "mouse" {
                             let o = o1.clone();
                             let h = set_timeout_with_handle(move || {
@@ -170,7 +233,10 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
     let selected = {
         let id = track_id.clone();
         move || match ui.sheet.get() {
-            Some(Sheet::Track(t)) | Some(Sheet::Instrument(t)) | Some(Sheet::Lock(t, _)) => t == id,
+            Some(Sheet::Track(t))
+            | Some(Sheet::Instrument(t))
+            | Some(Sheet::Lock(t, _))
+            | Some(Sheet::Roll(t)) => t == id,
             _ => false,
         }
     };
@@ -219,4 +285,24 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             <div class="cells">{cells}</div>
         </div>
     }
+}
+
+/// A paint in progress: the state every touched step gets, and the steps touched.
+#[derive(Clone, Debug, PartialEq)]
+struct Paint {
+    on: bool,
+    steps: BTreeSet<usize>,
+}
+
+/// The step of track `track` under the point (client coordinates), if a cell of it is there.
+fn cell_at(x: i32, y: i32, track: &str) -> Option<usize> {
+    let el = web_sys::window()?
+        .document()?
+        .element_from_point(x as f32, y as f32)?;
+    let cell = el.closest(".cell").ok().flatten()?;
+    let row = cell.closest(".track").ok().flatten()?;
+    if row.get_attribute("data-track").as_deref() != Some(track) {
+        return None;
+    }
+    cell.get_attribute("data-step")?.parse().ok()
 }

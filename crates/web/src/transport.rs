@@ -203,6 +203,7 @@ pub(crate) fn Transport() -> impl IntoView {
                 view! {
                     <span class="tempo as-text" data-testid="tempo">{tempo}" BPM"</span>
                     <span class="swing as-text">"Swing "{swing}"%"</span>
+                    <KeyControl/>
                 }.into_any()
             } else {
                 view! {
