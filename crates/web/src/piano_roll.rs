@@ -61,6 +61,7 @@ pub(crate) fn pattern_edits(t: &Track, notes: &[Note]) -> Vec<Edit> {
                     pitch: (note.pitch != 0).then_some(note.pitch),
                     volume: if j == 0 { note.vol } else { None },
                     tie: j > 0,
+                    ..Lock::default()
                 });
             }
         }
@@ -76,10 +77,20 @@ pub(crate) fn pattern_edits(t: &Track, notes: &[Note]) -> Vec<Edit> {
                 pitch: l.pitch.map(i64::from),
                 volume: l.volume.map(f64::from),
                 tie: l.tie,
+                cutoff: l.cutoff.map(f64::from),
+                chord: l.chord.iter().map(i64::from).collect(),
             }),
         };
         match w {
             Some(l) => {
+                // A step's filter cutoff lock and chord are not part of its (first) note: they
+                // stay.
+                let l = Lock {
+                    cutoff: cur.cutoff,
+                    chord: cur.chord,
+                    ..l
+                }
+                .normalized();
                 if !on {
                     edits.push(Edit::SetStep {
                         track_id: t.id.clone(),
