@@ -95,7 +95,12 @@ impl Line {
     #[inline]
     fn read(&self, delay: usize) -> f32 {
         let n = self.buf.len();
-        self.buf[(self.pos + n - delay.clamp(1, n)) % n]
+        // `pos < n` and `1 <= delay <= n`: one conditional subtraction instead of a division.
+        let mut i = self.pos + n - delay.clamp(1, n);
+        if i >= n {
+            i -= n;
+        }
+        self.buf[i]
     }
 
     /// The sample `delay` (fractional, at least 1) samples ago, linearly interpolated; exact
@@ -115,7 +120,10 @@ impl Line {
     #[inline]
     fn write(&mut self, x: f32) {
         self.buf[self.pos] = x;
-        self.pos = (self.pos + 1) % self.buf.len();
+        self.pos += 1;
+        if self.pos == self.buf.len() {
+            self.pos = 0;
+        }
     }
 
     fn clear(&mut self) {
@@ -514,8 +522,14 @@ impl Filter {
 /// Soft saturation with `amount` 0..1: up to 18 dB into the curve, the level brought back.
 #[inline]
 pub fn drive(x: f32, amount: f32) -> f32 {
-    let k = 1.0 + 7.0 * amount;
-    crate::dsp::soft_clip(x * k) / (1.0 + 0.6 * (k - 1.0) / 7.0 * 2.0)
+    let (k, norm) = drive_gains(amount);
+    crate::dsp::soft_clip(x * k) * norm
+}
+
+/// The gain into the curve and the level correction after it, for a drive amount.
+#[inline]
+fn drive_gains(amount: f32) -> (f32, f32) {
+    (1.0 + 7.0 * amount, 1.0 / (1.0 + 1.2 * amount))
 }
 
 /// A stereo chorus: two modulated delay lines (10 ms plus up to 6 ms of sway), their LFOs a
@@ -786,11 +800,14 @@ impl Compressor {
         if self.env <= self.threshold || p.ratio <= 1.0 {
             return 1.0;
         }
-        let over = 20.0 * libm::log10f(self.env) - p.threshold_db;
+        // In dB: 20 log10(env) - threshold; the gain 10^(-over (1 - 1/ratio) / 20), both through
+        // base 2 (cheaper than log10 and a general power).
+        const DB_PER_OCTAVE: f32 = 6.020_6;
+        let over = DB_PER_OCTAVE * libm::log2f(self.env) - p.threshold_db;
         if over <= 0.0 {
             return 1.0;
         }
-        libm::powf(10.0, -over * (1.0 - 1.0 / p.ratio) / 20.0)
+        libm::exp2f(-over * (1.0 - 1.0 / p.ratio) / DB_PER_OCTAVE)
     }
 
     pub fn clear(&mut self) {
@@ -1014,6 +1031,11 @@ impl TrackInserts {
         !(off(&self.send_reverb) && off(&self.send_delay))
     }
 
+    /// Whether both sends have arrived (their levels stay the same for the block).
+    pub fn sends_settled(&self) -> bool {
+        self.send_reverb.settled() && self.send_delay.settled()
+    }
+
     /// This frame's reverb and delay send levels.
     #[inline]
     pub fn tick_sends(&mut self) -> (f32, f32) {
@@ -1027,7 +1049,12 @@ impl TrackInserts {
             self.filter.skip();
             return;
         }
-        if !drive_idle {
+        if !drive_idle && self.drive.settled() {
+            let (k, norm) = drive_gains(self.drive.value());
+            for x in bus.iter_mut() {
+                *x = crate::dsp::soft_clip(*x * k) * norm;
+            }
+        } else if !drive_idle {
             for x in bus.iter_mut() {
                 let d = self.drive.tick();
                 if d > 0.0 {

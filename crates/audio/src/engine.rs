@@ -1130,6 +1130,34 @@ impl Engine {
             }
             let [del_l, del_r] = &mut self.send_del;
             let mut peak = 0f32;
+            if gain.remaining == 0 && !sends {
+                // Steady gain, no sends: the plain loop.
+                let (gl, gr) = (gain.left, gain.right);
+                for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
+                    *l += b * gl;
+                    *r += b * gr;
+                    peak = peak.max(b.abs());
+                }
+                self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
+                continue;
+            }
+            if gain.remaining == 0 && ins.sends_settled() {
+                // Steady gain and sends: constant coefficients.
+                let (gl, gr) = (gain.left, gain.right);
+                let (sr, sd) = ins.tick_sends();
+                let (cr, cl, cd) = ((gl + gr) * 0.5 * sr, gl * sd, gr * sd);
+                for i in 0..n {
+                    let b = bus[i];
+                    left[i] += b * gl;
+                    right[i] += b * gr;
+                    peak = peak.max(b.abs());
+                    self.send_rev[i] += b * cr;
+                    del_l[i] += b * cl;
+                    del_r[i] += b * cd;
+                }
+                self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
+                continue;
+            }
             for i in 0..n {
                 let (gl, gr) = gain.tick();
                 let b = bus[i];
@@ -1138,9 +1166,11 @@ impl Engine {
                 peak = peak.max(b.abs() * gl.abs().max(gr.abs()));
                 if sends {
                     let (sr, sd) = ins.tick_sends();
-                    self.send_rev[i] += b * (gl + gr) * 0.5 * sr;
-                    del_l[i] += b * gl * sd;
-                    del_r[i] += b * gr * sd;
+                    // The same products as the steady path above (the same bits either way).
+                    let (cr, cl, cd) = ((gl + gr) * 0.5 * sr, gl * sd, gr * sd);
+                    self.send_rev[i] += b * cr;
+                    del_l[i] += b * cl;
+                    del_r[i] += b * cd;
                 }
             }
             self.peaks[ti] = self.peaks[ti].max(peak);
