@@ -1153,3 +1153,143 @@ async fn effects_are_shared_persisted_remixed_and_exported() {
         "with reverb {wet} frames, dry {dry}"
     );
 }
+
+/// Sends an edit from `a`; it is acknowledged as one change and reaches `b` with the same seq.
+async fn shared(
+    a: &mut keyboardia_conformance::Ws,
+    b: &mut keyboardia_conformance::Ws,
+    e: Value,
+) -> Value {
+    let mid = a.edit(e).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["seq"], ack["seq"], "{ack}");
+    ack
+}
+
+#[tokio::test]
+async fn composing_edits_are_resolved_by_the_host_and_shared() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "comp-a", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "comp-b", None).await.unwrap();
+    let doc = || async { t.get(&format!("/api/sessions/{id}")).await.unwrap().body };
+    let track = |d: &Value, id: &str| {
+        d["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+    };
+    // The starter kick plays 0, 4, 8, 12: rotated right by one it plays 1, 5, 9, 13.
+    shared(
+        &mut a,
+        &mut b,
+        json!({"type": "TRANSFORM_PATTERN", "trackId": "kick", "op": "rotate-right"}),
+    )
+    .await;
+    assert_eq!(
+        track(&doc().await, "kick").unwrap()["steps"],
+        json!([1, 5, 9, 13])
+    );
+    // A key with moveNotes moves the bass's pitch locks into it, as one change.
+    let ack = shared(
+        &mut a,
+        &mut b,
+        json!({"type": "SET_KEY", "root": 9, "scale": "minor-pentatonic", "moveNotes": true}),
+    )
+    .await;
+    assert_eq!(ack["type"], "BATCH", "{ack}");
+    let d = doc().await;
+    assert_eq!(d["key"], json!({"root": 9, "scale": "minor-pentatonic"}));
+    // A minor pentatonic: A C D E G; the bass (base C) locks become pitches of that scale.
+    for l in track(&d, "bass").unwrap()["locks"]
+        .as_object()
+        .unwrap()
+        .values()
+    {
+        let p = l["pitch"].as_i64().unwrap_or(0);
+        assert!(
+            [0, 2, 4, 7, 9].contains(&(p.rem_euclid(12))),
+            "pitch {p} is not in A minor pentatonic"
+        );
+    }
+    // Seeded randomize: the host computes it; the same seed on another session gives the same.
+    shared(&mut a, &mut b, json!({"type": "TRANSFORM_PATTERN", "trackId": "hat", "op": "randomize", "seed": 42, "density": 50})).await;
+    let first = track(&doc().await, "hat").unwrap();
+    let id2 = t.create().await.unwrap();
+    let (mut c, _) = t.join(&id2, "comp-c", None).await.unwrap();
+    let mid = c
+        .edit(json!({"type": "TRANSFORM_PATTERN", "trackId": "hat", "op": "randomize", "seed": 42, "density": 50}))
+        .await
+        .unwrap();
+    c.ack(&mid).await.unwrap();
+    let d2 = t.get(&format!("/api/sessions/{id2}")).await.unwrap().body;
+    assert_eq!(track(&d2, "hat").unwrap()["steps"], first["steps"]);
+    // Duplicate: a copy right after the original.
+    shared(
+        &mut a,
+        &mut b,
+        json!({"type": "DUPLICATE_TRACK", "trackId": "snare", "newId": "snare2"}),
+    )
+    .await;
+    let d = doc().await;
+    let ids: Vec<&str> = d["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let at = ids.iter().position(|i| *i == "snare").unwrap();
+    assert_eq!(ids[at + 1], "snare2");
+    assert_eq!(
+        track(&d, "snare2").unwrap()["steps"],
+        track(&d, "snare").unwrap()["steps"]
+    );
+    // Paste: a pattern replaces the track's steps and locks.
+    shared(&mut a, &mut b, json!({"type": "SET_TRACK_PATTERN", "trackId": "snare2", "steps": [2, 3], "locks": {"3": {"volume": 0.5}}})).await;
+    let s2 = track(&doc().await, "snare2").unwrap();
+    assert_eq!(s2["steps"], json!([2, 3]));
+    assert_eq!(s2["locks"], json!({"3": {"volume": 0.5}}));
+    // Delete, then put it back whole at its place (an undo of the delete).
+    let whole = s2.clone();
+    shared(
+        &mut a,
+        &mut b,
+        json!({"type": "DELETE_TRACK", "trackId": "snare2"}),
+    )
+    .await;
+    assert!(track(&doc().await, "snare2").is_none());
+    shared(
+        &mut a,
+        &mut b,
+        json!({"type": "PUT_TRACK", "track": whole, "index": at + 1}),
+    )
+    .await;
+    assert_eq!(track(&doc().await, "snare2").unwrap(), whole);
+    // A batch is one change with one seq, all or nothing.
+    let ack = shared(
+        &mut a,
+        &mut b,
+        json!({"type": "BATCH", "edits": [
+            {"type": "SET_STEP", "trackId": "kick", "step": 2, "active": true},
+            {"type": "SET_STEP", "trackId": "kick", "step": 3, "active": true}
+        ]}),
+    )
+    .await;
+    assert_eq!(ack["changes"].as_array().unwrap().len(), 2, "{ack}");
+    a.send_text(
+        r#"{"type":"BATCH","mid":"bad-batch","edits":[{"type":"SET_STEP","trackId":"kick","step":6,"active":true},{"type":"SET_STEP","trackId":"nope","step":7,"active":true}]}"#,
+    )
+    .await
+    .unwrap();
+    let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+    assert_eq!(e["code"], "INVALID_EDIT", "{e}");
+    let kick = track(&doc().await, "kick").unwrap();
+    assert_eq!(
+        kick["steps"],
+        json!([1, 2, 3, 5, 9, 13]),
+        "nothing of the bad batch"
+    );
+}
