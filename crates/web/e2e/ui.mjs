@@ -578,7 +578,7 @@ await test('dark theme by default; the light theme on request, kept across a rel
   await p.close();
 });
 
-await test('accessibility: axe-core finds no serious or critical violations (landing, session, sheets, phone, read-only, light)', async () => {
+await test('accessibility: axe-core finds no serious or critical violations (landing, session, sheets, effects, phone, read-only, light)', async () => {
   const id = await createSession();
   const pub = await (await fetch(`${base}/api/sessions/${id}/publish`, { method: 'POST' })).json();
   const found = [];
@@ -602,6 +602,9 @@ await test('accessibility: axe-core finds no serious or critical violations (lan
     await p.waitForSelector('html[data-theme=light]');
     await check(`${label} light session`, p);
     await toggleTheme(p);
+    await p.click('.fx-open');
+    await p.waitForSelector('.sheet .effects');
+    await check(`${label} effects panel`, p);
     await p.close();
     const r = await open(pub.id, opts);
     await check(`${label} read-only`, r);
