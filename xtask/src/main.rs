@@ -187,6 +187,15 @@ fn main() {
                     "target/web-dist",
                 ],
             );
+            step("effects end to end: two players, the reverb heard in the other's output, late joiner, undo");
+            run(
+                "node",
+                &[
+                    "crates/web/e2e/effects.mjs",
+                    "target/debug/keyboardia",
+                    "target/web-dist",
+                ],
+            );
             step("sampled instruments end to end: the picker, two players hearing the piano, bytes and time to first sound");
             run(
                 "node",
@@ -311,23 +320,33 @@ fn build_worklet() -> String {
 /// headless Chromium's AudioWorklet and compares (crates/audio-worklet/browser/check.mjs).
 fn worklet_check(extra: &[&str]) {
     let engine = build_worklet();
-    let reference = "target/worklet-check";
-    // With the prepared sample library, the reference also plays sampled instruments.
-    let library = "target/sample-library";
-    if std::path::Path::new(library)
-        .join("sampled/piano/manifest.json")
-        .exists()
-    {
-        audio_tool("render-reference", &[reference, "--library", library]);
-    } else {
-        eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
-        audio_tool("render-reference", &[reference]);
-    }
     npm_ci("crates/audio-worklet/browser", "playwright-core");
     ensure_chromium();
-    let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];
-    args.extend_from_slice(extra);
-    run("node", &args);
+    // Twice: the dry mix, then with every effect on (sends, filters, cutoff locks, the master
+    // chain).
+    for (reference, effects) in [
+        ("target/worklet-check", false),
+        ("target/worklet-check-fx", true),
+    ] {
+        // With the prepared sample library, the reference also plays sampled instruments.
+        let library = "target/sample-library";
+        let mut tool = vec![reference];
+        if std::path::Path::new(library)
+            .join("sampled/piano/manifest.json")
+            .exists()
+        {
+            tool.extend(["--library", library]);
+        } else {
+            eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
+        }
+        if effects {
+            tool.push("--effects");
+        }
+        audio_tool("render-reference", &tool);
+        let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];
+        args.extend_from_slice(extra);
+        run("node", &args);
+    }
 }
 
 /// Runs one of the sound engine's command-line tools (crates/audio/src/bin).

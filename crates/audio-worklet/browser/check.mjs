@@ -58,6 +58,7 @@ window.renderInWorklet = async (frames, sampleRate, pattern, instruments) => {
     window.loadedZones = probe.zones;
   }
   await request(node, { ...pattern, id: 1 }, 'applied');
+  if (pattern.effects) await request(node, { ...pattern.effects, id: 3 }, 'applied');
   await request(node, { type: 'transport', playing: true, anchorFrame: 0, anchorStep: 0, tempo: pattern.tempo, id: 2 }, 'applied');
   const t0 = performance.now();
   const buf = await ctx.startRendering();

@@ -3,8 +3,13 @@
 // The main thread compiles the wasm module and sends it first:
 //   node.port.postMessage({ type: 'init', module })  -> replies { type: 'ready' }
 // then control messages, applied between render quanta (block boundaries):
-//   { type: 'pattern', swing, tracks: [{ instrument, stepCount, volume, pan, transpose, swing,
-//       muted, soloed, steps: [w0, w1, w2, w3], locks: [[step, pitch, volume, tie], ...] }] }
+//   { type: 'pattern', swing, loop: [start, end] or null, tracks: [{ instrument, stepCount, volume,
+//       pan, transpose, swing, muted, soloed, steps: [w0, w1, w2, w3],
+//       locks: [[step, pitch, volume, tie, chord?], ...] (chord, when present: the step's other
+//       notes, e.g. [4, 7]), fx: [sendReverb, sendDelay, filterMode, cutoff, resonance, drive],
+//       cutoffs: [[step, hz], ...] }] }
+//   { type: 'effects', values: [24 numbers, MasterFx::to_array's order], settle }   (the master
+//       chain; with settle every setting jumps there: a fresh engine about to play)
 //   { type: 'transport', playing, anchorFrame, anchorStep, tempo }
 //   { type: 'anchor', anchorFrame, atOnce }   (the same transport, its anchor corrected: slewed,
 //       or at once when the output itself jumped)
@@ -17,8 +22,9 @@
 //   { type: 'unload', slot }
 //   { type: 'audition', track, instrument, pitch, gate }   (one note now, outside the pattern)
 //   { type: 'probe', slots: [slot, ...], tracks: n }   -> replies { type: 'probe', zones: [zones
-//       loaded per slot, -1 if empty], voices: [voices per track], peak } (peak: the largest
-//       output sample since the last probe)
+//       loaded per slot, -1 if empty], voices: [voices per track], peak, master } (peak: the
+//       largest output sample since the last probe; master: the 24 master effect settings the
+//       engine plays)
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 // About every 21 ms (8 render quanta) while anything sounds, it reports each track's peak since
 // the last report (linear, after the track's gain): { type: 'levels', peaks: Float32Array(16) }.
@@ -51,9 +57,19 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
           t.muted ? 1 : 0, t.soloed ? 1 : 0);
         kb.kb_set_steps(h, i, t.steps[0] >>> 0, t.steps[1] >>> 0, t.steps[2] >>> 0, t.steps[3] >>> 0);
         for (let s = 0; s < 128; s++) kb.kb_set_lock(h, i, s, 127, -1, 0);
-        for (const [step, pitch, volume, tie] of t.locks) kb.kb_set_lock(h, i, step, pitch, volume, tie);
+        for (const [step, pitch, volume, tie, chord] of t.locks) {
+          kb.kb_set_lock(h, i, step, pitch, volume, tie);
+          if (chord) kb.kb_set_chord(h, i, step, chord[0] ?? 127, chord[1] ?? 127, chord[2] ?? 127);
+        }
+        if (t.fx) kb.kb_set_track_fx(h, i, t.fx[0], t.fx[1], t.fx[2] | 0, t.fx[3], t.fx[4], t.fx[5]);
+        kb.kb_clear_cutoffs(h, i);
+        for (const [step, hz] of t.cutoffs || []) kb.kb_set_lock_cutoff(h, i, step, hz);
       });
       kb.kb_set_track_count(h, m.tracks.length);
+      kb.kb_set_loop(h, m.loop ? m.loop[0] : 0, m.loop ? m.loop[1] : 0);
+    } else if (m.type === 'effects') {
+      m.values.forEach((v, i) => kb.kb_set_master_value(h, i, v));
+      kb.kb_apply_master(h, m.settle ? 1 : 0);
     } else if (m.type === 'transport') {
       kb.kb_set_transport(h, m.playing ? 1 : 0, m.anchorFrame, m.anchorStep, m.tempo);
     } else if (m.type === 'anchor') {
@@ -83,7 +99,9 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       const zones = (m.slots || []).map((s) => kb.kb_instrument_zones_loaded(h, s));
       const voices = [];
       for (let i = 0; i < (m.tracks | 0); i++) voices.push(kb.kb_voices_on(h, i));
-      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak });
+      const master = [];
+      for (let i = 0; i < 24; i++) master.push(kb.kb_master_value(h, i));
+      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak, master });
       this.peak = 0;
       return;
     }

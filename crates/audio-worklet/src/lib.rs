@@ -8,6 +8,7 @@
 //!
 //! Every export takes the handle returned by [`kb_new`].
 
+use keyboardia_audio::effects::{FilterMode, MasterFx, TrackFx, MASTER_FX_VALUES};
 use keyboardia_audio::engine::{Engine, Transport, MAX_BLOCK, MAX_INSTRUMENTS, STEP_SLOTS};
 use keyboardia_audio::sampler::{EnvelopeSpec, SampledInstrument, SampledZone};
 use keyboardia_audio::Instrument;
@@ -22,6 +23,8 @@ pub struct Worklet {
     pending: Option<(usize, SampledInstrument)>,
     /// A zone's 16-bit PCM being written ([`kb_zone_buffer`], [`kb_zone_commit`]).
     zone_pcm: Vec<i16>,
+    /// The master chain's settings being written ([`kb_set_master_value`]).
+    master: [f32; MASTER_FX_VALUES],
 }
 
 fn w<'a>(h: *mut Worklet) -> &'a mut Worklet {
@@ -39,6 +42,7 @@ pub extern "C" fn kb_new(sample_rate: f32) -> *mut Worklet {
         staging: Vec::new(),
         pending: None,
         zone_pcm: Vec::new(),
+        master: MasterFx::default().to_array(),
     }))
 }
 
@@ -113,6 +117,81 @@ pub extern "C" fn kb_set_track(
     }
 }
 
+/// A track's sends, drive and filter (`mode`: 0 off, 1 low-pass, 2 high-pass, 3 band-pass).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn kb_set_track_fx(
+    h: *mut Worklet,
+    i: u32,
+    send_reverb: f32,
+    send_delay: f32,
+    mode: u32,
+    cutoff: f32,
+    resonance: f32,
+    drive: f32,
+) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        t.fx = TrackFx {
+            send_reverb: send_reverb.clamp(0.0, 1.0),
+            send_delay: send_delay.clamp(0.0, 1.0),
+            filter: FilterMode::from_code(mode),
+            cutoff: cutoff.clamp(20.0, 20_000.0),
+            resonance: resonance.clamp(0.0, 1.0),
+            drive: drive.clamp(0.0, 1.0),
+        };
+    }
+}
+
+/// Removes every cutoff lock of a track (before [`kb_set_lock_cutoff`] sets the current ones).
+#[no_mangle]
+pub extern "C" fn kb_clear_cutoffs(h: *mut Worklet, i: u32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        t.locks.iter_mut().for_each(|l| l.cutoff = None);
+    }
+}
+
+/// A step's cutoff lock in Hz.
+#[no_mangle]
+pub extern "C" fn kb_set_lock_cutoff(h: *mut Worklet, i: u32, step: u32, cutoff: f32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        if let Some(l) = t.locks.get_mut(step as usize) {
+            l.cutoff = Some(cutoff.clamp(20.0, 20_000.0));
+        }
+    }
+}
+
+/// One number of the master chain's settings, by its index in `MasterFx::to_array`; they take
+/// effect together with [`kb_apply_master`].
+#[no_mangle]
+pub extern "C" fn kb_set_master_value(h: *mut Worklet, index: u32, value: f32) {
+    if let Some(v) = w(h).master.get_mut(index as usize) {
+        *v = value;
+    }
+}
+
+/// Applies the master settings given since; with `settle`, every effect setting jumps to its
+/// value (a fresh engine about to play: the first note already has the session's effects).
+#[no_mangle]
+pub extern "C" fn kb_apply_master(h: *mut Worklet, settle: u32) {
+    let wk = w(h);
+    let fx = MasterFx::from_array(&wk.master);
+    wk.engine.set_master_fx(&fx);
+    if settle != 0 {
+        wk.engine.settle_effects();
+    }
+}
+
+/// One number of the master settings the engine plays (the `probe`'s view of them).
+#[no_mangle]
+pub extern "C" fn kb_master_value(h: *mut Worklet, index: u32) -> f32 {
+    w(h).engine
+        .master_fx()
+        .to_array()
+        .get(index as usize)
+        .copied()
+        .unwrap_or(f32::NAN)
+}
+
 /// Which of a track's 128 steps are on, as four 32-bit words (lowest steps first).
 #[no_mangle]
 pub extern "C" fn kb_set_steps(h: *mut Worklet, i: u32, w0: u32, w1: u32, w2: u32, w3: u32) {
@@ -121,7 +200,8 @@ pub extern "C" fn kb_set_steps(h: *mut Worklet, i: u32, w0: u32, w1: u32, w2: u3
     }
 }
 
-/// A parameter lock: `pitch` outside -48..48 means none, `volume` below 0 means none.
+/// A parameter lock: `pitch` outside -48..48 means none, `volume` below 0 means none. Clears
+/// the step's chord (a [`kb_set_chord`] after it sets one).
 #[no_mangle]
 pub extern "C" fn kb_set_lock(
     h: *mut Worklet,
@@ -136,8 +216,29 @@ pub extern "C" fn kb_set_lock(
             l.pitch = (-48..=48).contains(&pitch).then_some(pitch as i8);
             l.volume = (volume >= 0.0).then_some(volume.min(1.0));
             l.tie = tie != 0;
+            l.chord = Default::default();
         }
     }
+}
+
+/// A step's chord: its other notes besides the lock's pitch; a value outside -48..48 means
+/// no note.
+#[no_mangle]
+pub extern "C" fn kb_set_chord(h: *mut Worklet, i: u32, step: u32, a: i32, b: i32, c: i32) {
+    if let Some(t) = w(h).engine.track_mut(i as usize) {
+        if let Some(l) = t.locks.get_mut(step as usize) {
+            let note = |p: i32| (-48..=48).contains(&p).then_some(p as i8);
+            l.chord = [note(a), note(b), note(c)];
+        }
+    }
+}
+
+/// The loop region, global steps `start..end`; `start >= end` means none. While playing, a
+/// change takes effect with the next transport (the re-anchor that comes with it).
+#[no_mangle]
+pub extern "C" fn kb_set_loop(h: *mut Worklet, start: u32, end: u32) {
+    w(h).engine
+        .set_loop_region(keyboardia_audio::engine::LoopRegion::new(start, end));
 }
 
 /// The shared transport, already mapped to this engine's frames.

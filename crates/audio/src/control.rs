@@ -4,11 +4,14 @@
 
 use serde_json::{json, Value};
 
+use crate::effects::MasterFx;
 use crate::engine::Pattern;
 use crate::sampler::SampledInstrument;
 
 /// The processor's `pattern` message: every track's settings, steps (four 32-bit words, lowest
-/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`).
+/// steps first) and parameter locks (`[step, pitch or 127, volume or -1, tie]`, then the
+/// chord's other notes as a list when the step holds a chord), and the loop region
+/// (`[start, end]` or null).
 pub fn pattern_message(p: &Pattern) -> Value {
     let tracks: Vec<Value> = p.tracks[..p.track_count]
         .iter()
@@ -20,15 +23,29 @@ pub fn pattern_message(p: &Pattern) -> Value {
                 .enumerate()
                 .filter(|(_, l)| **l != Default::default())
                 .map(|(k, l)| {
-                    json!([
+                    let mut v = json!([
                         k,
                         l.pitch.map(i32::from).unwrap_or(127),
                         l.volume.unwrap_or(-1.0),
                         l.tie as u8
-                    ])
+                    ]);
+                    let chord: Vec<i8> = l.chord.iter().flatten().copied().collect();
+                    if let (false, Some(a)) = (chord.is_empty(), v.as_array_mut()) {
+                        a.push(json!(chord));
+                    }
+                    v
                 })
                 .collect();
+            let cutoffs: Vec<Value> = t
+                .locks
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.cutoff.map(|c| json!([k, c])))
+                .collect();
+            let f = &t.fx;
             json!({
+                "fx": [f.send_reverb, f.send_delay, f.filter.code(), f.cutoff, f.resonance, f.drive],
+                "cutoffs": cutoffs,
                 "instrument": t.instrument.map(|i| i.code() as i64).unwrap_or(-1),
                 "stepCount": t.step_count,
                 "volume": t.volume,
@@ -42,7 +59,14 @@ pub fn pattern_message(p: &Pattern) -> Value {
             })
         })
         .collect();
-    json!({ "type": "pattern", "swing": p.swing, "tracks": tracks })
+    let region = p.loop_region.map(|r| [r.start, r.end]);
+    json!({ "type": "pattern", "swing": p.swing, "loop": region, "tracks": tracks })
+}
+
+/// The processor's `effects` message: the master chain's settings; with `settle`, they apply at
+/// once (see [`crate::Engine::settle_effects`]).
+pub fn effects_message(fx: &MasterFx, settle: bool) -> Value {
+    json!({ "type": "effects", "values": fx.to_array().to_vec(), "settle": settle })
 }
 
 /// The processor's `transport` message, already in the engine's frames.

@@ -45,3 +45,61 @@ pub fn busy_pattern() -> Pattern {
     }
     p
 }
+
+/// Every effect of the master chain on, at settings a producer might use: the reference for
+/// the tests, the benchmarks and the browser check of the effects.
+pub fn all_effects() -> crate::effects::MasterFx {
+    use crate::effects::{CompParams, Division, Feel, MasterFx, ReverbParams};
+    MasterFx {
+        bypass: false,
+        reverb_mix: 0.5,
+        reverb: ReverbParams {
+            size: 0.7,
+            decay: 2.5,
+            damping: 0.5,
+            predelay_ms: 15.0,
+        },
+        delay_mix: 0.4,
+        delay_division: Division::Eighth,
+        delay_feel: Feel::Dotted,
+        delay_feedback: 0.5,
+        delay_tone: 0.4,
+        delay_ping_pong: true,
+        chorus_mix: 0.5,
+        chorus_rate: 0.8,
+        chorus_depth: 0.6,
+        drive: 0.3,
+        eq: [3.0, -2.0, 4.0],
+        comp: CompParams {
+            threshold_db: -18.0,
+            ratio: 4.0,
+            attack_ms: 5.0,
+            release_ms: 120.0,
+            makeup_db: 6.0,
+        },
+    }
+}
+
+/// [`busy_pattern`] with every track's sends, drive and filter on (the filter modes
+/// alternating, a few steps with cutoff locks).
+pub fn busy_pattern_with_effects() -> Pattern {
+    use crate::effects::{FilterMode, TrackFx};
+    let mut p = busy_pattern();
+    for (i, t) in p.tracks[..p.track_count].iter_mut().enumerate() {
+        t.fx = TrackFx {
+            send_reverb: 0.2 + 0.05 * (i % 5) as f32,
+            send_delay: 0.1 * (i % 4) as f32,
+            filter: [
+                FilterMode::LowPass,
+                FilterMode::HighPass,
+                FilterMode::BandPass,
+            ][i % 3],
+            cutoff: 400.0 + 300.0 * i as f32,
+            resonance: 0.3,
+            drive: 0.2,
+        };
+        t.locks[1].cutoff = Some(2500.0);
+        t.locks[5].cutoff = Some(300.0);
+    }
+    p
+}

@@ -4,11 +4,14 @@
 //! Timing: every step's frame is computed from the transport's anchor, never by adding step
 //! lengths (so nothing drifts): step `n` of a track starts at
 //! `anchor_frame + (n - anchor_step) * frames_per_step + swing(n)`, rounded to a whole frame.
-//! Each track loops its own step count (polyrhythm) over the shared 16th-note grid. A transport
+//! Each track loops its own step count (polyrhythm) over the shared 16th-note grid; with a loop
+//! region, global step `n` plays slot [`LoopRegion::wrap`]`(n)` (then modulo the track's step
+//! count). A transport
 //! change (play, stop, tempo) takes effect at its own anchor frame, exactly, even inside a block.
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
+use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
 use crate::instrument::{Drum, Instrument, SampleData, Voice};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
@@ -20,6 +23,8 @@ pub const STEP_SLOTS: usize = 128;
 pub const MAX_VOICES: usize = 64;
 /// Notes one synth or sample track can hold at once.
 pub const VOICES_PER_TRACK: usize = 4;
+/// Notes one step can play (its pitch and a chord's other notes).
+pub const CHORD_NOTES: usize = 4;
 pub const MAX_SAMPLES: usize = 64;
 /// Sampled-instrument slots ([`Engine::load_instrument`]).
 pub const MAX_INSTRUMENTS: usize = 64;
@@ -46,6 +51,56 @@ pub struct StepLock {
     pub volume: Option<f32>,
     /// Continue the previous step's note instead of striking a new one.
     pub tie: bool,
+    /// The track filter's cutoff (Hz) from this step until the next step.
+    pub cutoff: Option<f32>,
+    /// The step's other notes (semitones, like `pitch`), struck with it on melodic tracks;
+    /// drum voices and one-shot samples play `pitch` only.
+    pub chord: [Option<i8>; CHORD_NOTES - 1],
+}
+
+impl StepLock {
+    /// Every note this step plays, in semitones added to the track's transpose.
+    pub fn notes(&self) -> impl Iterator<Item = i8> + '_ {
+        core::iter::once(self.pitch.unwrap_or(0)).chain(self.chord.iter().flatten().copied())
+    }
+}
+
+/// The shared loop region: global 16th steps `start..end` (end exclusive). The same rule as
+/// `keyboardia_core::model::LoopRegion` (this crate builds without the core for the worklet;
+/// a test checks the two agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopRegion {
+    pub start: u8,
+    pub end: u8,
+}
+
+impl LoopRegion {
+    /// The region, if `start < end <= 128`.
+    pub fn new(start: u32, end: u32) -> Option<LoopRegion> {
+        (start < end && end <= STEP_SLOTS as u32).then_some(LoopRegion {
+            start: start as u8,
+            end: end as u8,
+        })
+    }
+
+    /// The slot global step `n` plays: `n` before the region, then `start..end` again and again.
+    pub fn wrap(&self, n: i64) -> i64 {
+        let start = self.start as i64;
+        if n < start {
+            n
+        } else {
+            start + (n - start).rem_euclid((self.end as i64 - start).max(1))
+        }
+    }
+
+    /// Steps in the region.
+    pub fn len(&self) -> u32 {
+        (self.end as u32).saturating_sub(self.start as u32).max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
 }
 
 /// One track as the engine plays it.
@@ -62,6 +117,8 @@ pub struct Track {
     pub swing: u8,
     pub muted: bool,
     pub soloed: bool,
+    /// Sends, filter and drive.
+    pub fx: TrackFx,
 }
 
 impl Track {
@@ -73,6 +130,8 @@ impl Track {
             pitch: None,
             volume: None,
             tie: false,
+            cutoff: None,
+            chord: [None; CHORD_NOTES - 1],
         }; STEP_SLOTS],
         volume: 0.8,
         pan: 0.0,
@@ -80,6 +139,7 @@ impl Track {
         swing: 0,
         muted: false,
         soloed: false,
+        fx: TrackFx::DEFAULT,
     };
 
     pub fn new(instrument: Instrument, steps: &[usize]) -> Track {
@@ -97,6 +157,37 @@ impl Track {
         self.steps & (1u128 << k) != 0
     }
 
+    /// The slot of this track that global step `n` plays: `n` (wrapped into the loop region,
+    /// if any) modulo the track's step count.
+    pub fn slot(&self, n: i64, region: Option<LoopRegion>) -> usize {
+        let count = self.step_count.clamp(1, STEP_SLOTS as u16) as i64;
+        region.map_or(n, |r| r.wrap(n)).rem_euclid(count) as usize
+    }
+
+    /// The note that starts at global step `n`, if one does: its slot and its length in steps
+    /// (the step plus every tied step that follows it in playing order). None when the slot is
+    /// off or tied to the step played before it (the held note goes on).
+    pub fn note_at(&self, n: i64, region: Option<LoopRegion>) -> Option<(usize, u32)> {
+        let count = self.step_count.clamp(1, STEP_SLOTS as u16) as u32;
+        let k = self.slot(n, region);
+        if !self.active(k) {
+            return None;
+        }
+        if self.locks[k].tie && self.active(self.slot(n - 1, region)) && count > 1 {
+            return None;
+        }
+        let mut len = 1;
+        while len < count {
+            let j = self.slot(n + len as i64, region);
+            if self.active(j) && self.locks[j].tie {
+                len += 1;
+            } else {
+                break;
+            }
+        }
+        Some((k, len))
+    }
+
     /// The (MIDI key, velocity) pairs this track's steps play on an instrument whose base note
     /// is `base_note`, as the sequencer computes them for a sampled instrument: what to load
     /// first so the track sounds before the whole instrument has arrived.
@@ -107,16 +198,18 @@ impl Track {
                 continue;
             }
             let l = self.locks[k];
-            let note = base_note as f32 + self.transpose as f32 + l.pitch.unwrap_or(0) as f32;
-            let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
             let velocity = l
                 .volume
                 .map_or(crate::sampler::DEFAULT_VELOCITY, |v| {
                     libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
                 })
                 .max(1);
-            if !out.contains(&(key, velocity)) {
-                out.push((key, velocity));
+            for pitch in l.notes() {
+                let note = base_note as f32 + self.transpose as f32 + pitch as f32;
+                let key = libm::floorf(note + 0.5).clamp(0.0, 127.0) as u8;
+                if !out.contains(&(key, velocity)) {
+                    out.push((key, velocity));
+                }
             }
         }
         out
@@ -130,6 +223,10 @@ pub struct Pattern {
     pub track_count: usize,
     /// Global swing, 0..100, added to each track's own.
     pub swing: u8,
+    /// The shared loop region. While playing, a change of it takes effect with the next
+    /// transport (the re-anchor that comes with it), at that transport's anchor frame; stopped,
+    /// at once.
+    pub loop_region: Option<LoopRegion>,
 }
 
 impl Default for Pattern {
@@ -138,6 +235,7 @@ impl Default for Pattern {
             tracks: [Track::EMPTY; MAX_TRACKS],
             track_count: 0,
             swing: 0,
+            loop_region: None,
         }
     }
 }
@@ -185,7 +283,10 @@ impl Transport {
 pub struct Trigger {
     pub frame: u64,
     pub track: u8,
+    /// The global step (counted from the transport's anchor).
     pub step: i64,
+    /// The track's slot that sounded (the step within the loop region and the track's length).
+    pub slot: u8,
 }
 
 /// A track's stereo gain, ramping per sample towards its target.
@@ -242,6 +343,8 @@ pub struct Engine {
     pending: Option<Transport>,
     /// Where the playing transport's anchor frame is being slewed to.
     slew_target: Option<f64>,
+    /// The loop region playing now (the pattern's, once a transport has taken it over).
+    region: Option<LoopRegion>,
     next_step: [i64; MAX_TRACKS],
     voices: [Voice; MAX_VOICES],
     age: u64,
@@ -259,6 +362,19 @@ pub struct Engine {
     /// The loudest sample each track sent to the mix (after its gain, before the master) since
     /// [`Engine::take_peak`] last read it: the level meters.
     peaks: [f32; MAX_TRACKS],
+    /// Each track's drive, filter and sends.
+    inserts: Vec<TrackInserts>,
+    /// The cutoff lock of each track's current step.
+    lock_cutoff: [Option<f32>; MAX_TRACKS],
+    master: MasterChain,
+    /// The block's reverb send (mono) and delay send (stereo).
+    send_rev: [f32; MAX_BLOCK],
+    send_del: [[f32; MAX_BLOCK]; 2],
+    /// A tempo change inside the current block: its offset and tempo (the delay follows it
+    /// from that frame, whatever the block size).
+    tempo_switch: Option<(usize, f64)>,
+    /// The first frame of the block being rendered.
+    block_start: u64,
 }
 
 impl Engine {
@@ -279,6 +395,7 @@ impl Engine {
             transport: Transport::STOPPED,
             pending: None,
             slew_target: None,
+            region: None,
             next_step: [0; MAX_TRACKS],
             voices: [Voice::IDLE; MAX_VOICES],
             age: 0,
@@ -293,10 +410,43 @@ impl Engine {
                 frame: 0,
                 track: 0,
                 step: 0,
+                slot: 0,
             }; TRIGGER_LOG],
             logged: 0,
             peaks: [0.0; MAX_TRACKS],
+            inserts: (0..MAX_TRACKS)
+                .map(|_| TrackInserts::new(sample_rate))
+                .collect(),
+            lock_cutoff: [None; MAX_TRACKS],
+            master: MasterChain::new(sample_rate),
+            send_rev: [0.0; MAX_BLOCK],
+            send_del: [[0.0; MAX_BLOCK]; 2],
+            tempo_switch: None,
+            block_start: 0,
         })
+    }
+
+    /// The master chain's settings (they glide there from the current ones).
+    pub fn set_master_fx(&mut self, fx: &MasterFx) {
+        self.master.set(fx, false);
+    }
+
+    pub fn master_fx(&self) -> &MasterFx {
+        self.master.settings()
+    }
+
+    /// Every effect setting jumps to its target at once: for a fresh engine about to play a
+    /// session (an export, a player who just joined), so the first note already sounds with
+    /// the session's effects.
+    pub fn settle_effects(&mut self) {
+        let fx = *self.master.settings();
+        self.master.set_tempo(self.transport().tempo);
+        self.master.set(&fx, true);
+        for ti in 0..MAX_TRACKS {
+            let t = &self.pattern.tracks[ti];
+            let cutoff = self.lock_cutoff[ti].unwrap_or(t.fx.cutoff);
+            self.inserts[ti].aim(&t.fx, cutoff, true);
+        }
     }
 
     /// Track `i`'s peak since the last call (linear, after its gain), and starts a new one.
@@ -320,9 +470,29 @@ impl Engine {
         &self.pattern
     }
 
-    /// Replaces the pattern; takes effect from the next step on.
+    /// Replaces the pattern; takes effect from the next step on (a new loop region while
+    /// playing: with the next transport, see [`Pattern::loop_region`]).
     pub fn set_pattern(&mut self, p: &Pattern) {
         self.pattern.clone_from(p);
+        self.follow_region();
+    }
+
+    /// Sets the pattern's loop region (see [`Pattern::loop_region`] for when it takes effect).
+    pub fn set_loop_region(&mut self, r: Option<LoopRegion>) {
+        self.pattern.loop_region = r;
+        self.follow_region();
+    }
+
+    /// The loop region playing now.
+    pub fn loop_region(&self) -> Option<LoopRegion> {
+        self.region
+    }
+
+    /// Stopped (and no playback waiting to start), the pattern's loop region applies at once.
+    fn follow_region(&mut self) {
+        if !self.transport().playing {
+            self.region = self.pattern.loop_region;
+        }
     }
 
     /// One track, to change a field (takes effect from its next step; volume and pan ramp
@@ -360,8 +530,10 @@ impl Engine {
             self.pending = Some(t);
         } else {
             self.pending = None;
+            self.region = self.pattern.loop_region;
             self.switch(t, self.frame);
         }
+        self.follow_region();
     }
 
     /// Moves this engine's frame clock to `frame` (an AudioWorklet's `currentFrame`), so anchor
@@ -377,6 +549,7 @@ impl Engine {
             if Self::starts_at(&p) <= frame {
                 self.pending = None;
                 self.transport = p;
+                self.region = self.pattern.loop_region;
             }
         }
         let t = self.transport;
@@ -551,6 +724,9 @@ impl Engine {
         self.limiter = 1.0;
         self.logged = 0;
         self.gains = [Gain::default(); MAX_TRACKS];
+        self.master.clear();
+        self.lock_cutoff = [None; MAX_TRACKS];
+        self.settle_effects();
         let t = self.transport();
         self.set_transport(t);
         if self.pending.is_none() {
@@ -602,6 +778,7 @@ impl Engine {
     /// Makes `t` current at `frame` and finds each track's first step at or after it.
     fn switch(&mut self, t: Transport, frame: u64) {
         self.transport = t;
+        self.tempo_switch = Some((frame.saturating_sub(self.block_start) as usize, t.tempo));
         if !t.playing {
             return;
         }
@@ -654,6 +831,7 @@ impl Engine {
         if let Some(p) = self.pending {
             if Self::starts_at(&p) <= now {
                 self.pending = None;
+                self.region = self.pattern.loop_region;
                 self.switch(p, now);
             }
         }
@@ -711,32 +889,26 @@ impl Engine {
 
     fn strike(&mut self, ti: usize, n: i64) {
         let track = self.pattern.tracks[ti];
+        // A cutoff lock holds for its step (the slot this global step plays, in the loop
+        // region if there is one), on or off; the filter glides there from this frame.
+        let cutoff = track.locks[track.slot(n, self.region)].cutoff;
+        if cutoff != self.lock_cutoff[ti] {
+            self.lock_cutoff[ti] = cutoff;
+            self.inserts[ti]
+                .filter
+                .set(cutoff.unwrap_or(track.fx.cutoff), track.fx.resonance);
+        }
         let Some(instrument) = track.instrument else {
             return;
         };
-        let count = track.step_count.clamp(1, STEP_SLOTS as u16) as usize;
-        let k = n.rem_euclid(count as i64) as usize;
-        if !track.active(k) {
+        // A note lasts one step, plus every tied step that follows (a tied step itself
+        // strikes nothing: the held note goes on).
+        let Some((k, len)) = track.note_at(n, self.region) else {
             return;
-        }
+        };
         let lock = track.locks[k];
-        let prev = (k + count - 1) % count;
-        if lock.tie && track.active(prev) && count > 1 {
-            return; // the held note goes on
-        }
-        // A note lasts one step, plus every tied step that follows.
-        let mut len = 1;
-        while len < count {
-            let j = (k + len) % count;
-            if track.active(j) && track.locks[j].tie {
-                len += 1;
-            } else {
-                break;
-            }
-        }
         let fps = Self::frames_per_step(&self.transport, self.sr);
         let gate = (len as f64 * fps) as u32;
-        let pitch = track.transpose as f32 + lock.pitch.unwrap_or(0) as f32;
         let gain = lock.volume.unwrap_or(1.0).clamp(0.0, 1.0);
         if instrument == Instrument::Drum(Drum::HatClosed) {
             for v in self.voices.iter_mut() {
@@ -745,29 +917,54 @@ impl Engine {
                 }
             }
         }
-        if let Instrument::Sampled(s) = instrument {
-            let velocity = lock
-                .volume
-                .map_or(DEFAULT_VELOCITY, |v| {
-                    libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
-                })
-                .max(1);
-            self.strike_sampled(ti, n, s, pitch, gain, velocity, gate);
-            return;
+        // A chord: every note struck at once, the tie holding them all. A drum voice or a
+        // one-shot sample (a kit piece) plays one note.
+        let mono = match instrument {
+            Instrument::Drum(_) => true,
+            Instrument::Sampled(s) => self
+                .sampled
+                .get(s as usize)
+                .and_then(Option::as_ref)
+                .is_none_or(|(i, _)| i.one_shot),
+            _ => false,
+        };
+        for (j, note) in lock.notes().enumerate() {
+            if j > 0 && mono {
+                break;
+            }
+            let pitch = track.transpose as f32 + note as f32;
+            if let Instrument::Sampled(s) = instrument {
+                let velocity = lock
+                    .volume
+                    .map_or(DEFAULT_VELOCITY, |v| {
+                        libm::roundf(v.clamp(0.0, 1.0) * 127.0) as u8
+                    })
+                    .max(1);
+                self.strike_sampled(ti, n, s, pitch, gain, velocity, gate);
+                continue;
+            }
+            let slot = self.voice_for(ti as u8, mono);
+            self.age += 1;
+            // Noise depends only on which step of which track this is (and which note of its
+            // chord), so one track's sound never changes because another track was muted,
+            // added or edited.
+            let seed = (n as u32).wrapping_mul(0x9E37_79B9)
+                ^ ((ti as u32 + 1).wrapping_mul(0x85EB_CA6B))
+                ^ (j as u32).wrapping_mul(0xC2B2_AE35);
+            self.voices[slot].trigger(
+                instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
+            );
+            self.log_trigger(ti, n);
         }
-        let slot = self.voice_for(ti as u8, matches!(instrument, Instrument::Drum(_)));
-        self.age += 1;
-        // Noise depends only on which step of which track this is, so one track's sound never
-        // changes because another track was muted, added or edited.
-        let seed =
-            (n as u32).wrapping_mul(0x9E37_79B9) ^ ((ti as u32 + 1).wrapping_mul(0x85EB_CA6B));
-        self.voices[slot].trigger(
-            instrument, ti as u8, pitch, gain, gate, self.sr, self.age, seed,
-        );
+    }
+
+    fn log_trigger(&mut self, ti: usize, n: i64) {
+        let slot = self.pattern.tracks[ti].slot(n, self.region) as u8;
         self.log[self.logged % TRIGGER_LOG] = Trigger {
             frame: self.frame,
             track: ti as u8,
             step: n,
+            slot,
         };
         self.logged += 1;
     }
@@ -846,12 +1043,7 @@ impl Engine {
         self.voices[vi]
             .trigger_sampled(slot, inst, &start, ti as u8, gain, gate, self.sr, self.age);
         self.voices[vi].set_declick(declick);
-        self.log[self.logged % TRIGGER_LOG] = Trigger {
-            frame: self.frame,
-            track: ti as u8,
-            step: n,
-        };
-        self.logged += 1;
+        self.log_trigger(ti, n);
     }
 
     /// Renders `left.len()` frames (at most [`MAX_BLOCK`]) into `left` and `right`.
@@ -864,6 +1056,15 @@ impl Engine {
         self.slew(n);
         let start = self.frame;
         let end = start + n as u64;
+        // Effect settings changed between blocks take effect from the block's first frame.
+        self.block_start = start;
+        self.master.set_tempo(self.transport.tempo);
+        self.tempo_switch = None;
+        for ti in 0..tracks {
+            let t = &self.pattern.tracks[ti];
+            let cutoff = self.lock_cutoff[ti].unwrap_or(t.fx.cutoff);
+            self.inserts[ti].aim(&t.fx, cutoff, false);
+        }
         loop {
             self.events();
             let seg_end = self.next_event(end).max(self.frame + 1).min(end);
@@ -894,15 +1095,26 @@ impl Engine {
                 };
                 v.render(&mut buses[v.track as usize][a..b], data.as_ref());
             }
+            // Each track's drive and filter, on this stretch (a cutoff lock struck at its
+            // start applies from its first frame).
+            for (bus, ins) in buses.iter_mut().zip(self.inserts.iter_mut()) {
+                ins.process(&mut bus[a..b]);
+            }
             self.frame = seg_end;
             if seg_end >= end {
                 break;
             }
         }
-        // Mix: per-track gain (ramping when it changed), then master and a peak limiter that
-        // never lets a sample past the ceiling.
+        // Mix: per-track gain (ramping when it changed) and sends (after the gain), then the
+        // master chain, the master gain and a peak limiter that never lets a sample past the
+        // ceiling.
         left[..n].fill(0.0);
         right[..n].fill(0.0);
+        self.send_rev[..n].fill(0.0);
+        for d in self.send_del.iter_mut() {
+            d[..n].fill(0.0);
+        }
+        let wants_sends = self.master.wants_sends();
         for ti in 0..MAX_TRACKS {
             let target = self.target_gain(ti);
             let gain = &mut self.gains[ti];
@@ -911,25 +1123,37 @@ impl Engine {
                 continue;
             }
             let bus = &self.buses[ti][..n];
+            let ins = &mut self.inserts[ti];
+            let sends = wants_sends && ins.sends_active();
+            if !wants_sends {
+                ins.skip_sends();
+            }
+            let [del_l, del_r] = &mut self.send_del;
             let mut peak = 0f32;
-            if gain.remaining == 0 {
-                let (gl, gr) = (gain.left, gain.right);
-                for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
-                    *l += b * gl;
-                    *r += b * gr;
-                    peak = peak.max(b.abs());
-                }
-                peak *= gl.abs().max(gr.abs());
-            } else {
-                for i in 0..n {
-                    let (gl, gr) = gain.tick();
-                    left[i] += bus[i] * gl;
-                    right[i] += bus[i] * gr;
-                    peak = peak.max(bus[i].abs() * gl.abs().max(gr.abs()));
+            for i in 0..n {
+                let (gl, gr) = gain.tick();
+                let b = bus[i];
+                left[i] += b * gl;
+                right[i] += b * gr;
+                peak = peak.max(b.abs() * gl.abs().max(gr.abs()));
+                if sends {
+                    let (sr, sd) = ins.tick_sends();
+                    self.send_rev[i] += b * (gl + gr) * 0.5 * sr;
+                    del_l[i] += b * gl * sd;
+                    del_r[i] += b * gr * sd;
                 }
             }
             self.peaks[ti] = self.peaks[ti].max(peak);
         }
+        self.master.process(
+            start,
+            &mut left[..n],
+            &mut right[..n],
+            &self.send_rev[..n],
+            &self.send_del[0][..n],
+            &self.send_del[1][..n],
+            self.tempo_switch,
+        );
         for i in 0..n {
             let l = left[i] * MASTER_GAIN;
             let r = right[i] * MASTER_GAIN;

@@ -1,14 +1,14 @@
 //! A session as a Standard MIDI File (format 1): a tempo track, then one track per pattern
 //! track. Drums play General MIDI percussion on channel 10; each other track gets its own
-//! channel and plays the notes the engine would (base note + transpose + pitch lock), with tied
-//! steps held and lock volume as velocity.
+//! channel and plays the notes the engine would (base note + transpose + pitch lock, and every
+//! note of a chord), with tied steps held and lock volume as velocity.
 
 use keyboardia_core::model::SessionState;
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::instrument::{Drum, Instrument};
-use crate::offline::{export_steps, pattern_from_session};
+use crate::offline::{export_span, pattern_from_session};
 
 /// MIDI ticks per 16th-note step (96 per quarter note).
 const TICKS_PER_STEP: u32 = 24;
@@ -35,10 +35,13 @@ pub fn gm_drum_note(d: Drum) -> u8 {
     }
 }
 
-/// Encodes the session as a `.mid` file covering `loops` full cycles of every track.
+/// Encodes the session as a `.mid` file covering `loops` full cycles of every track (with a
+/// loop region: `loops` times the region, from its start, as the WAV export and live playback
+/// play it).
 pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
     let p = pattern_from_session(s, |_| None);
-    let steps = export_steps(&p) * loops.max(1) as u64;
+    let (first, cycle) = export_span(&p);
+    let steps = cycle * loops.max(1) as u64;
     let us_per_quarter = (60_000_000 / s.tempo.max(1) as u32).min(0xFF_FFFF);
     let name = s.name.clone();
     let mut tracks: Vec<Vec<TrackEvent<'_>>> = Vec::new();
@@ -75,35 +78,13 @@ pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
         };
         // (tick, on?, key, velocity)
         let mut events: Vec<(u64, bool, u8, u8)> = Vec::new();
-        let count = t.step_count.max(1) as u64;
         for n in 0..steps {
-            let k = (n % count) as usize;
-            if t.steps & (1u128 << k) == 0 {
+            // The same notes, ties and loop region as the engine plays.
+            let Some((k, len)) = t.note_at((first + n) as i64, p.loop_region) else {
                 continue;
-            }
+            };
             let lock = t.locks[k];
-            let prev = (k + count as usize - 1) % count as usize;
-            if lock.tie && t.steps & (1u128 << prev) != 0 && count > 1 {
-                continue;
-            }
-            let mut len = 1u64;
-            while len < count {
-                let j = ((k as u64 + len) % count) as usize;
-                if t.steps & (1u128 << j) != 0 && t.locks[j].tie {
-                    len += 1;
-                } else {
-                    break;
-                }
-            }
-            let key = match drum {
-                Some(d) => gm_drum_note(d) as i32,
-                None => {
-                    instrument.base_note() as i32
-                        + t.transpose as i32
-                        + lock.pitch.unwrap_or(0) as i32
-                }
-            }
-            .clamp(0, 127) as u8;
+            let len = len as u64;
             let vel = ((lock.volume.unwrap_or(1.0) * t.volume).clamp(0.0, 1.0) * 126.0) as u8 + 1;
             let on = n * TICKS_PER_STEP as u64;
             let off = on
@@ -112,8 +93,17 @@ pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
                 } else {
                     len * TICKS_PER_STEP as u64
                 };
-            events.push((on, true, key, vel));
-            events.push((off, false, key, 0));
+            // Every note of a chord (a drum plays its one note).
+            for (j, pitch) in lock.notes().enumerate() {
+                let key = match drum {
+                    Some(_) if j > 0 => break,
+                    Some(d) => gm_drum_note(d) as i32,
+                    None => instrument.base_note() as i32 + t.transpose as i32 + pitch as i32,
+                }
+                .clamp(0, 127) as u8;
+                events.push((on, true, key, vel));
+                events.push((off, false, key, 0));
+            }
         }
         // Offs before ons at the same tick, so a repeated note restarts cleanly.
         events.sort_by_key(|e| (e.0, e.1));
@@ -195,5 +185,93 @@ mod tests {
         // The bass: C2 (36) with its pitch locks (+3 at step 6, -2 at step 10).
         let bass: Vec<u8> = ons(&smf.tracks[4]).iter().map(|x| x.1).collect();
         assert_eq!(bass, [36, 36, 39, 34]);
+    }
+
+    #[test]
+    fn with_a_loop_region_the_file_loops_the_region() {
+        let mut s = SessionState::starter();
+        s.loop_region = Some(keyboardia_core::model::LoopRegion { start: 4, end: 12 });
+        let smf_bytes = session_to_midi(&s, 2);
+        let smf = Smf::parse(&smf_bytes).unwrap();
+        let ons = |t: &[TrackEvent]| -> Vec<(u32, u8)> {
+            let mut tick = 0;
+            let mut v = Vec::new();
+            for e in t {
+                tick += e.delta.as_int();
+                if let TrackEventKind::Midi {
+                    message: MidiMessage::NoteOn { key, .. },
+                    ..
+                } = e.kind
+                {
+                    v.push((tick / TICKS_PER_STEP, key.as_int()));
+                }
+            }
+            v
+        };
+        // The bass's steps 6 (+3) and 10 (-2) of the region 4..12, twice.
+        assert_eq!(ons(&smf.tracks[4]), [(2, 39), (6, 34), (10, 39), (14, 34)]);
+        // The kick's 4 and 8.
+        let kick: Vec<u32> = ons(&smf.tracks[1]).iter().map(|x| x.0).collect();
+        assert_eq!(kick, [0, 4, 8, 12]);
+    }
+
+    #[test]
+    fn every_note_of_a_chord_is_a_note_on_at_the_same_tick() {
+        let mut s = SessionState::starter();
+        let bass = s.track_mut("bass").unwrap();
+        bass.locks.insert(
+            3,
+            keyboardia_core::Lock {
+                chord: keyboardia_core::model::Chord::new(&[4, 7]).unwrap(),
+                ..Default::default()
+            },
+        );
+        // A chord on a drum track (stored before its instrument changed) plays its one note.
+        s.track_mut("kick").unwrap().locks.insert(
+            0,
+            keyboardia_core::Lock {
+                chord: keyboardia_core::model::Chord::new(&[4]).unwrap(),
+                ..Default::default()
+            },
+        );
+        let smf_bytes = session_to_midi(&s, 1);
+        let smf = Smf::parse(&smf_bytes).unwrap();
+        let events = |t: &[TrackEvent]| -> Vec<(u32, bool, u8)> {
+            let mut tick = 0;
+            let mut v = Vec::new();
+            for e in t {
+                tick += e.delta.as_int();
+                match e.kind {
+                    TrackEventKind::Midi {
+                        message: MidiMessage::NoteOn { key, .. },
+                        ..
+                    } => v.push((tick, true, key.as_int())),
+                    TrackEventKind::Midi {
+                        message: MidiMessage::NoteOff { key, .. },
+                        ..
+                    } => v.push((tick, false, key.as_int())),
+                    _ => {}
+                }
+            }
+            v
+        };
+        let bass = events(&smf.tracks[4]);
+        let at_step_3: Vec<u8> = bass
+            .iter()
+            .filter(|e| e.0 == 3 * TICKS_PER_STEP && e.1)
+            .map(|e| e.2)
+            .collect();
+        assert_eq!(at_step_3, [36, 40, 43], "C E G at step 3");
+        let offs: Vec<u8> = bass
+            .iter()
+            .filter(|e| e.0 == 4 * TICKS_PER_STEP && !e.1)
+            .map(|e| e.2)
+            .collect();
+        assert_eq!(offs, [36, 40, 43], "all three end a step later");
+        let kick_at_0 = events(&smf.tracks[1])
+            .iter()
+            .filter(|e| e.0 == 0 && e.1)
+            .count();
+        assert_eq!(kick_at_0, 1);
     }
 }

@@ -21,6 +21,7 @@ pub fn render(
     let mut e = Engine::new(sample_rate);
     e.set_pattern(pattern);
     e.set_transport(Transport::play(0.0, 0.0, tempo));
+    e.settle_effects();
     render_engine(&mut e, frames, block)
 }
 
@@ -119,17 +120,29 @@ pub fn export_steps(pattern: &Pattern) -> u64 {
     }
 }
 
+/// Where an export starts (a global step) and how many steps one loop of it is: with a loop
+/// region, the region (every track's slots repeat with it); else from step 0, [`export_steps`].
+pub fn export_span(pattern: &Pattern) -> (u64, u64) {
+    match pattern.loop_region {
+        Some(r) => (r.start as u64, r.len() as u64),
+        None => (0, export_steps(pattern)),
+    }
+}
+
 #[cfg(feature = "session")]
 mod session {
     use super::*;
+    use crate::effects::{CompParams, Division, Feel, FilterMode, MasterFx, ReverbParams, TrackFx};
     use crate::engine::{StepLock, Track};
     use crate::instrument::Instrument;
+    use keyboardia_core::effects::{Fx, FxValues};
     use keyboardia_core::model::SessionState;
 
     // The engine's sizes are its own (the worklet build does not depend on the core), but they
     // must agree with the session model's limits: checked at compile time.
     const _: () = assert!(crate::engine::MAX_TRACKS == keyboardia_core::limits::MAX_TRACKS);
     const _: () = assert!(crate::engine::STEP_SLOTS == keyboardia_core::limits::STEP_SLOTS);
+    const _: () = assert!(crate::engine::CHORD_NOTES == keyboardia_core::limits::CHORD_MAX_NOTES);
 
     /// The pattern of a session. `sample_slot` maps a recording's id to the engine slot its PCM
     /// was loaded into; tracks whose instrument is unknown or not loaded stay silent (and the
@@ -151,6 +164,9 @@ mod session {
     ) -> Pattern {
         let mut p = Pattern {
             swing: s.swing,
+            loop_region: s
+                .loop_region
+                .and_then(|r| crate::engine::LoopRegion::new(r.start as u32, r.end as u32)),
             ..Pattern::default()
         };
         for t in &s.tracks {
@@ -161,10 +177,16 @@ mod session {
             };
             let mut locks = [StepLock::default(); crate::engine::STEP_SLOTS];
             for (&k, l) in &t.locks {
+                let mut chord = [None; crate::engine::CHORD_NOTES - 1];
+                for (c, n) in chord.iter_mut().zip(l.chord.iter()) {
+                    *c = Some(n);
+                }
                 locks[k as usize] = StepLock {
                     pitch: l.pitch,
                     volume: l.volume,
                     tie: l.tie,
+                    cutoff: l.cutoff,
+                    chord,
                 };
             }
             p.push(Track {
@@ -178,9 +200,61 @@ mod session {
                 swing: t.swing,
                 muted: t.muted,
                 soloed: t.soloed,
+                fx: track_fx(&t.fx),
             });
         }
         p
+    }
+
+    /// A track's effect settings as the engine plays them.
+    pub fn track_fx(v: &FxValues) -> TrackFx {
+        TrackFx {
+            send_reverb: v.get(Fx::SendReverb),
+            send_delay: v.get(Fx::SendDelay),
+            filter: FilterMode::from_code(v.get(Fx::FilterMode) as u32),
+            cutoff: v.get(Fx::FilterCutoff),
+            resonance: v.get(Fx::FilterResonance),
+            drive: v.get(Fx::TrackDrive),
+        }
+    }
+
+    /// The session's master chain as the engine plays it.
+    pub fn master_fx(v: &FxValues) -> MasterFx {
+        let code = |p: Fx| v.get(p) as u32;
+        MasterFx {
+            bypass: v.get(Fx::Bypass) >= 0.5,
+            reverb_mix: v.get(Fx::ReverbMix),
+            reverb: ReverbParams {
+                size: v.get(Fx::ReverbSize),
+                decay: v.get(Fx::ReverbDecay),
+                damping: v.get(Fx::ReverbDamping),
+                predelay_ms: v.get(Fx::ReverbPredelay),
+            },
+            delay_mix: v.get(Fx::DelayMix),
+            delay_division: [
+                Division::Sixteenth,
+                Division::Eighth,
+                Division::Quarter,
+                Division::Half,
+            ][code(Fx::DelayDivision).min(3) as usize],
+            delay_feel: [Feel::Straight, Feel::Dotted, Feel::Triplet]
+                [code(Fx::DelayFeel).min(2) as usize],
+            delay_feedback: v.get(Fx::DelayFeedback),
+            delay_tone: v.get(Fx::DelayTone),
+            delay_ping_pong: v.get(Fx::DelayPingPong) >= 0.5,
+            chorus_mix: v.get(Fx::ChorusMix),
+            chorus_rate: v.get(Fx::ChorusRate),
+            chorus_depth: v.get(Fx::ChorusDepth),
+            drive: v.get(Fx::Drive),
+            eq: [v.get(Fx::EqLow), v.get(Fx::EqMid), v.get(Fx::EqHigh)],
+            comp: CompParams {
+                threshold_db: v.get(Fx::CompThreshold),
+                ratio: v.get(Fx::CompRatio),
+                attack_ms: v.get(Fx::CompAttack),
+                release_ms: v.get(Fx::CompRelease),
+                makeup_db: v.get(Fx::CompMakeup),
+            },
+        }
     }
 
     /// A recording's audio, decoded, for rendering a session that uses it.
@@ -219,7 +293,8 @@ mod session {
         out
     }
 
-    /// Renders a session for export: exactly `loops` times [`export_steps`], then the tail of
+    /// Renders a session for export: exactly `loops` times [`export_steps`] (with a loop
+    /// region: `loops` times the region, from its start, as it plays live), then the tail of
     /// what still rings (see [`render_loops`]). Recordings the session uses are taken from
     /// `samples`.
     pub fn render_session(
@@ -268,17 +343,21 @@ mod session {
             |id| inst_slots.iter().position(|x| x == id).map(|i| i as u8),
         );
         let frames_per_step = sample_rate as f64 * 60.0 / (s.tempo as f64 * 4.0);
-        let cycle = export_steps(&p) as f64 * frames_per_step;
+        let (first, steps) = export_span(&p);
+        let cycle = steps as f64 * frames_per_step;
         e.set_pattern(&p);
-        e.set_transport(Transport::play(0.0, 0.0, s.tempo as f64));
+        e.set_master_fx(&master_fx(&s.effects));
+        e.set_transport(Transport::play(0.0, first as f64, s.tempo as f64));
+        // The effects as the session has them from the first note.
+        e.settle_effects();
         render_loops(&mut e, cycle, loops, tail)
     }
 }
 
 #[cfg(feature = "session")]
 pub use session::{
-    pattern_from_session, pattern_from_session_with, render_session, render_session_with,
-    sampled_in_use, samples_in_use, LoadedSample,
+    master_fx, pattern_from_session, pattern_from_session_with, render_session,
+    render_session_with, sampled_in_use, samples_in_use, track_fx, LoadedSample,
 };
 
 /// Encodes stereo PCM as a 16-bit WAV file.

@@ -89,6 +89,13 @@ fn render_never_allocates() {
         p.push(t);
     }
     p.push(Track::new(Instrument::Sample(0), &[0, 4, 8, 12]));
+    // Every effect on: sends, drive and filters (with cutoff locks) and the master chain.
+    let fx = keyboardia_audio::demo::busy_pattern_with_effects();
+    for (t, f) in p.tracks.iter_mut().zip(fx.tracks.iter()) {
+        t.fx = f.fx;
+        t.locks[1].cutoff = Some(3000.0);
+    }
+    e.set_master_fx(&keyboardia_audio::demo::all_effects());
     e.set_pattern(&p);
     e.set_transport(Transport::play(0.0, 0.0, 170.0));
     let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
@@ -99,6 +106,19 @@ fn render_never_allocates() {
     // A tempo change and a stop, applied by the render loop itself.
     e.set_transport(Transport::play(e.frame() as f64 + 500.0, 10.0, 90.0));
     for _ in 0..500 {
+        e.render(&mut l, &mut r);
+    }
+    // Effect settings moving while it plays, the bypass on and off.
+    let mut fx = keyboardia_audio::demo::all_effects();
+    fx.bypass = true;
+    e.set_master_fx(&fx);
+    for _ in 0..100 {
+        e.render(&mut l, &mut r);
+    }
+    fx.bypass = false;
+    fx.delay_division = keyboardia_audio::effects::Division::Quarter;
+    e.set_master_fx(&fx);
+    for _ in 0..100 {
         e.render(&mut l, &mut r);
     }
     COUNTING.with(|c| c.set(false));

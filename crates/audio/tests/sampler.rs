@@ -461,6 +461,7 @@ fn track_notes_are_what_the_sequencer_plays() {
         pitch: Some(12),
         volume: Some(0.5),
         tie: false,
+        ..StepLock::default()
     };
     t.locks[5].volume = Some(0.0);
     let notes = t.notes(60);

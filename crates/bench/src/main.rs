@@ -60,6 +60,10 @@ enum Cmd {
         seconds: f64,
         #[arg(long, default_value_t = 48_000.0)]
         sample_rate: f32,
+        /// Only the cases whose name starts with this (e.g. `dry`, `every effect`, `reverb`); one
+        /// run each instead of the best of three (for instruction counts under callgrind).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Server memory per idle connection.
     Idle {
@@ -201,9 +205,10 @@ async fn main() -> anyhow::Result<()> {
     if let Cmd::Render {
         seconds,
         sample_rate,
+        only,
     } = args.cmd
     {
-        return render_speed(seconds, sample_rate);
+        return render_speed(seconds, sample_rate, only.as_deref());
     }
     let spawned = match &args.url {
         Some(_) => None,
@@ -248,19 +253,36 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Renders the reference pattern in 128-frame blocks, as the AudioWorklet does; the best of
-/// three runs, as a multiple of real time.
-fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
+/// Seconds to render `frames` of `pattern` with `fx` in 128-frame blocks, as the AudioWorklet
+/// does: the best of `runs`. `hit_then_silence`: one loud hit, then nothing (the tails of the
+/// reverb and delay decaying into silence, where denormal numbers would slow a loop down).
+fn time_render(
+    pattern: &keyboardia_audio::engine::Pattern,
+    fx: &keyboardia_audio::effects::MasterFx,
+    frames: usize,
+    sample_rate: f32,
+    hit_then_silence: bool,
+    runs: usize,
+) -> (f64, f64) {
     use keyboardia_audio::engine::{Engine, Transport};
-    let pattern = keyboardia_audio::demo::busy_pattern();
-    let frames = (seconds * sample_rate as f64) as usize;
     let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
     let mut best = f64::INFINITY;
     let mut checksum = 0.0f64;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let mut e = Engine::new(sample_rate);
-        e.set_pattern(&pattern);
+        e.set_pattern(pattern);
+        e.set_master_fx(fx);
         e.set_transport(Transport::play(0.0, 0.0, 120.0));
+        e.settle_effects();
+        if hit_then_silence {
+            // The first step's hits, then the pattern is emptied.
+            for _ in 0..(sample_rate as usize / 8 / 128) {
+                e.render(&mut l, &mut r);
+            }
+            let mut quiet = pattern.clone();
+            quiet.tracks.iter_mut().for_each(|t| t.steps = 0);
+            e.set_pattern(&quiet);
+        }
         let t0 = Instant::now();
         let mut done = 0;
         while done < frames {
@@ -270,11 +292,136 @@ fn render_speed(seconds: f64, sample_rate: f32) -> anyhow::Result<()> {
         }
         best = best.min(t0.elapsed().as_secs_f64());
     }
-    println!(
-        "native render: {seconds} s of the 16-track reference pattern at {sample_rate} Hz in {:.0} ms = {:.0}x real time (checksum {checksum:.3})",
-        best * 1000.0,
-        seconds / best
-    );
+    (best, checksum)
+}
+
+/// Render speed of the 16-track reference pattern: dry, with every effect on, with each effect
+/// alone (its cost against the dry render measured in the same run), and the tails of a loud
+/// hit decaying into a long silence. `only` picks cases by name (one run each).
+fn render_speed(seconds: f64, sample_rate: f32, only: Option<&str>) -> anyhow::Result<()> {
+    use keyboardia_audio::demo::{all_effects, busy_pattern, busy_pattern_with_effects};
+    use keyboardia_audio::effects::{FilterMode, MasterFx, TrackFx};
+    use keyboardia_audio::engine::Pattern;
+    let frames = (seconds * sample_rate as f64) as usize;
+    let dry = busy_pattern();
+    let all = all_effects();
+    let none = MasterFx::default();
+    // The dry pattern with every send closed and `f` applied to each track's effects.
+    let with_tracks = |f: &dyn Fn(&mut TrackFx)| {
+        let mut p = dry.clone();
+        for t in p.tracks.iter_mut() {
+            t.fx.send_reverb = 0.0;
+            f(&mut t.fx);
+        }
+        p
+    };
+    let sends = |reverb: f32, delay: f32| {
+        with_tracks(&move |f: &mut TrackFx| {
+            f.send_reverb = reverb;
+            f.send_delay = delay;
+        })
+    };
+    let cases: Vec<(&str, Pattern, MasterFx, bool)> = vec![
+        ("dry (no effects)", dry.clone(), none, false),
+        (
+            "every effect on (16 tracks' drive, filter with cutoff locks and sends; reverb, delay, chorus, drive, EQ, compressor)",
+            busy_pattern_with_effects(),
+            all,
+            false,
+        ),
+        (
+            "reverb alone (sends 0.3)",
+            sends(0.3, 0.0),
+            MasterFx {
+                reverb_mix: 0.5,
+                ..none
+            },
+            false,
+        ),
+        (
+            "delay alone (sends 0.3)",
+            sends(0.0, 0.3),
+            MasterFx {
+                delay_mix: 0.5,
+                ..none
+            },
+            false,
+        ),
+        (
+            "chorus alone",
+            sends(0.0, 0.0),
+            MasterFx {
+                chorus_mix: 0.5,
+                ..none
+            },
+            false,
+        ),
+        (
+            "master drive alone",
+            sends(0.0, 0.0),
+            MasterFx { drive: 0.4, ..none },
+            false,
+        ),
+        (
+            "3-band EQ alone",
+            sends(0.0, 0.0),
+            MasterFx {
+                eq: [3.0, -2.0, 4.0],
+                ..none
+            },
+            false,
+        ),
+        (
+            "compressor alone",
+            sends(0.0, 0.0),
+            MasterFx {
+                comp: all.comp,
+                ..none
+            },
+            false,
+        ),
+        (
+            "16 track filters alone",
+            with_tracks(&|f| {
+                f.filter = FilterMode::LowPass;
+                f.cutoff = 1200.0;
+            }),
+            none,
+            false,
+        ),
+        (
+            "16 track drives alone",
+            with_tracks(&|f| f.drive = 0.3),
+            none,
+            false,
+        ),
+        (
+            "tails into silence (every effect on, no notes after the first step)",
+            busy_pattern_with_effects(),
+            all,
+            true,
+        ),
+    ];
+    let runs = if only.is_some() { 1 } else { 3 };
+    let mut dry_time = None;
+    for (name, p, fx, silence) in cases {
+        if only.is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
+        let (t, c) = time_render(&p, &fx, frames, sample_rate, silence, runs);
+        let vs = match dry_time {
+            None => {
+                dry_time = Some(t);
+                String::new()
+            }
+            Some(d) => format!(", {:.2}x the dry render's time", t / d),
+        };
+        println!(
+            "native render, {name}: {seconds} s at {sample_rate} Hz in {:.0} ms = {:.0}x real time{vs} (checksum {c:.3})",
+            t * 1000.0,
+            seconds / t
+        );
+    }
     Ok(())
 }
 

@@ -942,3 +942,214 @@ async fn the_export_plays_sampled_instruments() {
         "piano peak {loud}, all muted {quiet}"
     );
 }
+
+/// The lock of `step` on track `track` in the session's HTTP document.
+async fn stored_lock(t: &Target, id: &str, track: &str, step: u32) -> Value {
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    let tr = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == track)
+        .cloned()
+        .unwrap();
+    tr["locks"][step.to_string()].clone()
+}
+
+#[tokio::test]
+async fn a_chord_is_accepted_broadcast_and_stored_on_melodic_tracks_only() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let lock = |track: &str, chord: Value| {
+        json!({"type": "SET_PARAMETER_LOCK", "trackId": track, "step": 2,
+               "lock": {"pitch": 0, "chord": chord}})
+    };
+    let mid = a.edit(lock("bass", json!([7, 4]))).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_PARAMETER_LOCK", "{ack}");
+    assert_eq!(ack["lock"]["chord"], json!([4, 7]), "sorted: {ack}");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["lock"], ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    // Five notes, and a chord on a drum: refused with the rule; nothing changes.
+    for (track, chord, says) in [
+        ("bass", json!([2, 4, 7, 11]), "at most 4 notes"),
+        ("kick", json!([4]), "not melodic"),
+        ("bass", json!([40]), "between -24 and 24"),
+    ] {
+        let mid = a.edit(lock(track, chord)).await.unwrap();
+        let e = a.ack(&mid).await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["code"], "INVALID_EDIT");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
+    assert_eq!(stored_lock(&t, &id, "bass", 2).await, ack["lock"]);
+    assert_eq!(stored_lock(&t, &id, "kick", 2).await, Value::Null);
+}
+
+#[tokio::test]
+async fn the_loop_region_is_set_broadcast_stored_cleared_and_checked() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "alice", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "bob", None).await.unwrap();
+    let set = |region: Value| json!({"type": "SET_LOOP_REGION", "region": region});
+    // While playing: re-anchored ahead, into the region.
+    let mid = a.edit(json!({"type": "PLAY"})).await.unwrap();
+    let started = a.ack(&mid).await.unwrap();
+    let mid = a.edit(set(json!({"start": 4, "end": 8}))).await.unwrap();
+    let ack = a.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_LOOP_REGION", "{ack}");
+    assert_eq!(ack["region"], json!({"start": 4, "end": 8}));
+    let tr = &ack["transport"];
+    assert_eq!(tr["playing"], true);
+    assert!(
+        tr["anchorTime"].as_f64().unwrap() >= started["transport"]["anchorTime"].as_f64().unwrap()
+    );
+    let step = tr["anchorStep"].as_f64().unwrap();
+    assert!((4.0..8.0).contains(&step), "{tr}");
+    let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    assert_eq!(seen["region"], ack["region"]);
+    assert_eq!(seen["transport"], ack["transport"]);
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(doc["loop"], json!({"start": 4, "end": 8}));
+    assert_eq!(doc["transport"], ack["transport"]);
+    // Bad regions: refused, saying why; the region stays.
+    for (region, says) in [
+        (json!({"start": 8, "end": 4}), "must end after it starts"),
+        (json!({"start": 0, "end": 129}), "loop end"),
+        (json!({"start": -1, "end": 4}), "loop start"),
+    ] {
+        let mid = a.edit(set(region)).await.unwrap();
+        let e = a.ack(&mid).await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["code"], "INVALID_EDIT");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(doc["loop"], json!({"start": 4, "end": 8}));
+    // Remix keeps it.
+    let remix = t
+        .post(&format!("/api/sessions/{id}/remix"), None)
+        .await
+        .unwrap();
+    let rid = remix.body["id"].as_str().unwrap();
+    let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap().body;
+    assert_eq!(r["loop"], json!({"start": 4, "end": 8}));
+    // Cleared: gone from the document.
+    let mid = b.edit(set(Value::Null)).await.unwrap();
+    let ack = b.ack(&mid).await.unwrap();
+    assert_eq!(ack["type"], "SET_LOOP_REGION", "{ack}");
+    assert_eq!(ack["region"], Value::Null);
+    a.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert!(doc.get("loop").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn effects_are_shared_persisted_remixed_and_exported() {
+    let t = target();
+    let id = t.create().await.unwrap();
+    let (mut a, _) = t.join(&id, "fx-a", None).await.unwrap();
+    let (mut b, _) = t.join(&id, "fx-b", None).await.unwrap();
+    let edits = [
+        json!({"type": "SET_EFFECT", "param": "reverb.mix", "value": 0.8}),
+        json!({"type": "SET_EFFECT", "param": "reverb.decay", "value": 4}),
+        json!({"type": "SET_EFFECT", "trackId": "bass", "param": "filter.mode", "value": 1}),
+        json!({"type": "SET_EFFECT", "trackId": "bass", "param": "filter.cutoff", "value": 500}),
+        json!({"type": "SET_PARAMETER_LOCK", "trackId": "bass", "step": 3, "lock": {"cutoff": 300}}),
+    ];
+    for e in edits {
+        let mid = a.edit(e).await.unwrap();
+        let ack = a.ack(&mid).await.unwrap();
+        let seen = b.expect(|m| m["mid"] == mid.as_str()).await.unwrap();
+        assert_eq!(seen["seq"], ack["seq"]);
+    }
+    // Bad effect edits: clear errors, nothing stored, the session keeps working.
+    let bad = [
+        (
+            r#"{"type":"SET_EFFECT","mid":"f1","param":"reverb.mix","value":2}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f2","trackId":"bass","param":"reverb.mix","value":0.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f3","param":"filter.cutoff","value":500}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f4","trackId":"nope","param":"send.reverb","value":0.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f5","param":"delay.division","value":1.5}"#,
+            "INVALID_EDIT",
+        ),
+        (
+            r#"{"type":"SET_EFFECT","mid":"f6","param":"reverb.sparkle","value":1}"#,
+            "INVALID_MESSAGE",
+        ),
+        (
+            r#"{"type":"SET_PARAMETER_LOCK","mid":"f7","trackId":"bass","step":2,"lock":{"cutoff":5}}"#,
+            "INVALID_EDIT",
+        ),
+    ];
+    for (text, code) in bad {
+        a.send_text(text).await.unwrap();
+        let e = a.expect(|m| m["type"] == "ERROR").await.unwrap();
+        assert_eq!(e["code"], code, "for {text}");
+        assert!(e["message"].as_str().unwrap().len() > 5, "{e}");
+    }
+    let doc = t.get(&format!("/api/sessions/{id}")).await.unwrap().body;
+    assert_eq!(
+        doc["effects"],
+        json!({"reverb.mix": 0.8, "reverb.decay": 4.0})
+    );
+    let bass = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "bass")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        bass["fx"],
+        json!({"filter.mode": 1.0, "filter.cutoff": 500.0})
+    );
+    assert_eq!(bass["locks"]["3"]["cutoff"], 300.0);
+    // A remix keeps them.
+    let remix = t
+        .post(&format!("/api/sessions/{id}/remix"), None)
+        .await
+        .unwrap();
+    let rid = remix.body["id"].as_str().unwrap();
+    let r = t.get(&format!("/api/sessions/{rid}")).await.unwrap().body;
+    assert_eq!(r["effects"], doc["effects"]);
+    assert_eq!(r["tracks"], doc["tracks"]);
+    // The export renders them: with the reverb the file rings on after the loop; back to dry,
+    // it ends with the instruments' own tails.
+    let frames = |bytes: Vec<u8>| {
+        hound::WavReader::new(std::io::Cursor::new(bytes))
+            .unwrap()
+            .duration()
+    };
+    let path = format!("/api/sessions/{id}/export.wav?loops=1");
+    let wet = t.get(&path).await.unwrap();
+    assert_eq!(wet.status, 200, "{}", wet.text);
+    let wet = frames(wet.bytes);
+    let mid = a
+        .edit(json!({"type": "SET_EFFECT", "param": "reverb.mix", "value": 0}))
+        .await
+        .unwrap();
+    a.ack(&mid).await.unwrap();
+    let dry = frames(t.get(&path).await.unwrap().bytes);
+    // One loop at 120 BPM is 2 s (88,200 frames at 44.1 kHz or 96,000 at 48 kHz).
+    assert!(
+        wet as f64 > dry as f64 + 0.5 * 44_100.0,
+        "with reverb {wet} frames, dry {dry}"
+    );
+}

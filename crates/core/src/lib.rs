@@ -18,7 +18,8 @@
 //! - [`catalogue`]: every instrument (id, name, category, kind, range, licence), defined once,
 //!   and [`manifest`]: the format of a sampled instrument's zones,
 //! - [`storage`]: what the hosts persist, with a schema version and migrations,
-//! - [`undo`]: undo and redo of a player's own edits, never overwriting someone else's.
+//! - [`undo`]: undo and redo of a player's own edits, never overwriting someone else's,
+//! - [`effects`]: every effect parameter (master chain, track sends and filter), defined once.
 //!
 //! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
 //! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
@@ -29,6 +30,7 @@ pub mod api;
 pub mod catalogue;
 pub mod client;
 pub mod clock;
+pub mod effects;
 pub mod limits;
 pub mod live;
 pub mod manifest;

@@ -22,6 +22,8 @@ pub const SESSION_NAME_MAX_CHARS: usize = 100;
 pub const TRACK_NAME_MAX_CHARS: usize = 32;
 pub const PITCH_MIN: i8 = -24;
 pub const PITCH_MAX: i8 = 24;
+/// Notes one step of a melodic track may hold: its pitch and up to three chord notes.
+pub const CHORD_MAX_NOTES: usize = 4;
 pub const TRANSPOSE_MIN: i8 = -24;
 pub const TRANSPOSE_MAX: i8 = 24;
 /// Length limits of identifiers on the wire.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock;
+use crate::effects::{FxValues, Scope};
 use crate::limits::*;
 
 /// Metadata of a session: the session index (native: a table; Cloudflare: KV `session:{uuid}`).
@@ -45,6 +46,79 @@ pub struct SessionState {
     /// The key and scale melodic tracks keep to (C chromatic, the default, keeps every note).
     #[serde(default, skip_serializing_if = "crate::music::Key::is_default")]
     pub key: crate::music::Key,
+    /// The master chain's settings that differ from their defaults (see [`crate::effects`]).
+    #[serde(default, skip_serializing_if = "FxValues::is_default")]
+    pub effects: FxValues,
+    /// The shared loop region every player hears (none: each track loops its whole length).
+    #[serde(rename = "loop", default, skip_serializing_if = "Option::is_none")]
+    pub loop_region: Option<LoopRegion>,
+}
+
+/// A loop region: global 16th steps `start..end` (end exclusive, `0 <= start < end <= 128`).
+///
+/// Playback counts global steps `n` from the transport's anchor as always; with a region, step
+/// `n` plays slot [`LoopRegion::wrap`]`(n)`: itself before the region's start, then the region
+/// over and over. Each track then plays that slot modulo its own step count (polyrhythms stay).
+/// The engine (`keyboardia_audio::engine::LoopRegion`, which must agree: tested) and the app's
+/// playhead use the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopRegion {
+    pub start: u8,
+    pub end: u8,
+}
+
+impl LoopRegion {
+    pub fn new(start: i64, end: i64) -> Result<LoopRegion, Invalid> {
+        let start = check_range_i64("loop start", start, 0, STEP_SLOTS as i64 - 1)?;
+        let end = check_range_i64("loop end", end, 1, STEP_SLOTS as i64)?;
+        if start >= end {
+            return Err(invalid(format!(
+                "the loop region must end after it starts, got start {start} and end {end}"
+            )));
+        }
+        Ok(LoopRegion {
+            start: start as u8,
+            end: end as u8,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        LoopRegion::new(self.start as i64, self.end as i64).map(|_| ())
+    }
+
+    /// Steps in the region.
+    pub fn len(&self) -> i64 {
+        (self.end as i64 - self.start as i64).max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether slot `slot` is in the region.
+    pub fn contains(&self, slot: i64) -> bool {
+        (self.start as i64..self.end as i64).contains(&slot)
+    }
+
+    /// The slot global step `n` plays: `n` before the region, then `start..end` again and again.
+    pub fn wrap(&self, n: i64) -> i64 {
+        let start = self.start as i64;
+        if n < start {
+            n
+        } else {
+            start + (n - start).rem_euclid(self.len())
+        }
+    }
+
+    /// [`LoopRegion::wrap`] of a fractional step position (the phase within the step is kept).
+    pub fn wrap_position(&self, p: f64) -> f64 {
+        let start = self.start as f64;
+        if p < start {
+            p
+        } else {
+            start + (p - start).rem_euclid(self.len() as f64)
+        }
+    }
 }
 
 /// One row of the grid.
@@ -73,6 +147,9 @@ pub struct Track {
     pub muted: bool,
     #[serde(default)]
     pub soloed: bool,
+    /// The track's sends, filter and drive that differ from their defaults.
+    #[serde(default, skip_serializing_if = "FxValues::is_default")]
+    pub fx: FxValues,
 }
 
 /// A parameter lock on one step. An all-empty lock is the same as no lock.
@@ -85,6 +162,12 @@ pub struct Lock {
     pub volume: Option<f32>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub tie: bool,
+    /// The track filter's cutoff on this step, in Hz (a filter sweep drawn into the pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<f32>,
+    /// The step's other notes (a chord on a melodic track), besides `pitch`.
+    #[serde(default, skip_serializing_if = "Chord::is_empty")]
+    pub chord: Chord,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -93,7 +176,108 @@ fn is_false(b: &bool) -> bool {
 
 impl Lock {
     pub fn is_empty(&self) -> bool {
-        self.pitch.is_none() && self.volume.is_none() && !self.tie
+        self.pitch.is_none()
+            && self.volume.is_none()
+            && !self.tie
+            && self.cutoff.is_none()
+            && self.chord.is_empty()
+    }
+
+    /// Every note the step plays, in semitones from the track's base note: `pitch` (0 when
+    /// unset) first, then the chord's.
+    pub fn notes(&self) -> impl Iterator<Item = i8> + '_ {
+        std::iter::once(self.pitch.unwrap_or(0)).chain(self.chord.iter())
+    }
+
+    /// The chord made canonical: a chord note that repeats `pitch` (after snapping into a key,
+    /// say) is dropped.
+    pub fn normalized(mut self) -> Lock {
+        self.chord = self.chord.without(self.pitch.unwrap_or(0));
+        self
+    }
+}
+
+/// The extra notes of a chord: up to [`CHORD_MAX_NOTES`] - 1 pitches (semitones from the
+/// instrument's base note, like a lock's `pitch`), kept sorted and without repeats so that
+/// every host stores the same bytes. JSON: a list, e.g. `[4, 7]`. Fixed-size, so a [`Lock`]
+/// stays `Copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Chord {
+    notes: [i8; CHORD_MAX_NOTES - 1],
+    len: u8,
+}
+
+impl Chord {
+    /// A chord of `notes` (any order; repeats are dropped). Each must be within
+    /// `PITCH_MIN..=PITCH_MAX`, and a step holds at most [`CHORD_MAX_NOTES`] notes.
+    pub fn new(notes: &[i64]) -> Result<Chord, Invalid> {
+        if notes.len() > CHORD_MAX_NOTES - 1 {
+            return Err(invalid(format!(
+                "a step holds at most {CHORD_MAX_NOTES} notes (its pitch and {} chord notes), got {}",
+                CHORD_MAX_NOTES - 1,
+                notes.len() + 1
+            )));
+        }
+        let mut c = Chord::default();
+        for &n in notes {
+            let n = check_range_i64("chord note", n, PITCH_MIN as i64, PITCH_MAX as i64)? as i8;
+            c = c.with(n);
+        }
+        Ok(c)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn as_slice(&self) -> &[i8] {
+        &self.notes[..self.len as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i8> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    /// This chord with `note` added in order (unchanged if it is already there or full).
+    fn with(mut self, note: i8) -> Chord {
+        if self.as_slice().contains(&note) || self.len() >= self.notes.len() {
+            return self;
+        }
+        let at = self.as_slice().iter().take_while(|&&x| x < note).count();
+        let len = self.len();
+        self.notes.copy_within(at..len, at + 1);
+        self.notes[at] = note;
+        self.len += 1;
+        self
+    }
+
+    /// This chord without `note`.
+    pub fn without(&self, note: i8) -> Chord {
+        self.iter()
+            .filter(|&x| x != note)
+            .fold(Chord::default(), Chord::with)
+    }
+
+    /// Each note mapped through `f` (which may make two the same: they become one).
+    pub fn map(&self, f: impl FnMut(i8) -> i8) -> Chord {
+        self.iter().map(f).fold(Chord::default(), Chord::with)
+    }
+}
+
+impl Serialize for Chord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Chord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v: Vec<i64> = Vec::deserialize(d)?;
+        Chord::new(&v).map_err(|e| serde::de::Error::custom(e.0))
     }
 }
 
@@ -333,6 +517,7 @@ impl Track {
             swing: 0,
             muted: false,
             soloed: false,
+            fx: FxValues::default(),
         }
     }
 
@@ -351,6 +536,7 @@ impl Track {
             TRANSPOSE_MAX as i64,
         )?;
         check_swing(self.swing as i64)?;
+        self.fx.validate(Scope::Track)?;
         for (step, lock) in &self.locks {
             check_step_index(*step as i64)?;
             validate_lock(lock)?;
@@ -366,6 +552,15 @@ pub fn validate_lock(lock: &Lock) -> Result<(), Invalid> {
     if let Some(v) = lock.volume {
         check_range_f64("lock volume", v as f64, 0.0, 1.0)?;
     }
+    if let Some(c) = lock.cutoff {
+        crate::effects::check_cutoff(c as f64)?;
+    }
+    for n in lock.chord.iter() {
+        check_range_i64("chord note", n as i64, PITCH_MIN as i64, PITCH_MAX as i64)?;
+        if n == lock.pitch.unwrap_or(0) {
+            return Err(invalid(format!("chord note {n} repeats the step's pitch")));
+        }
+    }
     Ok(())
 }
 
@@ -380,6 +575,8 @@ impl SessionState {
             samples: Vec::new(),
             transport: Transport::default(),
             key: crate::music::Key::default(),
+            effects: FxValues::default(),
+            loop_region: None,
         }
     }
 
@@ -429,6 +626,10 @@ impl SessionState {
         check_tempo(self.tempo as i64)?;
         check_swing(self.swing as i64)?;
         self.key.validate()?;
+        self.effects.validate(Scope::Session)?;
+        if let Some(r) = &self.loop_region {
+            r.validate()?;
+        }
         if self.tracks.len() > MAX_TRACKS {
             return Err(invalid(format!("at most {MAX_TRACKS} tracks")));
         }
@@ -439,6 +640,47 @@ impl SessionState {
             }
         }
         Ok(())
+    }
+
+    /// The slot playback is on at step position `p` (a transport's position): within the loop
+    /// region if there is one, else along the longest track (what the grid shows).
+    pub fn slot_at(&self, p: f64) -> f64 {
+        match self.loop_region {
+            Some(r) => r.wrap_position(p),
+            None => {
+                let longest = self.tracks.iter().map(|t| t.step_count).max().unwrap_or(16);
+                p.rem_euclid(longest.max(1) as f64)
+            }
+        }
+    }
+
+    /// The transport after the loop region becomes `region` at server time `at`. Stopped: as it
+    /// is. Playing, it is re-anchored at `at` so every player moves at the same instant: a
+    /// position inside the new region keeps its phase; one outside it jumps to the region's
+    /// start; clearing the region goes on from the slot playing then (no jump).
+    pub fn transport_for_loop(&self, region: Option<LoopRegion>, at: f64) -> Transport {
+        let tr = self.transport;
+        if !tr.playing {
+            return tr;
+        }
+        let p = tr.position_at(at);
+        let anchor_step = match (self.loop_region, region) {
+            (None, None) => p,
+            (Some(old), None) => old.wrap_position(p),
+            (_, Some(r)) => {
+                let slot = self.slot_at(p);
+                if r.contains(slot.floor() as i64) {
+                    slot
+                } else {
+                    r.start as f64
+                }
+            }
+        };
+        Transport {
+            anchor_time: at,
+            anchor_step,
+            ..tr
+        }
     }
 
     /// The same pattern with playback stopped (for remix and publish).

@@ -245,7 +245,17 @@ pub fn transform(
                     )));
                 }
                 l.pitch = (moved != 0).then_some(moved as i8);
-                put(i, (on, Some(l)));
+                // A chord moves as a whole, each note one degree.
+                let mut chord = [0i64; crate::limits::CHORD_MAX_NOTES];
+                for (c, n) in chord.iter_mut().zip(l.chord.iter()) {
+                    *c = (s.key.step(base + n as i32, by) - base) as i64;
+                }
+                l.chord = crate::model::Chord::new(&chord[..l.chord.len()]).map_err(|_| {
+                    Invalid(format!(
+                        "shifting would take a chord note of step {i} beyond the pitch range"
+                    ))
+                })?;
+                put(i, (on, Some(l.normalized())));
             }
         }
         PatternOp::Euclid { hits, rotation } => {

@@ -147,12 +147,26 @@ pub enum Edit {
         track_id: String,
         new_id: String,
     },
+    /// Sets one effect parameter: of the master chain (no `trackId`) or of a track (see
+    /// [`crate::effects::Fx`] for the names, ranges and scopes).
+    SetEffect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track_id: Option<String>,
+        param: crate::effects::Fx,
+        value: f64,
+    },
     /// Several edits as one: resolved in order against the state each leaves, all or none, one
     /// log entry (an undo or a redo). No transport edits and no nesting.
     Batch {
         edits: Vec<Edit>,
     },
-    /// Starts shared playback (at `fromStep`, default 0) slightly in the future.
+    /// Sets (or with `region: null`, clears) the shared loop region; while playing, the
+    /// transport is re-anchored so every player moves into it at the same instant.
+    SetLoopRegion {
+        region: Option<LoopRegionRequest>,
+    },
+    /// Starts shared playback (at `fromStep`; by default the loop region's start, or 0)
+    /// slightly in the future.
     Play {
         #[serde(default)]
         #[serde(deserialize_with = "wide::opt_int")]
@@ -201,6 +215,10 @@ mod wide {
     pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Option::<Number>::deserialize(d).map(|n| n.map(Number::get))
     }
+
+    pub fn int_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        Vec::<Number>::deserialize(d).map(|v| v.into_iter().map(Number::get).collect())
+    }
 }
 
 /// A parameter lock as a client sends it.
@@ -214,6 +232,22 @@ pub struct LockRequest {
     pub volume: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tie: bool,
+    /// The track filter's cutoff on this step, in Hz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<f64>,
+    /// The step's other notes (a chord, melodic tracks only), besides `pitch`: at most three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "wide::int_vec")]
+    pub chord: Vec<i64>,
+}
+
+/// A loop region as a client sends it: global steps `start..end` (end exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopRegionRequest {
+    #[serde(deserialize_with = "wide::int")]
+    pub start: i64,
+    #[serde(deserialize_with = "wide::int")]
+    pub end: i64,
 }
 
 /// A track as a client adds it. The client picks the id, so it can edit the track before the
@@ -332,6 +366,17 @@ pub enum Change {
     SetKey {
         key: crate::music::Key,
     },
+    SetEffect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track_id: Option<String>,
+        param: crate::effects::Fx,
+        value: f32,
+    },
+    /// The loop region, with the transport it leaves (re-anchored while playing).
+    SetLoopRegion {
+        region: Option<LoopRegion>,
+        transport: Transport,
+    },
     /// Several changes applied in order (a resolved `BATCH`).
     Batch {
         changes: Vec<Change>,
@@ -415,6 +460,14 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
             let lock = match lock {
                 None => None,
                 Some(l) => {
+                    let chord = Chord::new(&l.chord)?;
+                    if !chord.is_empty() && !crate::music::is_melodic(t) {
+                        return Err(Invalid(format!(
+                            "track {:?} plays {}, which is not melodic: a step of it holds one note, not a chord",
+                            t.id, t.instrument
+                        ))
+                        .into());
+                    }
                     let lock = Lock {
                         pitch: l
                             .pitch
@@ -428,7 +481,10 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                             .map(|v| check_range_f64("lock volume", v, 0.0, 1.0))
                             .transpose()?,
                         tie: l.tie,
-                    };
+                        cutoff: l.cutoff.map(crate::effects::check_cutoff).transpose()?,
+                        chord: chord.map(snap),
+                    }
+                    .normalized();
                     (!lock.is_empty()).then_some(lock)
                 }
             };
@@ -582,7 +638,7 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
         Edit::Play { from_step } => {
             let step = match from_step {
                 Some(v) => check_range_i64("fromStep", *v, 0, i64::from(u32::MAX))? as f64,
-                None => 0.0,
+                None => s.loop_region.map_or(0.0, |r| r.start as f64),
             };
             let at = ctx.now + ctx.lead_ms;
             let anchor_step = if s.transport.playing {
@@ -662,6 +718,8 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                             let q = crate::music::snap_pitch(&key, t, p);
                             l.pitch = (q != 0).then_some(q);
                         }
+                        l.chord = l.chord.map(|p| crate::music::snap_pitch(&key, t, p));
+                        *l = l.normalized();
                     }
                     locks.retain(|_, l| !l.is_empty());
                     if locks != t.locks {
@@ -710,6 +768,38 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 ],
             }
         }
+        Edit::SetEffect {
+            track_id,
+            param,
+            value,
+        } => {
+            use crate::effects::Scope;
+            match (param.scope(), track_id) {
+                (Scope::Session, Some(_)) => {
+                    return Err(Invalid(format!(
+                        "effect {} belongs to the session: send it without a trackId",
+                        param.name()
+                    ))
+                    .into())
+                }
+                (Scope::Track, None) => {
+                    return Err(Invalid(format!(
+                        "effect {} belongs to a track: say which with trackId",
+                        param.name()
+                    ))
+                    .into())
+                }
+                (_, Some(id)) => {
+                    track(s, id)?;
+                }
+                (Scope::Session, None) => {}
+            }
+            C::SetEffect {
+                track_id: track_id.clone(),
+                param: *param,
+                value: param.check(*value)?,
+            }
+        }
         Edit::Batch { edits } => {
             if edits.len() > MAX_BATCH_EDITS {
                 return Err(Invalid(format!(
@@ -732,6 +822,15 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 changes.push(c);
             }
             C::Batch { changes }
+        }
+        Edit::SetLoopRegion { region } => {
+            let region = region
+                .map(|r| LoopRegion::new(r.start, r.end))
+                .transpose()?;
+            C::SetLoopRegion {
+                region,
+                transport: s.transport_for_loop(region, ctx.now + ctx.lead_ms),
+            }
         }
         Edit::Stop {} => {
             let at = ctx.now + ctx.lead_ms;
@@ -843,6 +942,20 @@ pub fn apply(s: &mut SessionState, change: &Change) {
             t.locks = locks.clone();
         }),
         C::SetKey { key } => s.key = *key,
+        C::SetEffect {
+            track_id: None,
+            param,
+            value,
+        } => s.effects.set(*param, *value),
+        C::SetEffect {
+            track_id: Some(id),
+            param,
+            value,
+        } => with_track(s, id, |t| t.fx.set(*param, *value)),
+        C::SetLoopRegion { region, transport } => {
+            s.loop_region = *region;
+            s.transport = *transport;
+        }
         C::Batch { changes } => {
             for c in changes {
                 apply(s, c);
@@ -1034,7 +1147,9 @@ pub const EDIT_TYPES: &[&str] = &[
     "SET_KEY",
     "TRANSFORM_PATTERN",
     "DUPLICATE_TRACK",
+    "SET_EFFECT",
     "BATCH",
+    "SET_LOOP_REGION",
     "PLAY",
     "STOP",
 ];

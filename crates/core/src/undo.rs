@@ -36,6 +36,9 @@ pub enum Target {
     Swing,
     SessionName,
     Key,
+    /// One effect parameter: of the master chain, or of a track.
+    Effect(Option<String>, crate::effects::Fx),
+    LoopRegion,
 }
 
 /// A track's setting.
@@ -61,7 +64,8 @@ impl Target {
             | Target::Pattern(t)
             | Target::Track(t)
             | Target::Position(t)
-            | Target::Field(t, _) => Some(t),
+            | Target::Field(t, _)
+            | Target::Effect(Some(t), _) => Some(t),
             _ => None,
         }
     }
@@ -93,6 +97,8 @@ impl Target {
                 Target::Swing => j(&s.swing),
                 Target::SessionName => j(&s.name),
                 Target::Key => j(&s.key),
+                Target::Effect(None, p) => j(&s.effects.get(*p)),
+                Target::LoopRegion => j(&s.loop_region),
                 _ => Value::Null,
             };
         };
@@ -116,6 +122,7 @@ impl Target {
                 Field::Muted => j(&t.muted),
                 Field::Soloed => j(&t.soloed),
             },
+            Target::Effect(_, p) => j(&t.fx.get(*p)),
             _ => Value::Null,
         }
     }
@@ -159,6 +166,10 @@ pub fn touched(change: &Change) -> Vec<Target> {
         C::SetSwing { .. } => one(Target::Swing),
         C::SetSessionName { .. } => one(Target::SessionName),
         C::SetKey { .. } => one(Target::Key),
+        C::SetEffect {
+            track_id, param, ..
+        } => one(Target::Effect(track_id.clone(), *param)),
+        C::SetLoopRegion { .. } => one(Target::LoopRegion),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => vec![],
         C::Batch { changes } => changes.iter().flat_map(touched).collect(),
     }
@@ -428,6 +439,33 @@ fn collect(state: &mut SessionState, change: &Change, out: &mut Vec<(Target, Val
                 move_notes: false,
             },
         ),
+        C::SetEffect {
+            track_id, param, ..
+        } => {
+            let before = match track_id {
+                None => Some(s.effects.get(*param)),
+                Some(id) => track(id).map(|t| t.fx.get(*param)),
+            };
+            if let Some(v) = before {
+                note(
+                    Target::Effect(track_id.clone(), *param),
+                    Edit::SetEffect {
+                        track_id: track_id.clone(),
+                        param: *param,
+                        value: v as f64,
+                    },
+                );
+            }
+        }
+        C::SetLoopRegion { .. } => note(
+            Target::LoopRegion,
+            Edit::SetLoopRegion {
+                region: s.loop_region.map(|r| crate::protocol::LoopRegionRequest {
+                    start: r.start as i64,
+                    end: r.end as i64,
+                }),
+            },
+        ),
         C::PlaybackStarted { .. } | C::PlaybackStopped { .. } | C::SampleAdded { .. } => {}
         C::Batch { .. } => unreachable!("handled above"),
         other => {
@@ -489,5 +527,7 @@ fn lock_request(l: &Lock) -> LockRequest {
         pitch: l.pitch.map(i64::from),
         volume: l.volume.map(f64::from),
         tie: l.tie,
+        cutoff: l.cutoff.map(f64::from),
+        chord: l.chord.iter().map(i64::from).collect(),
     }
 }

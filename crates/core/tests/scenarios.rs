@@ -543,7 +543,9 @@ fn every_edit_type_is_wired_end_to_end() {
             Edit::SetKey { .. } => "SET_KEY",
             Edit::TransformPattern { .. } => "TRANSFORM_PATTERN",
             Edit::DuplicateTrack { .. } => "DUPLICATE_TRACK",
+            Edit::SetEffect { .. } => "SET_EFFECT",
             Edit::Batch { .. } => "BATCH",
+            Edit::SetLoopRegion { .. } => "SET_LOOP_REGION",
             Edit::Play { .. } => "PLAY",
             Edit::Stop { .. } => "STOP",
         }
@@ -566,6 +568,8 @@ fn every_edit_type_is_wired_end_to_end() {
                 pitch: Some(-3),
                 volume: Some(0.5),
                 tie: true,
+                chord: vec![],
+                ..LockRequest::default()
             }),
         },
         Edit::AddTrack {
@@ -624,6 +628,9 @@ fn every_edit_type_is_wired_end_to_end() {
         Edit::SetSessionName {
             name: "Nachtmusik ♪".into(),
         },
+        Edit::SetLoopRegion {
+            region: Some(LoopRegionRequest { start: 4, end: 12 }),
+        },
         Edit::Play { from_step: Some(4) },
         Edit::Stop {},
         Edit::DeleteTrack {
@@ -664,6 +671,16 @@ fn every_edit_type_is_wired_end_to_end() {
             track_id: "snare".into(),
             new_id: "snare2".into(),
         },
+        Edit::SetEffect {
+            track_id: None,
+            param: keyboardia_core::effects::Fx::ReverbMix,
+            value: 0.5,
+        },
+        Edit::SetEffect {
+            track_id: Some("snare".into()),
+            param: keyboardia_core::effects::Fx::FilterCutoff,
+            value: 900.0,
+        },
         Edit::Batch {
             edits: vec![
                 Edit::SetSwing { swing: 10 },
@@ -676,6 +693,7 @@ fn every_edit_type_is_wired_end_to_end() {
     ];
     let mut names: Vec<&str> = edits.iter().map(name).collect();
     names.sort();
+    names.dedup();
     let mut all = EDIT_TYPES.to_vec();
     all.sort();
     assert_eq!(names, all, "every edit type has a case");

@@ -411,6 +411,8 @@ fn a_key_change_moves_notes_in_one_edit_and_one_undo() {
                 pitch: Some(1),
                 volume: None,
                 tie: false,
+                chord: vec![],
+                ..LockRequest::default()
             }),
         },
     )

@@ -89,12 +89,14 @@ fn play(inst: &SampledInstrument, note: i32, steps: usize, volume: Option<f32>) 
         pitch: Some((note - inst.base_note as i32) as i8),
         volume,
         tie: false,
+        ..StepLock::default()
     };
     for k in 1..steps {
         t.locks[k] = StepLock {
             pitch: Some((note - inst.base_note as i32) as i8),
             volume,
             tie: true,
+            ..StepLock::default()
         };
     }
     let mut p = Pattern::default();

@@ -282,7 +282,7 @@ impl Sessions {
 enum Pending {
     Applied(
         oneshot::Sender<Result<Applied, ApplyError>>,
-        Result<Applied, ApplyError>,
+        Box<Result<Applied, ApplyError>>,
     ),
     Done(oneshot::Sender<()>),
 }
@@ -332,7 +332,7 @@ async fn run_session(
         for p in pending {
             match p {
                 Pending::Applied(reply, r) => {
-                    let r = match (&flushed, r) {
+                    let r = match (&flushed, *r) {
                         (Err(e), Ok(_)) => Err(ApplyError::Storage(e.to_string())),
                         (_, r) => r,
                     };
@@ -379,11 +379,11 @@ impl Actor {
             }
             Cmd::Edit { edit, reply } => {
                 let r = core.system_edit(now, &edit).map_err(ApplyError::from);
-                pending.push(Pending::Applied(reply, r));
+                pending.push(Pending::Applied(reply, Box::new(r)));
             }
             Cmd::Change { change, reply } => {
                 let r = core.system_change(change).map_err(ApplyError::from);
-                pending.push(Pending::Applied(reply, r));
+                pending.push(Pending::Applied(reply, Box::new(r)));
             }
             Cmd::Shutdown { done } => {
                 core.shutdown();

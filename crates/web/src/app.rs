@@ -63,6 +63,8 @@ pub(crate) enum Sheet {
     Help,
     /// What the header has no room for on a phone: exports, theme, shortcuts.
     More,
+    /// The session's effects.
+    Effects,
 }
 
 /// The session page's state, shared by its parts (all `Copy`).
@@ -148,6 +150,11 @@ pub(crate) fn page_keys(ui: Ui, e: web_sys::KeyboardEvent) {
     if e.key() == "?" && !typing {
         e.prevent_default();
         toggle_sheet(ui, Sheet::Help);
+    }
+    let plain = !(e.ctrl_key() || e.meta_key() || e.alt_key());
+    if e.key().eq_ignore_ascii_case("e") && !typing && plain && tag != "DIV" {
+        e.prevent_default();
+        toggle_sheet(ui, Sheet::Effects);
     }
     // Ctrl/Cmd+Z undoes, with Shift (or Ctrl+Y) redoes: the player's own edits.
     let key = e.key().to_lowercase();

@@ -27,6 +27,9 @@ struct Audio {
     output_lag: Option<f64>,
     /// Taps the master output for the level meter (not connected onwards).
     meter: Option<web_sys::AnalyserNode>,
+    /// The master effects last sent (none yet: the first are sent settling, so a player who
+    /// just joined hears the session's effects from the first note).
+    fx_sent: Option<keyboardia_audio::effects::MasterFx>,
 }
 
 thread_local! {
@@ -191,6 +194,7 @@ pub async fn start() -> Result<(), JsValue> {
             last: None,
             output_lag: None,
             meter,
+            fx_sent: None,
         })
     });
     leptos::prelude::Set::set(&running(), true);
@@ -395,9 +399,22 @@ const OUTPUT_JUMP_MS: f64 = 2.0;
 /// Corrections smaller than this (s) are noise, not drift: left alone.
 const CORRECTION_FLOOR_S: f64 = 0.00015;
 
-/// Sends the pattern (with this player's personal mix) to the engine.
+/// Sends the pattern (with this player's personal mix) and the master effects, when they
+/// changed, to the engine.
 pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
     post(&pattern_message(s, personal));
+    let fx = keyboardia_audio::offline::master_fx(&s.effects);
+    let first = AUDIO.with(|a| {
+        let mut a = a.borrow_mut();
+        let a = a.as_mut()?;
+        if a.fx_sent == Some(fx) {
+            return None;
+        }
+        Some(a.fx_sent.replace(fx).is_none())
+    });
+    if let Some(first) = first {
+        post(&control::effects_message(&fx, first));
+    }
 }
 
 /// Maps the shared transport (server time) to the engine's frames and sends it. Called when

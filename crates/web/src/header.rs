@@ -50,6 +50,8 @@ pub(crate) fn Header() -> impl IntoView {
                 <button aria-expanded=move || ui.share_open.get().to_string()
                     on:click=move |_| ui.share_open.update(|o| *o = !*o)>"Share"</button>
                 <button class="remix" on:click=move |_| derive(ui, "remix")>"Remix"</button>
+                <button class="fx-open" aria-haspopup="dialog" title="Effects (E)"
+                    on:click=move |_| toggle_sheet(ui, Sheet::Effects)>"Effects"</button>
                 <Show when=move || !sig.read_only.get()>
                     <button class="publish" aria-haspopup="dialog"
                         on:click=move |_| toggle_sheet(ui, Sheet::Publish)>"Publish…"</button>

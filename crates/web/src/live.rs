@@ -102,6 +102,9 @@ fn coalesce_key(e: &Edit) -> Option<String> {
         Edit::SetTrackPan { track_id, .. } => format!("pan/{track_id}"),
         Edit::SetTrackTranspose { track_id, .. } => format!("transpose/{track_id}"),
         Edit::SetTrackSwing { track_id, .. } => format!("swing/{track_id}"),
+        Edit::SetEffect {
+            track_id, param, ..
+        } => format!("fx/{}/{}", track_id.as_deref().unwrap_or(""), param.name()),
         _ => return None,
     })
 }
@@ -381,6 +384,14 @@ fn glow_for(a: &Applied) -> Option<(String, u8, String)> {
         | Change::SetParameterLock { track_id, step, .. } => {
             Some((track_id.clone(), *step, player))
         }
+        // An effect control glows like a cell: keyed by its parameter, step `u8::MAX`.
+        Change::SetEffect {
+            track_id, param, ..
+        } => Some((
+            crate::effects_panel::glow_key(track_id.as_deref(), *param),
+            u8::MAX,
+            player,
+        )),
         _ => None,
     }
 }

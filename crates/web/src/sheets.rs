@@ -7,12 +7,14 @@ use crate::app::ui;
 use crate::app::Sheet;
 use crate::app::Ui;
 use crate::controls::Slider;
+use crate::effects_panel::{from_unit, to_unit, EffectsSheet, TrackEffects};
 use crate::grid::add_track;
 use crate::header::ThemeToggle;
 use crate::key::KeyControl;
 use crate::live;
 use crate::pattern_tools::PatternTools;
 use crate::piano_roll::PianoRoll;
+use keyboardia_core::effects::Fx;
 use keyboardia_core::limits::STEP_COUNTS;
 use keyboardia_core::model::Track;
 use keyboardia_core::protocol::Edit;
@@ -95,6 +97,7 @@ pub(crate) fn SheetView() -> impl IntoView {
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
                 Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
                 Sheet::Roll(id) => ("roll-sheet", view! { <PianoRoll id=id/> }.into_any()),
+                Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
@@ -138,8 +141,14 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
     let track = sheet_track(ui, id.clone());
     let name = move || track.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
     let confirm = RwSignal::new(false);
-    let (id_inst, id_count, id_name, id_del, id_tools) =
-        (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_inst, id_count, id_name, id_del, id_tools, id_fx) = (
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+    );
     let num = move |f: fn(&Track) -> i64, d: i64| {
         Signal::derive(move || track.with(|t| t.as_ref().map(f).unwrap_or(d)))
     };
@@ -185,6 +194,7 @@ pub(crate) fn TrackSettings(id: String) -> impl IntoView {
             <Slider label="Swing" min=0 max=100
                 value=num(|t| t.swing as i64, 0)
                 on_set=slider_set(|id, v| Edit::SetTrackSwing { track_id: id, swing: v })/>
+            <TrackEffects track_id=id_fx.clone()/>
             <section class="tools-section" aria-label="Pattern tools">
                 <h3>"Pattern"</h3>
                 <PatternTools track_id=id_tools.clone()/>
@@ -373,6 +383,10 @@ pub(crate) const SHORTCUTS: &[(&str, &[(&str, &str)])] = &[
             ("← → ↑ ↓", "Move between steps"),
             ("Enter", "Turn the focused step on or off"),
             ("Press and drag", "Paint: every step you pass along the row gets the first one's new state (one undo)"),
+            (
+                "Drag over the step numbers",
+                "Loop those steps for everyone (a click loops that bar); on the ruler ← → move the loop, Shift + ← → resize it, Delete clears it",
+            ),
             ("Shift + Enter", "Open the step editor of the focused step"),
             ("Shift + click", "Open the step editor (pitch, volume, tie)"),
             ("Long press", "Open the step editor on a touch screen"),
@@ -384,12 +398,19 @@ pub(crate) const SHORTCUTS: &[(&str, &[(&str, &str)])] = &[
         "Piano roll",
         &[
             ("← → ↑ ↓", "Move the cursor (steps, pitches)"),
-            ("Enter or Space", "Place a note at the cursor"),
+            ("Enter or Space", "Place a note at the cursor (on a step with notes: add it to the chord, up to 4)"),
             ("Shift + ← →", "Make the note shorter or longer"),
             ("Shift + ↑ ↓", "Move the note up or down the scale"),
             ("− or +", "Make the note softer or louder"),
             ("Delete", "Remove the note (also Backspace)"),
             ("Click, drag", "Place a note; drag across steps to paint, a note's end to lengthen it, a note up or down to change its pitch"),
+        ],
+    ),
+    (
+        "Effects",
+        &[
+            ("E", "Show or hide the effects"),
+            ("← → ↑ ↓ on the XY pad", "Move both of its effects (Shift: finer)"),
         ],
     ),
     (
@@ -433,9 +454,24 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
             })
         })
     });
-    let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool| {
-        let l = keyboardia_core::protocol::LockRequest { pitch, volume, tie };
-        let empty = l.pitch.is_none() && l.volume.is_none() && !l.tie;
+    let send = move |pitch: Option<i64>, volume: Option<f64>, tie: bool, cutoff: Option<f64>| {
+        // The step's chord (set in the piano roll) stays as it is.
+        let chord = lock
+            .get_untracked()
+            .map(|x| x.1.chord.iter().map(i64::from).collect())
+            .unwrap_or_default();
+        let l = keyboardia_core::protocol::LockRequest {
+            pitch,
+            volume,
+            tie,
+            cutoff,
+            chord,
+        };
+        let empty = l.pitch.is_none()
+            && l.volume.is_none()
+            && !l.tie
+            && l.cutoff.is_none()
+            && l.chord.is_empty();
         live::edit(Edit::SetParameterLock {
             track_id: id.clone(),
             step: step as i64,
@@ -443,7 +479,24 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
         });
     };
     let current = move || lock.get_untracked().map(|x| x.1).unwrap_or_default();
-    let (s1, s2, s3, s4) = (send.clone(), send.clone(), send.clone(), send);
+    let cut = move |c: &keyboardia_core::model::Lock| c.cutoff.map(f64::from);
+    let (s1, s2, s3, s4, s5, s6) = (
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send.clone(),
+        send,
+    );
+    // The cutoff this step plays with: its lock, or the track's own.
+    let track_cutoff = move || {
+        track.with(|t| {
+            t.as_ref()
+                .map(|t| t.fx.get(Fx::FilterCutoff))
+                .unwrap_or(Fx::FilterCutoff.default_value())
+        })
+    };
+    let filter_on = move || track.with(|t| t.as_ref().is_some_and(|t| t.fx.filter_on()));
     view! {
         <SheetHead title=Signal::derive(move || lock.get().map(|(n, _)| format!("{n}, step {}", step + 1)).unwrap_or_default())/>
         <div class="sheet-body lock-editor">
@@ -453,7 +506,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     on:change=move |e| {
                         let c = current();
                         let p = event_target_value(&e).parse::<i64>().ok().filter(|p| *p != 0);
-                        s1(p, c.volume.map(f64::from), c.tie);
+                        s1(p, c.volume.map(f64::from), c.tie, cut(&c));
                     }/>
                 <output>{move || lock.get().and_then(|x| x.1.pitch).map(|p| format!("{p:+}")).unwrap_or_else(|| "0".into())}</output>
             </label>
@@ -463,7 +516,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     on:change=move |e| {
                         let c = current();
                         let v = event_target_value(&e).parse::<f64>().ok().map(|v| v / 100.0).filter(|v| *v < 1.0);
-                        s2(c.pitch.map(i64::from), v, c.tie);
+                        s2(c.pitch.map(i64::from), v, c.tie, cut(&c));
                     }/>
                 <output>{move || lock.get().and_then(|x| x.1.volume).map(|v| (v * 100.0).round() as i64).unwrap_or(100)}</output>
             </label>
@@ -472,12 +525,46 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     prop:checked=move || lock.get().map(|x| x.1.tie).unwrap_or(false)
                     on:change=move |_| {
                         let c = current();
-                        s3(c.pitch.map(i64::from), c.volume.map(f64::from), !c.tie);
+                        s3(c.pitch.map(i64::from), c.volume.map(f64::from), !c.tie, cut(&c));
                     }/>
                 " Tie to the previous step"
             </label>
+            <label class="field">"Cutoff"
+                <input type="range" min="0" max="1000" aria-label="Filter cutoff lock"
+                    aria-valuetext=move || {
+                        let c = lock.get().and_then(|x| x.1.cutoff);
+                        c.map(|c| Fx::FilterCutoff.display(c)).unwrap_or_else(|| "the track's".into())
+                    }
+                    prop:value=move || {
+                        let c = lock.get().and_then(|x| x.1.cutoff).unwrap_or_else(track_cutoff);
+                        (to_unit(Fx::FilterCutoff, c) * 1000.0).round().to_string()
+                    }
+                    on:change=move |e| {
+                        let c = current();
+                        if let Ok(u) = event_target_value(&e).parse::<f64>() {
+                            let hz = from_unit(Fx::FilterCutoff, u / 1000.0);
+                            s5(c.pitch.map(i64::from), c.volume.map(f64::from), c.tie, Some(hz));
+                        }
+                    }/>
+                <output>{move || match lock.get().and_then(|x| x.1.cutoff) {
+                    Some(c) => Fx::FilterCutoff.display(c),
+                    None => "track".into(),
+                }}</output>
+            </label>
+            <Show when=move || !filter_on()>
+                <p class="hint">"The track's filter is off: turn it on in the track's settings to hear cutoff locks."</p>
+            </Show>
+            <Show when=move || lock.get().is_some_and(|x| x.1.cutoff.is_some())>
+                <button on:click={
+                    let s6 = s6.clone();
+                    move |_| {
+                        let c = current();
+                        s6(c.pitch.map(i64::from), c.volume.map(f64::from), c.tie, None)
+                    }
+                }>"Use the track's cutoff"</button>
+            </Show>
             <div class="row">
-                <button on:click=move |_| s4(None, None, false)>"Clear"</button>
+                <button on:click=move |_| s4(None, None, false, None)>"Clear"</button>
                 <button class="primary" on:click=move |_| ui.sheet.set(None)>"Done"</button>
             </div>
         </div>

@@ -12,9 +12,12 @@
 //!
 //! Usage: `render-reference <out-dir> [seconds] [sample-rate] [tempo] [--library DIR]
 //! [--all-sampled]` (all 16 tracks sampled: the benchmark of busy sampled tracks)
+//! `[--effects]` (every effect on: the tracks' sends, drive, filters with cutoff locks, and the
+//! master chain)
 
-use keyboardia_audio::control::{instrument_message, pattern_message};
-use keyboardia_audio::demo::busy_pattern;
+use keyboardia_audio::control::{effects_message, instrument_message, pattern_message};
+use keyboardia_audio::demo::{all_effects, busy_pattern, busy_pattern_with_effects};
+use keyboardia_audio::effects::MasterFx;
 use keyboardia_audio::engine::{Engine, Transport};
 use keyboardia_audio::offline::render_engine;
 use keyboardia_audio::sampler::{decode_flac, SampledInstrument};
@@ -54,7 +57,9 @@ const ALL_SAMPLED_TRACKS: &[(usize, &str)] = &[
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let all_sampled = args.iter().any(|a| a == "--all-sampled");
-    args.retain(|a| a != "--all-sampled");
+    // Every effect on: the tracks' sends, drive, filters and cutoff locks, and the master chain.
+    let effects = args.iter().any(|a| a == "--effects");
+    args.retain(|a| a != "--all-sampled" && a != "--effects");
     let tracks = if all_sampled {
         ALL_SAMPLED_TRACKS
     } else {
@@ -77,7 +82,16 @@ fn main() {
     let tempo: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(120.0);
     let dir = std::path::Path::new(&out);
     std::fs::create_dir_all(dir).expect("create out dir");
-    let mut p = busy_pattern();
+    let mut p = if effects {
+        busy_pattern_with_effects()
+    } else {
+        busy_pattern()
+    };
+    let fx = if effects {
+        all_effects()
+    } else {
+        MasterFx::default()
+    };
     let mut e = Engine::new(sr);
     let mut described = Vec::new();
     if let Some(lib) = &library {
@@ -115,14 +129,18 @@ fn main() {
     )
     .expect("write instruments");
     e.set_pattern(&p);
+    e.set_master_fx(&fx);
     e.set_transport(Transport::play(0.0, 0.0, tempo));
+    e.settle_effects();
     let pcm = render_engine(&mut e, (seconds * sr) as usize, 128);
     if library.is_some() {
         // The sampled instruments must be heard in the reference, or the check proves nothing:
         // the same pattern with the slots empty must differ clearly.
         let mut silent = Engine::new(sr);
         silent.set_pattern(&p);
+        silent.set_master_fx(&fx);
         silent.set_transport(Transport::play(0.0, 0.0, tempo));
+        silent.settle_effects();
         let without = render_engine(&mut silent, (seconds * sr) as usize, 128);
         let diff = pcm
             .left
@@ -139,6 +157,8 @@ fn main() {
     let mut msg = pattern_message(&p);
     // The check starts the transport at this tempo.
     msg["tempo"] = json!(tempo);
+    // The master chain, sent (settling) after the pattern.
+    msg["effects"] = effects_message(&fx, true);
     std::fs::write(dir.join("pattern.json"), msg.to_string()).expect("write pattern");
     for (name, ch) in [("left.f32", &pcm.left), ("right.f32", &pcm.right)] {
         let bytes: Vec<u8> = ch.iter().flat_map(|x| x.to_le_bytes()).collect();

@@ -95,6 +95,7 @@ pub fn fingerprint() -> u64 {
             pitch: Some(pitch),
             volume: Some(if k % 3 == 0 { 1.0 } else { 0.5 }),
             tie: false,
+            ..StepLock::default()
         };
     }
     t.locks[12].tie = true;

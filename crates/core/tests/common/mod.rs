@@ -246,7 +246,7 @@ pub const TRACKS: &[&str] = &["kick", "snare", "hat", "bass", "t1", "t2"];
 /// A random edit of any kind (for the property tests).
 pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
     let track_id = TRACKS[a as usize % TRACKS.len()].to_string();
-    match kind % 12 {
+    match kind % 13 {
         0 | 1 => Edit::SetStep {
             track_id,
             step: (b % 20) as i64,
@@ -293,12 +293,34 @@ pub fn edit(kind: u8, a: u8, b: u8) -> Edit {
                     pitch: Some((b % 49) as i64 - 24),
                     volume: None,
                     tie: b.is_multiple_of(2),
+                    // Sometimes a chord (refused on the drum tracks).
+                    chord: if b.is_multiple_of(5) {
+                        vec![4, 7]
+                    } else {
+                        vec![]
+                    },
+                    ..LockRequest::default()
                 })
             },
         },
         10 => Edit::SetTrackStepCount {
             track_id,
             step_count: [4, 7, 16, 32, 128][b as usize % 5],
+        },
+        11 => Edit::SetEffect {
+            track_id: a.is_multiple_of(2).then_some(track_id),
+            param: if a.is_multiple_of(2) {
+                keyboardia_core::effects::Fx::SendReverb
+            } else {
+                keyboardia_core::effects::Fx::ReverbMix
+            },
+            value: b as f64 / 255.0,
+        },
+        _ if b.is_multiple_of(2) => Edit::SetLoopRegion {
+            region: (!b.is_multiple_of(3)).then_some(LoopRegionRequest {
+                start: (b % 8) as i64,
+                end: (b % 8 + 1 + a % 16) as i64,
+            }),
         },
         _ => Edit::SetSessionName {
             name: format!("name {b}"),
