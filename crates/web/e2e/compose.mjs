@@ -390,6 +390,67 @@ await test('piano roll on a phone: opens from the track sheet, a tap places a no
   await p.close();
 });
 
+await test('piano roll chords: several notes on one step, the other player gets the chord; a click takes one note out', async () => {
+  const p = await open(rid);
+  await openRoll(p, 'bass');
+  for (const pitch of [0, 4, 7]) {
+    const [x, y] = await rollPoint(p, 12, pitch);
+    await p.mouse.click(x, y);
+    await sleep(150);
+  }
+  let d = await until(rid, (d) => on(d, 12) && JSON.stringify(lock(d, 12).chord) === '[4,7]' && !lock(d, 12).pitch, 'a C major chord on step 13');
+  await rb.waitForSelector(`${cell('bass', 12)}.on`);
+  await p.waitForSelector('[data-testid=roll-status]:has-text("chord")');
+  assert((await p.locator('.roll-note[data-start="12"]').count()) === 3, 'three notes shown');
+  await shot(p, 'desktop-piano-roll-chord');
+  // A click on the E takes it out of the chord.
+  const e = await p.locator('.roll-note[data-start="12"][data-pitch="4"]').boundingBox();
+  await p.mouse.click(e.x + 4, e.y + e.height / 2);
+  d = await until(rid, (d) => JSON.stringify(lock(d, 12).chord) === '[7]', 'the E removed');
+  await p.close();
+  return JSON.stringify(lock(d, 12));
+});
+
+await test('loop region: a drag over the step ruler loops those steps for both players; the grid shows it; ✕ clears it; the keyboard sets and moves it', async () => {
+  if (await ra.locator('.sheet').count()) {
+    await ra.keyboard.press('Escape');
+    await ra.waitForSelector('.sheet', { state: 'detached' });
+  }
+  const [x0, y0] = await center(ra, '[data-testid=ruler] .tick[data-step="4"]');
+  const [x1] = await center(ra, '[data-testid=ruler] .tick[data-step="7"]');
+  await ra.mouse.move(x0, y0);
+  await ra.mouse.down();
+  await ra.mouse.move(x1, y0, { steps: 6 });
+  await ra.mouse.up();
+  await until(rid, (d) => d.loop && d.loop.start === 4 && d.loop.end === 8, 'loop 4..8');
+  await rb.waitForSelector('[data-testid=loop-text]:has-text("steps 5–8")');
+  assert((await rb.locator('[data-testid=ruler] .tick.in-loop').count()) === 4, 'four steps marked on B');
+  assert(await rb.locator(`${cell('kick', 0)}.out-loop`).count() === 1 && await rb.locator(`${cell('kick', 5)}.out-loop`).count() === 0, 'steps outside dimmed on B');
+  await shot(rb, 'desktop-loop-region');
+  await ra.click('.loop-clear');
+  await until(rid, (d) => !d.loop, 'cleared');
+  await rb.waitForSelector('[data-testid=ruler] .tick.in-loop', { state: 'detached' });
+  // The keyboard: Enter loops the first bar, an arrow moves it, Delete clears it.
+  await ra.focus('[data-testid=ruler] .ruler');
+  await ra.keyboard.press('Enter');
+  await until(rid, (d) => d.loop && d.loop.start === 0 && d.loop.end === 16, 'first bar');
+  await ra.keyboard.press('Shift+ArrowLeft');
+  await until(rid, (d) => d.loop && d.loop.end === 15, 'shorter');
+  await ra.keyboard.press('ArrowRight');
+  await until(rid, (d) => d.loop && d.loop.start === 1 && d.loop.end === 16, 'moved');
+  await ra.keyboard.press('Delete');
+  await until(rid, (d) => !d.loop, 'cleared by Delete');
+  // On a phone: the ruler is there too, and a tap loops its bar.
+  const q = await open(rid, PHONE);
+  const [tx, ty] = await center(q, '[data-testid=ruler] .tick[data-step="2"]');
+  await q.touchscreen.tap(tx, ty);
+  await until(rid, (d) => d.loop && d.loop.start === 0 && d.loop.end === 16, 'tap loops the bar');
+  await shot(q, 'phone-loop-region');
+  await q.close();
+  await ra.click('.loop-clear');
+  await until(rid, (d) => !d.loop, 'cleared at the end');
+});
+
 await test('? opens the shortcuts panel, complete with the grid, painting, pattern tools and the piano roll; ? again closes it', async () => {
   const p = await open(rid);
   await p.click('.grid', { position: { x: 5, y: 5 } }).catch(() => {});

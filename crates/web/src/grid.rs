@@ -6,6 +6,7 @@ use crate::app::ui;
 use crate::app::Sheet;
 use crate::live;
 use crate::live::Signals;
+use crate::ruler::LoopRuler;
 use crate::track_row::TrackRow;
 use keyboardia_core::model::SessionState;
 use keyboardia_core::model::Track;
@@ -179,6 +180,7 @@ pub(crate) fn Grid() -> impl IntoView {
             on:keydown=grid_keys on:scroll=on_scroll
             on:wheel=move |_| pause_following() on:touchstart=move |_| pause_following()>
             <div class="rows">
+                <LoopRuler/>
                 <For each=track_ids key=|id| id.clone() let:track_id>
                     <TrackRow track_id=track_id/>
                 </For>

@@ -19,6 +19,7 @@ mod pattern_tools;
 mod piano_roll;
 mod picker;
 mod record;
+mod ruler;
 mod sampled;
 mod sheets;
 mod track_row;

@@ -5,8 +5,8 @@
 //! follow it (its length). Every gesture ends in one `BATCH` of the step and lock edits that turn
 //! the track's notes into the new ones, so it is one undo.
 
-use keyboardia_core::limits::{PITCH_MAX, PITCH_MIN};
-use keyboardia_core::model::{Lock, Track};
+use keyboardia_core::limits::{CHORD_MAX_NOTES, PITCH_MAX, PITCH_MIN};
+use keyboardia_core::model::{Chord, Lock, Track};
 use keyboardia_core::music::{track_base, Key, Scale};
 use keyboardia_core::protocol::{Edit, LockRequest};
 use leptos::prelude::*;
@@ -17,17 +17,18 @@ use crate::key::note_name;
 use crate::sheets::{sheet_track, SheetHead};
 use crate::{audio, live};
 
-/// One note: `len` steps from `start` (the first step on, the others tied), `pitch` semitones
-/// from the track's note, `vol` its velocity (the head's volume lock; none is full).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The notes of one step: `len` steps from `start` (the first step on, the others tied),
+/// `pitches` in semitones from the track's note (the step's pitch first, then its chord), and
+/// `vol` their velocity (the head's volume lock; none is full).
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Note {
     pub start: usize,
     pub len: usize,
-    pub pitch: i8,
+    pub pitches: Vec<i8>,
     pub vol: Option<f32>,
 }
 
-/// The notes of a track's loop.
+/// The notes of a track's loop, one entry a struck step.
 pub(crate) fn notes_of(t: &Track) -> Vec<Note> {
     let n = t.step_count as usize;
     let mut out: Vec<Note> = Vec::new();
@@ -41,7 +42,7 @@ pub(crate) fn notes_of(t: &Track) -> Vec<Note> {
             _ => out.push(Note {
                 start: k,
                 len: 1,
-                pitch: lock.pitch.unwrap_or(0),
+                pitches: lock.notes().collect(),
                 vol: lock.volume,
             }),
         }
@@ -49,31 +50,41 @@ pub(crate) fn notes_of(t: &Track) -> Vec<Note> {
     out
 }
 
-/// The step edits that turn track `t`'s notes into `notes` (steps outside the loop, and locks
-/// of steps that stay off, are left alone).
+/// The lock a step of `note` gets (`j` steps into it); the roll does not own `cutoff`, kept.
+fn lock_for(note: &Note, j: usize, cutoff: Option<f32>) -> Lock {
+    let pitch = note.pitches.first().copied().unwrap_or(0);
+    let rest: Vec<i64> = note.pitches.iter().skip(1).map(|&p| p as i64).collect();
+    Lock {
+        pitch: (pitch != 0).then_some(pitch),
+        volume: if j == 0 { note.vol } else { None },
+        tie: j > 0,
+        cutoff,
+        chord: Chord::new(&rest).unwrap_or_default().without(pitch),
+    }
+}
+
+/// The step edits that turn track `t`'s notes into `notes` (steps outside the loop, locks of
+/// steps that stay off, and cutoff locks are left alone).
 pub(crate) fn pattern_edits(t: &Track, notes: &[Note]) -> Vec<Edit> {
     let n = t.step_count as usize;
+    let cur = |k: usize| t.locks.get(&(k as u8)).copied().unwrap_or_default();
     let mut want: Vec<Option<Lock>> = vec![None; n];
     for note in notes {
         for j in 0..note.len {
-            if let Some(w) = want.get_mut(note.start + j) {
-                *w = Some(Lock {
-                    pitch: (note.pitch != 0).then_some(note.pitch),
-                    volume: if j == 0 { note.vol } else { None },
-                    tie: j > 0,
-                    ..Lock::default()
-                });
+            let k = note.start + j;
+            if let Some(w) = want.get_mut(k) {
+                *w = Some(lock_for(note, j, cur(k).cutoff));
             }
         }
     }
     let mut edits = Vec::new();
     for (k, w) in want.into_iter().enumerate() {
         let on = t.steps.get(k);
-        let cur = t.locks.get(&(k as u8)).copied().unwrap_or_default();
-        let lock_edit = |l: Option<Lock>| Edit::SetParameterLock {
+        let cur = cur(k);
+        let lock_edit = |l: Lock| Edit::SetParameterLock {
             track_id: t.id.clone(),
             step: k as i64,
-            lock: l.filter(|l| !l.is_empty()).map(|l| LockRequest {
+            lock: (!l.is_empty()).then(|| LockRequest {
                 pitch: l.pitch.map(i64::from),
                 volume: l.volume.map(f64::from),
                 tie: l.tie,
@@ -81,35 +92,28 @@ pub(crate) fn pattern_edits(t: &Track, notes: &[Note]) -> Vec<Edit> {
                 chord: l.chord.iter().map(i64::from).collect(),
             }),
         };
+        let set = |active: bool| Edit::SetStep {
+            track_id: t.id.clone(),
+            step: k as i64,
+            active,
+        };
         match w {
             Some(l) => {
-                // A step's filter cutoff lock and chord are not part of its (first) note: they
-                // stay.
-                let l = Lock {
-                    cutoff: cur.cutoff,
-                    chord: cur.chord,
-                    ..l
-                }
-                .normalized();
                 if !on {
-                    edits.push(Edit::SetStep {
-                        track_id: t.id.clone(),
-                        step: k as i64,
-                        active: true,
-                    });
+                    edits.push(set(true));
                 }
                 if cur != l {
-                    edits.push(lock_edit(Some(l)));
+                    edits.push(lock_edit(l));
                 }
             }
             None if on => {
-                edits.push(Edit::SetStep {
-                    track_id: t.id.clone(),
-                    step: k as i64,
-                    active: false,
-                });
-                if cur.pitch.is_some() || cur.tie || cur.volume.is_some() {
-                    edits.push(lock_edit(None));
+                edits.push(set(false));
+                let bare = Lock {
+                    cutoff: cur.cutoff,
+                    ..Lock::default()
+                };
+                if cur != bare {
+                    edits.push(lock_edit(bare));
                 }
             }
             None => {}
@@ -136,23 +140,46 @@ fn clear_span(notes: &mut Vec<Note>, from: usize, to: usize) {
     }
 }
 
-/// `notes` with a note of `len` at `start`.
-pub(crate) fn place(notes: &mut Vec<Note>, start: usize, pitch: i8, len: usize) {
+/// Places `pitch` at step `start`: into the chord of the notes struck there (false if that
+/// step is full), or as a new note of `len` steps.
+pub(crate) fn place(notes: &mut Vec<Note>, start: usize, pitch: i8, len: usize) -> bool {
+    if let Some(n) = notes.iter_mut().find(|n| n.start == start) {
+        if n.pitches.contains(&pitch) {
+            return true;
+        }
+        if n.pitches.len() >= CHORD_MAX_NOTES {
+            return false;
+        }
+        n.pitches.push(pitch);
+        return true;
+    }
     clear_span(notes, start, start + len);
     notes.push(Note {
         start,
         len,
-        pitch,
+        pitches: vec![pitch],
         vol: None,
     });
     notes.sort_by_key(|n| n.start);
+    true
+}
+
+/// Removes `pitch` from note `i` (the whole note when it was its last).
+pub(crate) fn remove_pitch(notes: &mut Vec<Note>, i: usize, pitch: i8) {
+    if let Some(n) = notes.get_mut(i) {
+        n.pitches.retain(|&p| p != pitch);
+        if n.pitches.is_empty() {
+            notes.remove(i);
+        }
+    }
 }
 
 /// Note `i` made `len` long (within `count` steps), over whatever it now covers.
 pub(crate) fn set_len(notes: &mut Vec<Note>, i: usize, len: usize, count: usize) {
-    let Some(&n) = notes.get(i) else { return };
-    let len = len.clamp(1, count.saturating_sub(n.start).max(1));
-    let start = n.start;
+    let Some(start) = notes.get(i).map(|n| n.start) else {
+        return;
+    };
+    let len = len.clamp(1, count.saturating_sub(start).max(1));
     notes.retain(|m| !(m.start > start && m.start < start + len));
     if let Some(m) = notes.iter_mut().find(|m| m.start == start) {
         m.len = len;
@@ -165,7 +192,9 @@ pub(crate) fn rows_for(key: &Key, base: i32, notes: &[Note]) -> Vec<i8> {
     let all = key.free || key.scale == Scale::Chromatic;
     (PITCH_MIN..=PITCH_MAX)
         .rev()
-        .filter(|&p| all || key.contains(base + p as i32) || notes.iter().any(|n| n.pitch == p))
+        .filter(|&p| {
+            all || key.contains(base + p as i32) || notes.iter().any(|n| n.pitches.contains(&p))
+        })
         .collect()
 }
 
@@ -174,8 +203,8 @@ pub(crate) fn rows_for(key: &Key, base: i32, notes: &[Note]) -> Vec<i8> {
 enum Drag {
     /// Placing notes of `pitch` on every step passed.
     Paint { pitch: i8 },
-    /// Moving the note at `start` up or down (`moved` once it has).
-    Move { start: usize, moved: bool },
+    /// Moving pitch `from` of the notes at `start` up or down (now at `now`).
+    Move { start: usize, from: i8, now: i8 },
     /// Dragging the end of the note at `start`.
     Length { start: usize },
     /// Setting velocities in the lane.
@@ -218,7 +247,9 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
     let base = Memo::new(move |_| track.with(|t| t.as_ref().map(track_base).unwrap_or(60)));
     let rows = Memo::new(move |_| notes.with(|ns| rows_for(&key.get(), base.get(), ns)));
     let row_of = move |p: i8| rows.with(|r| r.iter().position(|&x| x == p));
-    let first_pitch = notes.with_untracked(|ns| ns.first().map(|n| n.pitch).unwrap_or(0));
+    let first_pitch = notes.with_untracked(|ns| ns.first().map(|n| n.pitches[0]).unwrap_or(0));
+    // Set when a step was already full (four notes): the status says so.
+    let full = RwSignal::new(false);
     let cursor = RwSignal::new((0usize, first_pitch));
     let drag = StoredValue::new(None::<Drag>);
     let area = NodeRef::<leptos::html::Div>::new();
@@ -261,6 +292,7 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         if e.button() != 0 || sig.read_only.get_untracked() {
             return;
         }
+        full.set(false);
         let Some((k, row)) = at(e.client_x() as f64, e.client_y() as f64) else {
             return;
         };
@@ -278,22 +310,33 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         if class("roll-end") || class("roll-note") {
             let Some(i) = covering(&ns, k) else { return };
             let start = ns[i].start;
-            cursor.set((start, ns[i].pitch));
+            // The note under the pointer (its element says which pitch of a chord).
+            let from = target
+                .as_ref()
+                .and_then(|t| t.closest(".roll-note").ok().flatten())
+                .and_then(|t| t.get_attribute("data-pitch"))
+                .and_then(|v| v.parse::<i8>().ok())
+                .unwrap_or(ns[i].pitches[0]);
+            cursor.set((start, from));
             drag.set_value(Some(if class("roll-end") {
                 Drag::Length { start }
             } else {
                 Drag::Move {
                     start,
-                    moved: false,
+                    from,
+                    now: from,
                 }
             }));
             draft.set(Some(ns));
         } else {
-            place(&mut ns, k, p, 1);
             cursor.set((k, p));
+            if place(&mut ns, k, p, 1) {
+                hear(p);
+            } else {
+                full.set(true);
+            }
             drag.set_value(Some(Drag::Paint { pitch: p }));
             draft.set(Some(ns));
-            hear(p);
         }
     };
     let moved = move |e: leptos::ev::PointerEvent| {
@@ -306,22 +349,33 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         };
         match d {
             Drag::Paint { pitch } => {
-                if ns.iter().any(|n| n.start == k && n.pitch == pitch) {
+                if ns
+                    .iter()
+                    .any(|n| n.start == k && n.pitches.contains(&pitch))
+                {
                     return;
                 }
-                place(&mut ns, k, pitch, 1);
+                if !place(&mut ns, k, pitch, 1) {
+                    full.set(true);
+                }
                 cursor.set((k, pitch));
             }
-            Drag::Move { start, .. } => {
+            Drag::Move { start, from, now } => {
                 let p = pitch_at(row);
                 let Some(n) = ns.iter_mut().find(|n| n.start == start) else {
                     return;
                 };
-                if n.pitch == p {
+                if p == now || n.pitches.contains(&p) {
                     return;
                 }
-                n.pitch = p;
-                drag.set_value(Some(Drag::Move { start, moved: true }));
+                if let Some(x) = n.pitches.iter_mut().find(|x| **x == now) {
+                    *x = p;
+                }
+                drag.set_value(Some(Drag::Move {
+                    start,
+                    from,
+                    now: p,
+                }));
                 cursor.set((start, p));
                 hear(p);
             }
@@ -345,13 +399,13 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         let Some(mut ns) = draft.get_untracked() else {
             return;
         };
-        // A click on a note (no move) removes it.
-        if let Drag::Move {
-            start,
-            moved: false,
-        } = d
-        {
-            ns.retain(|n| n.start != start);
+        // A click on a note (no move) removes it (from its chord).
+        if let Drag::Move { start, from, now } = d {
+            if from == now {
+                if let Some(i) = ns.iter().position(|n| n.start == start) {
+                    remove_pitch(&mut ns, i, from);
+                }
+            }
         }
         commit(ns);
     };
@@ -378,7 +432,7 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
             .unwrap_or_else(|| notes.get_untracked());
         if let Some(i) = covering(&ns, k) {
             ns[i].vol = (v < 1.0).then_some(v);
-            cursor.set((ns[i].start, ns[i].pitch));
+            cursor.set((ns[i].start, ns[i].pitches[0]));
         }
         draft.set(Some(ns));
     };
@@ -402,6 +456,7 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
     // The keyboard alone: arrows move the cursor, Shift+arrows change the note's length and
     // pitch, Enter or Space place, Delete removes, - and + change its velocity.
     let keys = move |e: leptos::ev::KeyboardEvent| {
+        full.set(false);
         let (k, p) = cursor.get_untracked();
         let n = count.get_untracked();
         let mut ns = notes.get_untracked();
@@ -443,29 +498,47 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
             }
             "ArrowUp" | "ArrowDown" => {
                 if let Some(i) = covering(&ns, k) {
-                    let r = row_of(ns[i].pitch).unwrap_or(row);
+                    // The cursor's note of the chord (else its first) moves to the next row.
+                    let old = if ns[i].pitches.contains(&p) {
+                        p
+                    } else {
+                        ns[i].pitches[0]
+                    };
+                    let r = row_of(old).unwrap_or(row);
                     let r = if key == "ArrowUp" {
                         r.saturating_sub(1)
                     } else {
                         (r + 1).min(nr - 1)
                     };
                     let np = pitch_at(r);
-                    ns[i].pitch = np;
-                    cursor.set((k, np));
-                    hear(np);
-                    changed = true;
+                    if !ns[i].pitches.contains(&np) {
+                        if let Some(x) = ns[i].pitches.iter_mut().find(|x| **x == old) {
+                            *x = np;
+                        }
+                        cursor.set((k, np));
+                        hear(np);
+                        changed = true;
+                    }
                 }
             }
             "Enter" | " " => {
-                if !ns.iter().any(|m| m.start == k && m.pitch == p) {
-                    place(&mut ns, k, p, 1);
-                    hear(p);
-                    changed = true;
+                if !ns.iter().any(|m| m.start == k && m.pitches.contains(&p)) {
+                    if place(&mut ns, k, p, 1) {
+                        hear(p);
+                        changed = true;
+                    } else {
+                        full.set(true);
+                    }
                 }
             }
             "Delete" | "Backspace" => {
+                // The cursor's note of a chord, else the whole step's notes.
                 if let Some(i) = covering(&ns, k) {
-                    ns.remove(i);
+                    if ns[i].pitches.contains(&p) {
+                        remove_pitch(&mut ns, i, p);
+                    } else {
+                        ns.remove(i);
+                    }
                     changed = true;
                 }
             }
@@ -514,12 +587,21 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
     let status = move || {
         let (k, p) = cursor.get();
         let b = base.get();
+        if full.get() {
+            return format!(
+                "Step {} already holds {CHORD_MAX_NOTES} notes: remove one first",
+                k + 1
+            );
+        }
         let what = notes.with(|ns| match covering(ns, k) {
             Some(i) => {
-                let n = ns[i];
+                let n = &ns[i];
+                let names: Vec<String> =
+                    n.pitches.iter().map(|&p| note_name(b + p as i32)).collect();
                 format!(
-                    "note {} from step {}, {} step{}, velocity {}%",
-                    note_name(b + n.pitch as i32),
+                    "{} {} from step {}, {} step{}, velocity {}%",
+                    if names.len() > 1 { "chord" } else { "note" },
+                    names.join(" "),
                     n.start + 1,
                     n.len,
                     if n.len == 1 { "" } else { "s" },
@@ -557,15 +639,15 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
                             let black = matches!(n.rem_euclid(12), 1 | 3 | 6 | 8 | 10);
                             view! { <div class="roll-row" class:black=black class:zero=p == 0 style=format!("top:calc({i} * var(--rh))")></div> }
                         }).collect_view()}
-                        {move || notes.get().into_iter().map(|n| {
-                            let row = row_of(n.pitch).unwrap_or(0);
+                        {move || notes.get().into_iter().flat_map(|n| n.pitches.iter().map(|&p| {
+                            let row = row_of(p).unwrap_or(0);
                             view! {
-                                <div class="roll-note" data-start=n.start.to_string() data-pitch=n.pitch.to_string() data-len=n.len.to_string()
+                                <div class="roll-note" data-start=n.start.to_string() data-pitch=p.to_string() data-len=n.len.to_string()
                                     style=format!("{};opacity:{}", pos(n.start, row, n.len), 0.45 + 0.55 * n.vol.unwrap_or(1.0))>
                                     <span class="roll-end" title="Drag to change the length"></span>
                                 </div>
                             }
-                        }).collect_view()}
+                        }).collect::<Vec<_>>()).collect_view()}
                         <div class="roll-cursor" style=move || { let (k, p) = cursor.get(); pos(k, row_of(p).unwrap_or(0), 1) }></div>
                     </div>
                     <div class="roll-vel-label">"Velocity"</div>
@@ -589,6 +671,14 @@ mod tests {
     use super::*;
     use keyboardia_core::model::Steps;
 
+    fn lock(pitch: Option<i8>, tie: bool) -> Lock {
+        Lock {
+            pitch,
+            tie,
+            ..Lock::default()
+        }
+    }
+
     #[test]
     fn notes_read_and_write_back_as_steps_and_locks() {
         let mut t = Track::new("t", "T", "synth/lead");
@@ -596,26 +686,13 @@ mod tests {
         t.locks.insert(
             0,
             Lock {
-                pitch: Some(3),
                 volume: Some(0.5),
-                tie: false,
+                cutoff: Some(800.0),
+                ..lock(Some(3), false)
             },
         );
-        t.locks.insert(
-            1,
-            Lock {
-                pitch: Some(3),
-                tie: true,
-                ..Lock::default()
-            },
-        );
-        t.locks.insert(
-            2,
-            Lock {
-                tie: true,
-                ..Lock::default()
-            },
-        );
+        t.locks.insert(1, lock(Some(3), true));
+        t.locks.insert(2, lock(None, true));
         let ns = notes_of(&t);
         assert_eq!(
             ns,
@@ -623,38 +700,31 @@ mod tests {
                 Note {
                     start: 0,
                     len: 3,
-                    pitch: 3,
+                    pitches: vec![3],
                     vol: Some(0.5)
                 },
                 Note {
                     start: 5,
                     len: 1,
-                    pitch: 0,
+                    pitches: vec![0],
                     vol: None
                 },
             ]
         );
-        // Unchanged notes need no edit.
+        // Unchanged notes need no edit (and a cutoff lock is the roll's to keep).
         let mut same = t.clone();
-        same.locks.insert(
-            2,
-            Lock {
-                pitch: Some(3),
-                tie: true,
-                ..Lock::default()
-            },
-        );
+        same.locks.insert(2, lock(Some(3), true));
         assert!(pattern_edits(&same, &notes_of(&same)).is_empty());
-        // A note placed over the middle of another cuts it short.
+        // A note placed inside another cuts it short.
         let mut ns2 = ns.clone();
-        place(&mut ns2, 1, -2, 1);
+        assert!(place(&mut ns2, 1, -2, 1));
         assert_eq!(ns2[0].len, 1);
         assert_eq!(
             ns2[1],
             Note {
                 start: 1,
                 len: 1,
-                pitch: -2,
+                pitches: vec![-2],
                 vol: None
             }
         );
@@ -668,6 +738,7 @@ mod tests {
                 ..
             }
         )));
+        assert!(edits.iter().any(|e| matches!(e, Edit::SetParameterLock { step: 0, lock: Some(l), .. } if l.cutoff == Some(800.0))) || !edits.iter().any(|e| matches!(e, Edit::SetParameterLock { step: 0, .. })));
         // Lengthening covers the following steps with ties.
         let mut ns3 = ns.clone();
         set_len(&mut ns3, 1, 4, 16);
@@ -694,5 +765,26 @@ mod tests {
         assert_eq!(rows.first(), Some(&24));
         assert!(rows.contains(&0) && !rows.contains(&1) && rows.contains(&2));
         assert_eq!(rows_for(&Key::default(), 60, &[]).len(), 49);
+    }
+
+    #[test]
+    fn a_step_holds_a_chord_of_up_to_four_notes() {
+        let mut t = Track::new("t", "T", "synth/lead");
+        t.steps = Steps::from_indices(&[4]);
+        let mut ns = notes_of(&t);
+        for p in [4, 7, 11] {
+            assert!(place(&mut ns, 4, p, 1));
+        }
+        assert!(!place(&mut ns, 4, 12, 1), "a fifth note does not fit");
+        assert_eq!(ns[0].pitches, vec![0, 4, 7, 11]);
+        let edits = pattern_edits(&t, &ns);
+        assert!(edits.iter().any(|e| matches!(e, Edit::SetParameterLock { step: 4, lock: Some(l), .. } if l.pitch.is_none() && l.chord == vec![4, 7, 11])));
+        // Removing the step's own pitch: the next note leads.
+        remove_pitch(&mut ns, 0, 0);
+        let l = lock_for(&ns[0], 0, None);
+        assert_eq!((l.pitch, l.chord.as_slice()), (Some(4), &[7, 11][..]));
+        // Read back from the lock: the same notes.
+        t.locks.insert(4, l);
+        assert_eq!(notes_of(&t)[0].pitches, vec![4, 7, 11]);
     }
 }

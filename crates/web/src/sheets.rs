@@ -96,8 +96,8 @@ pub(crate) fn SheetView() -> impl IntoView {
                 Sheet::Publish => ("publish-sheet", view! { <PublishSheet/> }.into_any()),
                 Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
                 Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
-                Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
                 Sheet::Roll(id) => ("roll-sheet", view! { <PianoRoll id=id/> }.into_any()),
+                Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
             };
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
@@ -383,6 +383,10 @@ pub(crate) const SHORTCUTS: &[(&str, &[(&str, &str)])] = &[
             ("← → ↑ ↓", "Move between steps"),
             ("Enter", "Turn the focused step on or off"),
             ("Press and drag", "Paint: every step you pass along the row gets the first one's new state (one undo)"),
+            (
+                "Drag over the step numbers",
+                "Loop those steps for everyone (a click loops that bar); on the ruler ← → move the loop, Shift + ← → resize it, Delete clears it",
+            ),
             ("Shift + Enter", "Open the step editor of the focused step"),
             ("Shift + click", "Open the step editor (pitch, volume, tie)"),
             ("Long press", "Open the step editor on a touch screen"),
@@ -394,12 +398,19 @@ pub(crate) const SHORTCUTS: &[(&str, &[(&str, &str)])] = &[
         "Piano roll",
         &[
             ("← → ↑ ↓", "Move the cursor (steps, pitches)"),
-            ("Enter or Space", "Place a note at the cursor"),
+            ("Enter or Space", "Place a note at the cursor (on a step with notes: add it to the chord, up to 4)"),
             ("Shift + ← →", "Make the note shorter or longer"),
             ("Shift + ↑ ↓", "Move the note up or down the scale"),
             ("− or +", "Make the note softer or louder"),
             ("Delete", "Remove the note (also Backspace)"),
             ("Click, drag", "Place a note; drag across steps to paint, a note's end to lengthen it, a note up or down to change its pitch"),
+        ],
+    ),
+    (
+        "Effects",
+        &[
+            ("E", "Show or hide the effects"),
+            ("← → ↑ ↓ on the XY pad", "Move both of its effects (Shift: finer)"),
         ],
     ),
     (

@@ -67,6 +67,9 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
         }
         press.set_value(None);
     };
+    // The shared loop region: the steps outside it are dimmed.
+    let loop_region =
+        Memo::new(move |_| sig.state.with(|s| s.as_ref().and_then(|s| s.loop_region)));
     // Painting: a press on a step and a drag across others sets them all to the first step's
     // new state, sent as one edit (one undo) on release; a press without a drag is a click.
     let paint = RwSignal::new(None::<Paint>);
@@ -157,7 +160,9 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             let tid_click = tid.clone();
             view! {
                 <button class="cell" class:on=move || painted(k).unwrap_or(on)
-                    class:painting=move || painted(k).is_some() class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
+                    class:painting=move || painted(k).is_some()
+                    class:out-loop=move || loop_region.get().is_some_and(|r| k < r.start as usize || k >= r.end as usize)
+                    class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
                     class:locked=lock.is_some() aria-pressed=on.to_string() aria-label=label
                     style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
                     data-step=k.to_string()
