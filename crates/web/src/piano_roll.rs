@@ -599,6 +599,7 @@ mod tests {
                 pitch: Some(3),
                 volume: Some(0.5),
                 tie: false,
+                ..Lock::default()
             },
         );
         t.locks.insert(
