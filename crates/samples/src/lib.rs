@@ -455,7 +455,8 @@ fn instrument(
         let boost = normalize(&mut pcm);
         let frames = pcm.len() as u32;
         let cents = if note.is_none() {
-            retune(&pcm, *rate, root, cents, loop_pts, &envelope).unwrap_or(cents)
+            let partial = recipes::pitch_partial(&r.id);
+            retune(&pcm, *rate, root, cents, loop_pts, &envelope, partial).unwrap_or(cents)
         } else {
             cents
         };
@@ -492,7 +493,9 @@ fn instrument(
 /// it sound at its root, if the measurement is clear and within 70 cents of the SoundFont's
 /// own `cents` (recordings drift; ensembles are often tuned sharp). It measures what a
 /// listener hears of a note, as the tests do: from 0.1 s for 0.68 s, read through the loop,
-/// shaped by the instrument's envelope.
+/// shaped by the instrument's envelope; the pitch is that of the fundamental
+/// ([`analysis::pitch_hz`]: an ensemble's centre), or of `partial` times it where the heard
+/// pitch has no partial of its own ([`recipes::PITCH_PARTIAL`]).
 fn retune(
     pcm: &[i16],
     rate: u32,
@@ -500,6 +503,7 @@ fn retune(
     cents: i32,
     lp: Option<(u32, u32)>,
     env: &Envelope,
+    partial: f64,
 ) -> Option<i32> {
     let start = rate as usize / 10;
     let len = (0.683 * rate as f64) as usize;
@@ -530,9 +534,8 @@ fn retune(
     // Where the root should sit in the unshifted sample, with the SoundFont's tuning.
     let f_root = 440.0 * libm::exp2((root as f64 - 69.0) / 12.0);
     let expected = f_root / libm::exp2(cents as f64 / 1200.0);
-    // Search a semitone either side; a peak near the edge of the search is no measurement.
-    let (f, level) = analysis::peak_hz(&x, rate as f64, expected * 0.944, expected * 1.059);
-    let tuned = 1200.0 * libm::log2(f_root / f);
+    let (f, level) = analysis::pitch_hz(&x, rate as f64, expected * partial);
+    let tuned = 1200.0 * libm::log2(f_root * partial / f);
     if level < -40.0 || !f.is_finite() {
         return None;
     }

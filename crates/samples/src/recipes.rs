@@ -7,7 +7,7 @@ use keyboardia_core::catalogue::{KITS, KIT_PIECES};
 /// Bump whenever a recipe, the trimming or the encoding changes, or the engine's sampler
 /// renders differently (level matching measures through it): the stamp then no longer matches
 /// and the next `prepare` rebuilds the library.
-pub const RECIPE_VERSION: u32 = 9;
+pub const RECIPE_VERSION: u32 = 10;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -104,6 +104,27 @@ const MELODIC: &[(&str, u16, usize, u8, f32)] = &[
     ("sampled/pad-warm", 89, 1, 3, 4.0),
     ("sampled/pad-halo", 94, 1, 3, 4.0),
 ];
+
+/// Instruments whose heard pitch is not a partial at the note's frequency, with the partial
+/// that stands for it (its frequency divided by the note's).
+///
+/// A tubular bell (a chime) has no partial at its strike tone: its modes lie near 0.22, 0.62,
+/// 1.21, 2, 3 and 4.2 times it (those of a free bar, as (2n+1)^2), and the ear hears modes 4, 5
+/// and 6 (near 2:3:4) as harmonics of a missing fundamental an octave below mode 4 (Rossing,
+/// "Science of Percussion Instruments", on chimes). Measured in the library's sample: modes at
+/// 0.624, 1.22, 2.002, 2.955, 4.06 and 5.30 times its root, and nothing within 60 dB of the
+/// strongest at the root itself. Its pitch is therefore measured (and tuned) as half the
+/// frequency of mode 4.
+pub const PITCH_PARTIAL: &[(&str, f64)] = &[("sampled/tubular-bells", 2.0)];
+
+/// The partial (multiple of the note's frequency) that carries instrument `id`'s heard pitch:
+/// 1 (the fundamental) but for [`PITCH_PARTIAL`].
+pub fn pitch_partial(id: &str) -> f64 {
+    PITCH_PARTIAL
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or(1.0, |(_, p)| *p)
+}
 
 /// Every recipe, in catalogue order of ids.
 pub fn recipes() -> Vec<Recipe> {

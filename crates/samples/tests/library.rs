@@ -145,36 +145,29 @@ fn a4_is_within_5_cents_of_440() {
     let Some(lib) = library() else { return };
     let mut report = Vec::new();
     let mut bad = Vec::new();
-    // Where "the fundamental" is not the pitch a listener hears, or glides: checked by ear,
-    // reported, not asserted.
-    const EXCEPT: &[(&str, &str)] = &[
-        (
-            "sampled/tubular-bells",
-            "a bell: its strike tone is not a partial at the fundamental",
-        ),
-        (
-            "sampled/strings-pizzicato",
-            "a plucked string glides in pitch over the measured 0.7 s",
-        ),
-    ];
     for e in catalogue::sampled().filter(|e| e.kit.is_none()) {
         if !(e.range.lo..=e.range.hi).contains(&69) {
             continue;
         }
         let inst = engine_instrument(lib, e.id);
         let out = play(&inst, 69, 16, None);
-        let (f, _) = keyboardia_samples::analysis::peak_hz(
+        // The fundamental (an ensemble's centre), or the partial that carries the heard pitch
+        // where the fundamental has none (a tubular bell: see `recipes::PITCH_PARTIAL`).
+        let partial = keyboardia_samples::recipes::pitch_partial(e.id);
+        let (f, level) = keyboardia_samples::analysis::pitch_hz(
             &out[4_800..4_800 + 32_768],
             SR as f64,
-            415.0,
-            466.0,
+            440.0 * partial,
         );
+        let f = f / partial;
         let cents = 1200.0 * (f / 440.0).log2();
         report.push(format!("{} {cents:+.1}", e.id));
-        if let Some((_, why)) = EXCEPT.iter().find(|(id, _)| *id == e.id) {
-            println!("not asserted: {} at {cents:+.1} cents ({why})", e.id);
-        } else if cents.abs() > 5.0 {
-            bad.push(format!("{}: {f:.2} Hz ({cents:+.1} cents)", e.id));
+        // What is measured must be a real partial of the sound, not the noise floor.
+        if !(cents.abs() <= 5.0 && level > -40.0) {
+            bad.push(format!(
+                "{}: {f:.2} Hz ({cents:+.1} cents, {level:.0} dB under the strongest)",
+                e.id
+            ));
         }
     }
     println!("A4 tuning (cents): {}", report.join(", "));
@@ -455,4 +448,62 @@ fn speed(lib: &Path, pitched_drums: bool) {
         decoding * 1000.0,
         loading * 1000.0
     );
+}
+
+/// Resident memory of this process, bytes (Linux).
+fn rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// `cargo test --release -p keyboardia-samples --test library pcm_memory -- --ignored --nocapture --test-threads=1`
+///
+/// The memory a session with 8 sampled instruments holds when whole instruments are loaded
+/// (as the native export does): the resident set of this process before and after loading
+/// them into an engine, beside what the engine holds by its own count (16-bit PCM and the
+/// half-rate copies).
+#[test]
+#[ignore]
+fn pcm_memory_of_eight_instruments() {
+    let Some(lib) = library() else { return };
+    let ids = [
+        "sampled/piano",
+        "sampled/epiano",
+        "sampled/strings",
+        "sampled/bass-finger",
+        "sampled/pad-warm",
+        "sampled/guitar-nylon",
+        "sampled/brass",
+        "sampled/choir",
+    ];
+    let mut e = Engine::new(SR);
+    let before = rss().expect("no /proc/self/statm");
+    let mut frames = 0usize;
+    for (slot, id) in ids.iter().enumerate() {
+        let inst = engine_instrument(lib, id);
+        frames += inst.frames();
+        assert!(e.load_instrument(slot, inst));
+    }
+    let after = rss().expect("no /proc/self/statm");
+    // The engine holds each zone's PCM and a half-rate copy of it, 2 bytes a frame.
+    let held = frames as f64 * 2.0 * 1.5;
+    let grown = after.saturating_sub(before) as f64;
+    println!(
+        "8 instruments: the engine holds {:.1} MB ({:.1} MB of 16-bit PCM, {frames} frames, \
+         plus half-rate copies); the process grew by {:.1} MB (resident, {:.1} -> {:.1} MB)",
+        held / 1e6,
+        frames as f64 * 2.0 / 1e6,
+        grown / 1e6,
+        before as f64 / 1e6,
+        after as f64 / 1e6
+    );
+    // The engine's own count is what the process really grew by (give or take the allocator).
+    assert!(
+        grown > 0.8 * held && grown < 2.0 * held,
+        "{grown} bytes grown for {held} held"
+    );
+    // Render a little so nothing is optimized away.
+    let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
+    e.render(&mut l, &mut r);
 }

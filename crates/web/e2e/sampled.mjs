@@ -69,7 +69,7 @@ async function instrumentOf(p, track) {
 }
 
 const { test, finish } = runner();
-let url, a, b;
+let url, a, b, c;
 
 await test('the picker: grouped by category, search by typing, arrows and Enter choose, Esc closes', async () => {
   a = await page();
@@ -175,7 +175,7 @@ await test('a new player of a session with a sampled kit, piano, bass and pad: b
   for (const [t, n] of [['snare', '808'], ['hat', '808'], ['bass', 'Finger']]) {
     assert((await instrumentOf(a, t)).includes(n), `${t} is ${await instrumentOf(a, t)}`);
   }
-  const c = await page();
+  c = await page();
   await c.goto(url);
   await c.waitForSelector('[data-testid=status]:has-text("live")');
   await c.waitForSelector('.play:has-text("Stop")');
@@ -188,15 +188,39 @@ await test('a new player of a session with a sampled kit, piano, bass and pad: b
   await until(c, (p) => wantIds.every((id) => { const s = slotOf(p, id); return s && p.zones[s[1]] > 0; }) && p.peak > 0.01,
     'every sampled instrument playable and sounding', 30000);
   const [bytesReady, tReady] = await c.evaluate(() => window.__kbReady);
+  // Only what the session plays is fetched (a note that needs another zone fetches it when it
+  // is placed or auditioned): once every needed file is in, a whole loop of the pattern (2 s at
+  // 120 BPM) must not fetch anything more.
   const all = await until(c, (p) => wantIds.every((id) => { const s = slotOf(p, id); return s && s[2] === s[3]; }),
-    'every instrument fully loaded', 60000);
+    'every file the session needs loaded', 60000);
   const tAll = await c.evaluate(() => performance.now());
+  await c.waitForTimeout(2500);
+  const after = await probe(c);
   const mb = (x) => (x / 1e6).toFixed(2);
   const note = `every note playable ${(tReady - t0).toFixed(0)} ms after starting audio, ${mb(bytesReady)} MB downloaded; ` +
-    `the rest of the instruments after ${(tAll - t0).toFixed(0)} ms (upper bound), ${mb(all.bytes)} MB in all; ` +
-    `[id, slot, files loaded, files] ${JSON.stringify(all.instruments)}`;
+    `every file the session needs after ${(tAll - t0).toFixed(0)} ms (upper bound), ${mb(all.bytes)} MB in all, ` +
+    `${mb(after.bytes)} MB after a further loop; [id, slot, files loaded, files needed] ${JSON.stringify(after.instruments)}`;
   assert(bytesReady <= 4e6, `needed ${mb(bytesReady)} MB before every note could sound: ${note}`);
+  assert(after.bytes === all.bytes, `playing on fetched more: ${note}`);
+  assert(after.bytes < 4e6, `a new player downloaded ${mb(after.bytes)} MB to hear the session (bar: under 4 MB): ${note}`);
   return note;
+});
+
+await test('an edit that needs another zone fetches it on the other page, and the note sounds from it', async () => {
+  const before = await probe(c);
+  const piano = slotOf(before, 'sampled/piano');
+  // The piano (on the kick track) an octave and a fifth up: notes no loaded zone covers.
+  await a.click('[data-track="kick"] .more');
+  const input = a.locator('.sheet input[aria-label="Transpose"]');
+  await input.fill('19');
+  await input.dispatchEvent('change');
+  await a.keyboard.press('Escape');
+  const pr = await until(c, (p) => { const s = slotOf(p, 'sampled/piano'); return s && s[3] > piano[3] && s[2] === s[3]; },
+    'the transposed notes\' zones fetched', 30000);
+  const s = slotOf(pr, 'sampled/piano');
+  assert(pr.bytes > before.bytes, `nothing fetched: ${before.bytes} then ${pr.bytes}`);
+  assert(pr.zones[s[1]] > before.zones[piano[1]], `no zone added in the engine: ${before.zones[piano[1]]} then ${pr.zones[s[1]]}`);
+  return `piano files ${piano[2]}/${piano[3]} then ${s[2]}/${s[3]}, +${((pr.bytes - before.bytes) / 1e3).toFixed(0)} kB`;
 });
 
 await test('credits: each sampled instrument\'s licence and credit, from the picker', async () => {

@@ -225,8 +225,18 @@ pub fn audition(track: usize, instrument: &str) -> bool {
 }
 
 /// Plays one note of `instrument` `pitch` semitones from its base note on the track at `track`
-/// now, heard by this player only (a note placed in the piano roll).
+/// now, heard by this player only (a note placed in the piano roll). A sampled instrument
+/// fetches that note's zone if it has not yet; meanwhile its nearest loaded zone plays it.
 pub fn audition_pitch(track: usize, instrument: &str, pitch: i32) -> bool {
+    if let Some(e) = keyboardia_core::catalogue::lookup(instrument)
+        .filter(|e| e.kind == keyboardia_core::catalogue::Kind::Sampled)
+    {
+        let key = (e.base as i32 + pitch).clamp(0, 127) as u8;
+        crate::sampled::ensure(
+            instrument,
+            vec![(key, keyboardia_audio::sampler::DEFAULT_VELOCITY)],
+        );
+    }
     let code = match keyboardia_audio::Instrument::by_id(instrument) {
         Some(i) => i.code(),
         None => match crate::sampled::slot_of(instrument) {

@@ -5,10 +5,12 @@
 //!
 //! One engine slot per instrument, shared by every track that plays it, assigned in the order
 //! instruments are first needed and kept for the page's life (a player who hears a session
-//! never reloads anything another player's edit introduces). The zones the pattern plays are
-//! fetched first, then the rest; a track sounds as soon as its instrument's description and
-//! first zone have arrived (the engine plays the nearest loaded zone meanwhile).
-//! [`progress`] tells the UI how far each instrument is.
+//! never reloads anything another player's edit introduces). Only the zones a note needs are
+//! fetched: the notes the session's tracks play, and on demand the note an edit, an audition or
+//! the piano roll asks for (a new player downloads what the session plays, not whole
+//! instruments). Until a note's own zone arrives the engine plays it from the nearest loaded
+//! zone of the same instrument, at the right pitch (`SampledInstrument::zone_for`), never
+//! another instrument. [`progress`] tells the UI how far each instrument's needed zones are.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,26 +28,33 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// How far an instrument has loaded: files with PCM in the engine of all its files.
+/// How far an instrument has loaded: of the files the notes asked of it so far (the session's,
+/// auditions'), how many have their PCM in the engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub loaded: usize,
     pub total: usize,
+    /// Its manifest has arrived (the engine has its description).
+    pub described: bool,
     /// The manifest or a file could not be fetched or decoded.
     pub failed: bool,
 }
 
 impl Progress {
     pub fn done(&self) -> bool {
-        self.total > 0 && self.loaded >= self.total
+        self.described && self.loaded >= self.total
     }
 }
 
 struct Slot {
     slot: u8,
     manifest: Option<Rc<Manifest>>,
-    /// Keys and velocities the session (or an audition) plays: their zones come first.
+    /// Keys and velocities the session (or an audition) plays: only their zones are fetched.
     wanted: BTreeSet<(u8, u8)>,
+    /// The library's version (zone URLs carry it), once the manifest has arrived.
+    version: String,
+    /// A loader task is fetching this instrument's files.
+    pumping: bool,
     /// Files fetched or being fetched.
     requested: BTreeSet<String>,
     /// Zones with PCM in the engine.
@@ -64,7 +73,7 @@ thread_local! {
     /// The sampled instruments the session's tracks play now (never evicted).
     static IN_USE: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
     /// Bytes downloaded and `performance.now()` when every instrument in use could first play
-    /// every note the session plays (the rest of each instrument loads after that).
+    /// every note the session plays.
     static READY: std::cell::Cell<Option<(f64, f64)>> = const { std::cell::Cell::new(None) };
     /// Bytes of sample files (manifests included) this page downloaded.
     static BYTES: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
@@ -170,7 +179,12 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
         let mut s = s.borrow_mut();
         if let Some(x) = s.get_mut(id) {
             x.wanted.extend(notes);
-            return Some(false);
+            // Its loader finished: a note the engine has no zone for yet starts it again.
+            let more = !x.pumping && !x.failed && x.manifest.is_some() && has_unrequested(x);
+            if more {
+                x.pumping = true;
+            }
+            return Some(more);
         }
         if s.len() >= MAX_INSTRUMENTS {
             // Full (many auditions): the instrument no track plays that came first goes.
@@ -193,6 +207,8 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
                 slot,
                 manifest: None,
                 wanted: notes.into_iter().collect(),
+                version: String::new(),
+                pumping: true,
                 requested: BTreeSet::new(),
                 loaded: BTreeSet::new(),
                 failed: false,
@@ -200,16 +216,29 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
         );
         Some(true)
     });
+    let fresh = SLOTS.with(|s| s.borrow().get(id).is_some_and(|x| x.manifest.is_none()));
     match start {
         None => false,
-        Some(false) => true,
+        Some(false) => {
+            update_progress(id);
+            true
+        }
         Some(true) => {
             let (id, base) = (entry.id, entry.base);
-            progress().update(|p| {
-                p.insert(id.to_string(), Progress::default());
-            });
+            if fresh {
+                progress().update(|p| {
+                    p.insert(id.to_string(), Progress::default());
+                });
+            } else {
+                update_progress(id);
+            }
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = load(id, base).await {
+                let r = if fresh {
+                    load(id, base).await
+                } else {
+                    pump(id).await
+                };
+                if let Err(e) = r {
                     web_sys::console::warn_1(&JsValue::from_str(&format!(
                         "instrument {id}: {}",
                         crate::api::js_err(e)
@@ -217,6 +246,7 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
                     SLOTS.with(|s| {
                         if let Some(x) = s.borrow_mut().get_mut(id) {
                             x.failed = true;
+                            x.pumping = false;
                         }
                     });
                     progress().update(|p| {
@@ -243,55 +273,71 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
     Ok(bytes)
 }
 
-/// What an instrument's loader does next.
-enum Next {
-    /// Fetch this file (for these zones of this slot).
-    Fetch(u8, String, Vec<usize>),
-    /// Only files no track plays are left, and another instrument still waits for a file a
-    /// track plays: wait, so the notes heard first arrive first.
-    Wait,
-    Done,
+/// Whether a zone some wanted note needs has a file not fetched yet.
+fn has_unrequested(x: &Slot) -> bool {
+    x.manifest.as_ref().is_some_and(|m| {
+        m.zones_for(x.wanted.iter().copied())
+            .into_iter()
+            .any(|z| !x.requested.contains(&m.zones[z].file))
+    })
 }
 
-/// The next file to fetch: one that plays a wanted note, else (once every instrument can play
-/// what the session plays) any not fetched yet.
-fn next_file(id: &str) -> Next {
+/// The files the wanted notes need, and how many of them have their PCM in the engine.
+fn wanted_files(x: &Slot) -> (usize, usize) {
+    let Some(m) = &x.manifest else {
+        return (0, 0);
+    };
+    let mut files = BTreeMap::new();
+    for z in m.zones_for(x.wanted.iter().copied()) {
+        *files.entry(m.zones[z].file.as_str()).or_insert(false) |= x.loaded.contains(&z);
+    }
+    (files.values().filter(|l| **l).count(), files.len())
+}
+
+/// Brings instrument `id`'s progress up to date.
+fn update_progress(id: &str) {
+    let Some(p) = SLOTS.with(|s| {
+        s.borrow().get(id).map(|x| {
+            let (loaded, total) = wanted_files(x);
+            Progress {
+                loaded,
+                total,
+                described: x.manifest.is_some(),
+                failed: x.failed,
+            }
+        })
+    }) else {
+        return;
+    };
+    progress().update(|m| {
+        if m.get(id) != Some(&p) {
+            m.insert(id.to_string(), p);
+        }
+    });
+}
+
+/// The next file a wanted note needs, with its slot and zones; None (and the loader stops)
+/// once every such file is fetched or being fetched.
+fn next_file(id: &str) -> Option<(u8, String, Vec<usize>)> {
     SLOTS.with(|s| {
         let mut s = s.borrow_mut();
-        let pending = wanted_pending(&s);
-        let Some(x) = s.get_mut(id) else {
-            return Next::Done;
-        };
-        let Some(m) = x.manifest.clone() else {
-            return Next::Done;
-        };
-        let first = m
-            .zones_for(x.wanted.iter().copied())
-            .into_iter()
-            .map(|z| m.zones[z].file.clone())
-            .find(|f| !x.requested.contains(f));
-        let file = match first {
-            Some(f) => f,
-            None => {
-                let Some(f) = m
-                    .zones
-                    .iter()
-                    .map(|z| z.file.clone())
-                    .find(|f| !x.requested.contains(f))
-                else {
-                    return Next::Done;
-                };
-                if pending {
-                    return Next::Wait;
-                }
-                f
-            }
+        let x = s.get_mut(id)?;
+        let m = x.manifest.clone();
+        let file = m.as_ref().and_then(|m| {
+            m.zones_for(x.wanted.iter().copied())
+                .into_iter()
+                .map(|z| m.zones[z].file.clone())
+                .find(|f| !x.requested.contains(f))
+        });
+        let (Some(m), Some(file)) = (m, file) else {
+            x.pumping = false;
+            return None;
         };
         x.requested.insert(file.clone());
         let zones = (0..m.zones.len())
             .filter(|&z| m.zones[z].file == file)
             .collect();
-        Next::Fetch(x.slot, file, zones)
+        Some((x.slot, file, zones))
     })
 }
 
@@ -315,8 +361,6 @@ async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
     if m.id != id {
         return Err(JsValue::from_str("the manifest names another instrument"));
     }
-    let files: BTreeSet<&str> = m.zones.iter().map(|z| z.file.as_str()).collect();
-    let total = files.len();
     // Evicted while the manifest was on its way: nothing to do.
     let Some(slot) = SLOTS.with(|s| s.borrow().get(id).map(|x| x.slot)) else {
         return Ok(());
@@ -326,29 +370,23 @@ async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
     SLOTS.with(|s| {
         if let Some(x) = s.borrow_mut().get_mut(id) {
             x.manifest = Some(Rc::new(m));
+            x.version = version;
         }
     });
-    progress().update(|p| {
-        p.insert(
-            id.to_string(),
-            Progress {
-                loaded: 0,
-                total,
-                failed: false,
-            },
-        );
-    });
+    update_progress(id);
     if let Some(f) = ON_CHANGE.with(|c| c.borrow().clone()) {
         f();
     }
-    loop {
-        let (slot, file, zones) = match next_file(id) {
-            Next::Done => break,
-            Next::Wait => {
-                crate::audio::sleep_ms(30).await;
-                continue;
-            }
-            Next::Fetch(slot, file, zones) => (slot, file, zones),
+    pump(id).await
+}
+
+/// Fetches the files the wanted notes of instrument `id` need, one at a time, until none is
+/// left (a later note that needs another file starts it again: [`ensure`]).
+async fn pump(id: &'static str) -> Result<(), JsValue> {
+    while let Some((slot, file, zones)) = next_file(id) {
+        let version = SLOTS.with(|s| s.borrow().get(id).map(|x| x.version.clone()));
+        let Some(version) = version else {
+            return Ok(());
         };
         let bytes = fetch_bytes(&format!("/api/samples/{id}/{file}?v={version}")).await?;
         let (pcm, _rate) = decode_flac(&bytes).map_err(|e| JsValue::from_str(&e))?;
@@ -374,11 +412,7 @@ async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
                 .map_or(0.0, |p| p.now());
             READY.with(|r| r.set(Some((bytes_downloaded(), now))));
         }
-        progress().update(|p| {
-            if let Some(e) = p.get_mut(id) {
-                e.loaded += 1;
-            }
-        });
+        update_progress(id);
     }
     Ok(())
 }
