@@ -24,7 +24,7 @@
 //   { type: 'probe', slots: [slot, ...], tracks: n }   -> replies { type: 'probe', zones: [zones
 //       loaded per slot, -1 if empty], voices: [voices per track], peak, master } (peak: the
 //       largest output sample since the last probe; master: the 24 master effect settings the
-//       engine plays)
+//       engine plays; memory: bytes of the engine's WebAssembly memory)
 // Every message may carry `id`; the processor answers { type: 'applied', id } once done.
 // About every 21 ms (8 render quanta) while anything sounds, it reports each track's peak since
 // the last report (linear, after the track's gain): { type: 'levels', peaks: Float32Array(16) }.
@@ -101,7 +101,7 @@ class KeyboardiaProcessor extends AudioWorkletProcessor {
       for (let i = 0; i < (m.tracks | 0); i++) voices.push(kb.kb_voices_on(h, i));
       const master = [];
       for (let i = 0; i < 24; i++) master.push(kb.kb_master_value(h, i));
-      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak, master });
+      this.port.postMessage({ type: 'probe', id: m.id, zones, voices, peak: this.peak, master, memory: kb.memory.buffer.byteLength });
       this.peak = 0;
       return;
     }

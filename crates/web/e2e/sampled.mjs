@@ -70,6 +70,8 @@ async function instrumentOf(p, track) {
 
 const { test, finish } = runner();
 let url, a, b, c;
+// The worklet's WebAssembly memory of an engine with no sampled instrument loaded (bytes).
+let freshMemory;
 
 await test('the picker: grouped by category, search by typing, arrows and Enter choose, Esc closes', async () => {
   a = await page();
@@ -117,6 +119,7 @@ await test('audition: a click plays a sampled instrument for this player only, t
   await b.waitForSelector('[data-testid=status]:has-text("live")');
   await startAudio(a);
   await startAudio(b);
+  freshMemory = (await probe(a)).memory;
   const before = await instrumentOf(b, 'bass');
   await a.click(`${picker('bass')} .picker-button`);
   await a.keyboard.type('electric piano');
@@ -199,7 +202,9 @@ await test('a new player of a session with a sampled kit, piano, bass and pad: b
   const mb = (x) => (x / 1e6).toFixed(2);
   const note = `every note playable ${(tReady - t0).toFixed(0)} ms after starting audio, ${mb(bytesReady)} MB downloaded; ` +
     `every file the session needs after ${(tAll - t0).toFixed(0)} ms (upper bound), ${mb(all.bytes)} MB in all, ` +
-    `${mb(after.bytes)} MB after a further loop; [id, slot, files loaded, files needed] ${JSON.stringify(after.instruments)}`;
+    `${mb(after.bytes)} MB after a further loop; the worklet's wasm memory ${mb(after.memory)} MB ` +
+    `(an engine with no sampled instrument: ${mb(freshMemory)} MB); ` +
+    `[id, slot, files loaded, files needed] ${JSON.stringify(after.instruments)}`;
   assert(bytesReady <= 4e6, `needed ${mb(bytesReady)} MB before every note could sound: ${note}`);
   assert(after.bytes === all.bytes, `playing on fetched more: ${note}`);
   assert(after.bytes < 4e6, `a new player downloaded ${mb(after.bytes)} MB to hear the session (bar: under 4 MB): ${note}`);
@@ -221,6 +226,32 @@ await test('an edit that needs another zone fetches it on the other page, and th
   assert(pr.bytes > before.bytes, `nothing fetched: ${before.bytes} then ${pr.bytes}`);
   assert(pr.zones[s[1]] > before.zones[piano[1]], `no zone added in the engine: ${before.zones[piano[1]]} then ${pr.zones[s[1]]}`);
   return `piano files ${piano[2]}/${piano[3]} then ${s[2]}/${s[3]}, +${((pr.bytes - before.bytes) / 1e3).toFixed(0)} kB`;
+});
+
+await test('memory: a new player of a session with 8 sampled instruments (the worklet\'s WebAssembly memory)', async () => {
+  // Three more tracks, each a sampled instrument playing steps 0 and 8.
+  for (const query of ['electric piano', 'strings', 'choir']) {
+    await a.click('.add-track button, .add-track');
+    await a.click('.sheet .pick[data-instrument="synth/pad"]');
+    await a.waitForSelector('.sheet', { state: 'detached' });
+    const t = await a.$$eval('.track', (x) => x[x.length - 1].dataset.track);
+    await a.click(`[data-track="${t}"] .cell[data-step="0"]`);
+    await a.click(`[data-track="${t}"] .cell[data-step="8"]`);
+    await pick(a, t, query);
+  }
+  const ids = ['kit-808/snare', 'kit-808/hat-closed', 'sampled/piano', 'sampled/bass-finger', 'sampled/pad-warm',
+    'sampled/epiano', 'sampled/strings', 'sampled/choir'];
+  const d = await page();
+  await d.goto(url);
+  await d.waitForSelector('[data-testid=status]:has-text("live")');
+  await startAudio(d);
+  const pr = await until(d, (p) => ids.every((id) => { const s = slotOf(p, id); return s && s[3] > 0 && s[2] === s[3] && p.zones[s[1]] > 0; }),
+    'all 8 instruments\' needed zones loaded', 60000);
+  await d.close();
+  const mb = (x) => (x / 1e6).toFixed(2);
+  assert(pr.memory >= freshMemory, `memory ${pr.memory} < ${freshMemory}`);
+  return `the worklet's wasm memory ${mb(pr.memory)} MB, ${mb(pr.memory - freshMemory)} MB over a fresh engine's ` +
+    `${mb(freshMemory)} MB; ${mb(pr.bytes)} MB of samples downloaded; ${JSON.stringify(pr.instruments)}`;
 });
 
 await test('credits: each sampled instrument\'s licence and credit, from the picker', async () => {
