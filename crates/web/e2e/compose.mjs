@@ -402,7 +402,12 @@ await test('piano roll chords: several notes on one step, the other player gets 
   await rb.waitForSelector(`${cell('bass', 12)}.on`);
   await p.waitForSelector('[data-testid=roll-status]:has-text("chord")');
   assert((await p.locator('.roll-note[data-start="12"]').count()) === 3, 'three notes shown');
+  // While playing, the roll shows the playhead.
+  await p.click('.play');
+  await p.waitForSelector('.roll-now', { timeout: 5000 });
   await shot(p, 'desktop-piano-roll-chord');
+  await p.click('.play');
+  await p.waitForSelector('.roll-now', { state: 'detached', timeout: 5000 });
   // A click on the E takes it out of the chord.
   const e = await p.locator('.roll-note[data-start="12"][data-pitch="4"]').boundingBox();
   await p.mouse.click(e.x + 4, e.y + e.height / 2);

@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::app::{ui, TRACK_COLORS};
+use crate::grid::current_step;
 use crate::key::note_name;
 use crate::sheets::{sheet_track, SheetHead};
 use crate::{audio, live};
@@ -583,6 +584,14 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         });
     });
 
+    // The playhead: the step this track plays now.
+    let playhead = Memo::new(move |_| {
+        let now = ui.now.get();
+        sig.state.with(|s| {
+            s.as_ref()
+                .and_then(|s| track.with(|t| t.as_ref().and_then(|t| current_step(s, t, now))))
+        })
+    });
     let name = move || track.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
     let status = move || {
         let (k, p) = cursor.get();
@@ -649,6 +658,7 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
                             }
                         }).collect::<Vec<_>>()).collect_view()}
                         <div class="roll-cursor" style=move || { let (k, p) = cursor.get(); pos(k, row_of(p).unwrap_or(0), 1) }></div>
+                        {move || playhead.get().map(|k| view! { <div class="roll-now" style=format!("left:calc({k} * var(--cw))")></div> })}
                     </div>
                     <div class="roll-vel-label">"Velocity"</div>
                     <div class="roll-vel" node_ref=lane aria-hidden="true"
@@ -661,7 +671,7 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
                 </div>
             </div>
             <p id="roll-status" class="roll-status" role="status" aria-live="polite" data-testid="roll-status">{status}</p>
-            <p class="dim">"Click to place a note, drag across steps to paint, drag a note up or down to change its pitch, drag its end to lengthen it; a click on a note removes it. Keys: arrows, Shift+arrows, Enter, Delete, − and +."</p>
+            <p class="dim">"Click to place a note (more on the same step make a chord), drag across steps to paint, drag a note up or down to change its pitch, drag its end to lengthen it; a click on a note removes it. Keys: arrows, Shift+arrows, Enter, Delete, − and +."</p>
         </div>
     }
 }
