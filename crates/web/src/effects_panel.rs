@@ -125,7 +125,9 @@ pub(crate) fn FxControl(track: Option<String>, param: Fx) -> impl IntoView {
         Kind::Toggle => {
             let tr = track.clone();
             view! {
-                <button class="fx-toggle" aria-label=label disabled=read_only
+                // The accessible name holds the visible text ("Bypass off"), as the label says.
+                <button class="fx-toggle" aria-label=move || format!("{label} {}", param.display(value.get()))
+                    disabled=read_only
                     aria-pressed=move || (value.get() >= 0.5).to_string()
                     on:click=move |_| send(tr.clone(), param, if value.get_untracked() >= 0.5 { 0.0 } else { 1.0 })>
                     {move || param.display(value.get())}
