@@ -245,7 +245,8 @@ pub fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
 /// renderer is instantiated per output type instead of once per call site. The page renders the
 /// same; the wasm is much smaller (see docs/BENCHMARKS.md). The cfg is given to this build only
 /// (`--config build.rustflags`, which applies to wasm32 crates, not to proc macros or build
-/// scripts), so native builds and tests of the app are unchanged.
+/// scripts), so native builds and tests of the app are unchanged. A `RUSTFLAGS` in the
+/// environment replaces it; the size budget in [`build`] then fails the build.
 fn build_app_wasm() -> String {
     ensure_wasm_target();
     cargo(&[
