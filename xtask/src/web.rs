@@ -25,6 +25,11 @@ use sha2::{Digest, Sha256};
 use crate::{cargo, ensure_wasm_target, fail};
 
 pub const DIST: &str = "target/web-dist";
+/// What a first visit may fetch for the app itself (its JS glue, wasm and CSS, gzip-compressed;
+/// the sound engine's worklet files load later, when audio starts): the build fails above it.
+/// Issue 16 asks for 300 KB; the app is 491 KB now (docs/BENCHMARKS.md), so this is a ratchet
+/// that stops it growing: lower it as the app shrinks, never raise it.
+const APP_BUDGET_GZIP_KB: u64 = 500;
 /// Where wasm-bindgen's output for the app is staged before it is hashed into `DIST`.
 const STAGE: &str = "target/web-stage";
 
@@ -32,7 +37,7 @@ const STAGE: &str = "target/web-stage";
 pub fn build() {
     ensure_wasm_target();
     check_bindgen_version();
-    let app = build_wasm("web", "keyboardia-web", "keyboardia-web");
+    let app = build_app_wasm();
     let engine = build_wasm(
         "release",
         "keyboardia-audio-worklet",
@@ -92,12 +97,34 @@ pub fn build() {
     }
     remove_stale(dist, dist, &keep);
     let (raw, gz, br) = first_visit_bytes();
+    let size = |url: &str| {
+        let f = dist.join(url.trim_start_matches('/'));
+        let len = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        (
+            len(f.clone()),
+            len(PathBuf::from(format!("{}.gz", f.display()))),
+        )
+    };
+    let (wasm_raw, wasm_gz) = size(&wasm);
+    let app_gz: u64 = [&style, &js, &wasm].iter().map(|u| size(u).1).sum();
+    let engine_gz: u64 = [&processor, &engine].iter().map(|u| size(u).1).sum();
     println!(
-        "web app built into {DIST}: a first visit fetches {} KB ({} KB gzip, {} KB Brotli)",
+        "web app built into {DIST}: app wasm {} KB ({} KB gzip); the app's JS+wasm+CSS {} KB gzip (budget {APP_BUDGET_GZIP_KB} KB); a first visit fetches {} KB ({} KB gzip, {} KB Brotli) with the sound engine's worklet ({} KB gzip)",
+        wasm_raw / 1024,
+        wasm_gz / 1024,
+        app_gz / 1024,
         raw / 1024,
         gz / 1024,
-        br / 1024
+        br / 1024,
+        engine_gz / 1024,
     );
+    if app_gz > APP_BUDGET_GZIP_KB * 1024 {
+        eprintln!(
+            "xtask: the web app's JS+wasm+CSS is {} KB gzip, over its {APP_BUDGET_GZIP_KB} KB budget (issue 16): shrink it (docs/BENCHMARKS.md, Web app size)",
+            app_gz / 1024
+        );
+        fail(1);
+    }
 }
 
 /// The bytes a first visit transfers with each encoding: (uncompressed, gzip, brotli).
@@ -211,6 +238,29 @@ pub fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
         "wasm32-unknown-unknown",
     ]);
     format!("target/wasm32-unknown-unknown/{profile}/{artifact}.wasm")
+}
+
+/// Builds the app (crates/web) with the `web` profile and Leptos's `erase_components` cfg: every
+/// component's view is type-erased (`AnyView`) and reactive closures share one type, so the
+/// renderer is instantiated per output type instead of once per call site. The page renders the
+/// same; the wasm is much smaller (see docs/BENCHMARKS.md). The cfg is given to this build only
+/// (`--config build.rustflags`, which applies to wasm32 crates, not to proc macros or build
+/// scripts), so native builds and tests of the app are unchanged. A `RUSTFLAGS` in the
+/// environment replaces it; the size budget in [`build`] then fails the build.
+fn build_app_wasm() -> String {
+    ensure_wasm_target();
+    cargo(&[
+        "build",
+        "--profile",
+        "web",
+        "-p",
+        "keyboardia-web",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--config",
+        "build.rustflags=[\"--cfg\", \"erase_components\"]",
+    ]);
+    "target/wasm32-unknown-unknown/web/keyboardia-web.wasm".into()
 }
 
 /// Runs wasm-bindgen on the app's wasm into [`STAGE`], unless the same input was already done.
