@@ -47,8 +47,14 @@ pub fn blackman_harris(i: usize, m: usize) -> f64 {
 /// `x` windowed (Blackman-Harris) and zero-padded to a power of two, transformed: the real and
 /// imaginary parts.
 pub fn windowed_fft(x: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    windowed_fft_len(x, x.len().next_power_of_two())
+}
+
+/// [`windowed_fft`] zero-padded to `n` points (a power of two, at least `x.len()`): more padding
+/// samples the spectrum more finely.
+pub fn windowed_fft_len(x: &[f32], n: usize) -> (Vec<f64>, Vec<f64>) {
     let m = x.len();
-    let n = m.next_power_of_two();
+    let n = n.max(m).next_power_of_two();
     let mut re: Vec<f64> = x
         .iter()
         .enumerate()

@@ -156,34 +156,36 @@ pub fn session_to_midi(s: &SessionState, loops: u32) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// Each note-on of a track: (absolute tick, key).
+    fn note_ons(t: &[TrackEvent]) -> Vec<(u32, u8)> {
+        let mut tick = 0;
+        let mut v = Vec::new();
+        for e in t {
+            tick += e.delta.as_int();
+            if let TrackEventKind::Midi {
+                message: MidiMessage::NoteOn { key, .. },
+                ..
+            } = e.kind
+            {
+                v.push((tick, key.as_int()));
+            }
+        }
+        v
+    }
+
     #[test]
     fn the_starter_beat_as_midi() {
         let s = SessionState::starter();
         let bytes = session_to_midi(&s, 1);
         let smf = Smf::parse(&bytes).unwrap();
         assert_eq!(smf.tracks.len(), 5, "tempo track + 4 tracks");
-        let ons = |t: &[TrackEvent]| -> Vec<(u32, u8)> {
-            let mut tick = 0;
-            let mut v = Vec::new();
-            for e in t {
-                tick += e.delta.as_int();
-                if let TrackEventKind::Midi {
-                    message: MidiMessage::NoteOn { key, .. },
-                    ..
-                } = e.kind
-                {
-                    v.push((tick, key.as_int()));
-                }
-            }
-            v
-        };
         // The kick: four on the floor, GM note 36.
         assert_eq!(
-            ons(&smf.tracks[1]),
+            note_ons(&smf.tracks[1]),
             [(0, 36), (96, 36), (192, 36), (288, 36)]
         );
         // The bass: C2 (36) with its pitch locks (+3 at step 6, -2 at step 10).
-        let bass: Vec<u8> = ons(&smf.tracks[4]).iter().map(|x| x.1).collect();
+        let bass: Vec<u8> = note_ons(&smf.tracks[4]).iter().map(|x| x.1).collect();
         assert_eq!(bass, [36, 36, 39, 34]);
     }
 
@@ -194,19 +196,10 @@ mod tests {
         let smf_bytes = session_to_midi(&s, 2);
         let smf = Smf::parse(&smf_bytes).unwrap();
         let ons = |t: &[TrackEvent]| -> Vec<(u32, u8)> {
-            let mut tick = 0;
-            let mut v = Vec::new();
-            for e in t {
-                tick += e.delta.as_int();
-                if let TrackEventKind::Midi {
-                    message: MidiMessage::NoteOn { key, .. },
-                    ..
-                } = e.kind
-                {
-                    v.push((tick / TICKS_PER_STEP, key.as_int()));
-                }
-            }
-            v
+            note_ons(t)
+                .into_iter()
+                .map(|(tick, key)| (tick / TICKS_PER_STEP, key))
+                .collect()
         };
         // The bass's steps 6 (+3) and 10 (-2) of the region 4..12, twice.
         assert_eq!(ons(&smf.tracks[4]), [(2, 39), (6, 34), (10, 39), (14, 34)]);

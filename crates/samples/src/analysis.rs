@@ -39,19 +39,11 @@ pub fn peak_hz(x: &[f32], sr: f64, lo: f64, hi: f64) -> (f64, f64) {
 /// stays put.
 pub fn pitch_hz(x: &[f32], sr: f64, expected: f64) -> (f64, f64) {
     assert!(x.len() >= 64);
-    use keyboardia_audio::analysis::{blackman_harris, fft};
     // Zero-padded to at least twice the length: the spectrum is then sampled finely enough
     // that the centre of a lobe's bins is the lobe's centre.
     let m = x.len();
     let n = (2 * m).next_power_of_two();
-    let mut re: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| v as f64 * blackman_harris(i, m))
-        .collect();
-    re.resize(n, 0.0);
-    let mut im = vec![0.0; n];
-    fft(&mut re, &mut im);
+    let (re, im) = keyboardia_audio::analysis::windowed_fft_len(x, n);
     let power: Vec<f64> = (0..n / 2).map(|k| re[k] * re[k] + im[k] * im[k]).collect();
     let bin = sr / n as f64;
     // The Blackman-Harris main lobe: 4 bins of the unpadded length either side.

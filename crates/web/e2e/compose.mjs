@@ -9,53 +9,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, hostUnderTest, launchBrowser, parseArgs, runner } from './harness.mjs';
+import {
+  assert, DESKTOP, hostUnderTest, launchBrowser, openSession, parseArgs, PHONE, runner, sessionApi, sleep,
+} from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = parseArgs('node compose.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir] | --base-url <url>');
 const shotDir = args.shotDir || path.resolve(here, '../../../target/screenshots');
 const { server, base } = await hostUnderTest(args);
 
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-
 const browser = await launchBrowser();
 const consoleErrors = [];
-async function page(opts = DESKTOP) {
-  const ctx = await browser.newContext({ colorScheme: 'dark', ...opts });
-  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  const p = await ctx.newPage();
-  p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
-  p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e}`));
-  return p;
-}
+const clipboard = (ctx) => ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+const open = (id, opts = DESKTOP) => openSession(browser, base, id, consoleErrors, opts, clipboard);
+const { create: createSession, doc, until } = sessionApi(base);
 async function shot(p, name) {
   fs.mkdirSync(shotDir, { recursive: true });
   await p.screenshot({ path: path.join(shotDir, `compose-${name}.png`) });
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cell = (track, step) => `[data-track="${track}"] .cell[data-step="${step}"]`;
 
-async function createSession() {
-  const r = await fetch(`${base}/api/sessions`, { method: 'POST' });
-  return (await r.json()).id;
-}
-async function doc(id) { return (await fetch(`${base}/api/sessions/${id}`)).json(); }
-async function until(id, f, what, ms = 5000) {
-  let d;
-  for (const t0 = Date.now(); Date.now() - t0 < ms;) {
-    d = await doc(id);
-    if (f(d)) return d;
-    await sleep(100);
-  }
-  throw new Error(`${what}: ${JSON.stringify(d).slice(0, 600)}`);
-}
-async function open(id, opts = DESKTOP) {
-  const p = await page(opts);
-  await p.goto(`${base}/s/${id}`);
-  await p.waitForSelector('[data-testid=status]:has-text("live")');
-  return p;
-}
 /** A row as its page shows it: one entry per cell ("on+3", "off", ...). */
 const rowState = (p, track) => p.$$eval(`[data-track="${track}"] .cell`, (cs) => cs.map((c) => `${c.classList.contains('on') ? 'on' : 'off'}${c.textContent.trim()}`).join(' '));
 /** Waits until page `p` shows `track` as `want`. */

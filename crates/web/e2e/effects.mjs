@@ -11,35 +11,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, hostUnderTest, launchBrowser, parseArgs, runner } from './harness.mjs';
+import {
+  assert, DESKTOP, hostUnderTest, launchBrowser, openSession, parseArgs, PHONE, runner, sessionApi, sleep, startAudio,
+} from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = parseArgs('node effects.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir] | --base-url <url>');
 const shotDir = args.shotDir || path.resolve(here, '../../../target/screenshots');
 const { server, base } = await hostUnderTest(args);
 
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const browser = await launchBrowser();
 const consoleErrors = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function open(id, opts = DESKTOP) {
-  const ctx = await browser.newContext({ colorScheme: 'dark', ...opts });
-  const p = await ctx.newPage();
-  p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
-  p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e}`));
-  await p.goto(`${base}/s/${id}`);
-  await p.waitForSelector('[data-testid=status]:has-text("live")');
-  return p;
-}
+const open = (id, opts = DESKTOP) => openSession(browser, base, id, consoleErrors, opts);
+const { doc, until: untilDoc } = sessionApi(base);
 async function shot(p, name) {
   fs.mkdirSync(shotDir, { recursive: true });
   await p.screenshot({ path: path.join(shotDir, `effects-${name}.png`) });
-}
-async function startAudio(p) {
-  if (await p.locator('.start-audio').count()) await p.click('.start-audio', { force: true });
-  await p.waitForFunction(() => !document.querySelector('.start-audio'));
 }
 let probeId = 1;
 /** Asks the page's worklet: { voices, peak (largest output sample since the last probe), master
@@ -58,16 +45,6 @@ async function waitFor(p, pred, what, ms = 8000) {
     await sleep(150);
   }
   throw new Error(`${what}: last probe ${JSON.stringify(last && last.master)}`);
-}
-async function doc(id) { return (await fetch(`${base}/api/sessions/${id}`)).json(); }
-async function untilDoc(id, f, what, ms = 5000) {
-  let d;
-  for (const t0 = Date.now(); Date.now() - t0 < ms;) {
-    d = await doc(id);
-    if (f(d)) return d;
-    await sleep(100);
-  }
-  throw new Error(`${what}: ${JSON.stringify(d.effects)}`);
 }
 /** Plays the beat for a while, stops, and returns the loudest output sample heard between 1.5
  *  and 2.3 s after the stop: the tail (reverb) only, every note having ended. */

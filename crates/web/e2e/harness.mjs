@@ -102,3 +102,46 @@ export function runner() {
 }
 
 export function assert(c, msg) { if (!c) throw new Error(msg); }
+
+/** The two sizes every suite looks at the app in. */
+export const DESKTOP = { viewport: { width: 1280, height: 800 } };
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The session API of the host at `base`: create a session, read its document, and poll the
+ *  document until `f(doc)` holds (returning it) or fail saying `what` with the last one. */
+export function sessionApi(base) {
+  const create = async () => (await (await fetch(`${base}/api/sessions`, { method: 'POST' })).json()).id;
+  const doc = async (id) => (await fetch(`${base}/api/sessions/${id}`)).json();
+  async function until(id, f, what, ms = 5000) {
+    let d;
+    for (const t0 = Date.now(); Date.now() - t0 < ms;) {
+      d = await doc(id);
+      if (f(d)) return d;
+      await sleep(100);
+    }
+    throw new Error(`${what}: ${JSON.stringify(d).slice(0, 600)}`);
+  }
+  return { create, doc, until };
+}
+
+/** Opens session `id` of `base` in a page of its own context (`options`: the context's, e.g.
+ *  DESKTOP; `setup(ctx)` may grant permissions) and waits until it is live. Console and page
+ *  errors are pushed onto `errors`. */
+export async function openSession(browser, base, id, errors, options = DESKTOP, setup = async () => {}) {
+  const ctx = await browser.newContext({ colorScheme: 'dark', ...options });
+  await setup(ctx);
+  const p = await ctx.newPage();
+  p.on('console', (m) => { if (m.type() === 'error') errors.push(`${p.url()}: ${m.text()}`); });
+  p.on('pageerror', (e) => errors.push(`${p.url()}: ${e}`));
+  await p.goto(`${base}/s/${id}`);
+  await p.waitForSelector('[data-testid=status]:has-text("live")');
+  return p;
+}
+
+/** Starts the page's sound (the first gesture anywhere may have started it already). */
+export async function startAudio(p) {
+  if (await p.locator('.start-audio').count()) await p.click('.start-audio', { force: true });
+  await p.waitForFunction(() => !document.querySelector('.start-audio'));
+}
