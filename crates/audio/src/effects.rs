@@ -751,8 +751,9 @@ impl Eq3 {
 pub struct Compressor {
     env: f32,
     sr: f32,
-    /// The settings the coefficients below were computed for.
-    params: Option<CompParams>,
+    ratio: f32,
+    threshold_db: f32,
+    /// The detector's coefficients and the linear threshold, from [`Compressor::set`].
     attack: f32,
     release: f32,
     threshold: f32,
@@ -770,26 +771,32 @@ pub struct CompParams {
 
 impl Compressor {
     pub fn new(sr: f32) -> Compressor {
-        Compressor {
+        let mut c = Compressor {
             env: 0.0,
             sr,
-            params: None,
+            ratio: 1.0,
+            threshold_db: 0.0,
             attack: 0.0,
             release: 0.0,
             threshold: 1.0,
-        }
+        };
+        c.set(&MasterFx::default().comp);
+        c
+    }
+
+    /// New settings (computed once here, not per frame).
+    pub fn set(&mut self, p: &CompParams) {
+        let coeff = |ms: f32| 1.0 - libm::expf(-1.0 / (ms.max(0.01) * 0.001 * self.sr));
+        self.attack = coeff(p.attack_ms);
+        self.release = coeff(p.release_ms);
+        self.threshold = libm::powf(10.0, p.threshold_db / 20.0);
+        self.ratio = p.ratio;
+        self.threshold_db = p.threshold_db;
     }
 
     /// The gain to apply to this frame (before make-up).
     #[inline]
-    pub fn gain(&mut self, l: f32, r: f32, p: &CompParams) -> f32 {
-        if self.params != Some(*p) {
-            let coeff = |ms: f32| 1.0 - libm::expf(-1.0 / (ms.max(0.01) * 0.001 * self.sr));
-            self.attack = coeff(p.attack_ms);
-            self.release = coeff(p.release_ms);
-            self.threshold = libm::powf(10.0, p.threshold_db / 20.0);
-            self.params = Some(*p);
-        }
+    pub fn gain(&mut self, l: f32, r: f32) -> f32 {
         let x = l.abs().max(r.abs());
         let c = if x > self.env {
             self.attack
@@ -797,17 +804,17 @@ impl Compressor {
             self.release
         };
         self.env = flush(self.env + (x - self.env) * c);
-        if self.env <= self.threshold || p.ratio <= 1.0 {
+        if self.env <= self.threshold || self.ratio <= 1.0 {
             return 1.0;
         }
         // In dB: 20 log10(env) - threshold; the gain 10^(-over (1 - 1/ratio) / 20), both through
         // base 2 (cheaper than log10 and a general power).
         const DB_PER_OCTAVE: f32 = 6.020_6;
-        let over = DB_PER_OCTAVE * libm::log2f(self.env) - p.threshold_db;
+        let over = DB_PER_OCTAVE * libm::log2f(self.env) - self.threshold_db;
         if over <= 0.0 {
             return 1.0;
         }
-        libm::exp2f(-over * (1.0 - 1.0 / p.ratio) / DB_PER_OCTAVE)
+        libm::exp2f(-over * (1.0 - 1.0 / self.ratio) / DB_PER_OCTAVE)
     }
 
     pub fn clear(&mut self) {
@@ -1145,6 +1152,7 @@ impl MasterChain {
             }
         }
         self.eq.set(fx.eq, immediate);
+        self.comp.set(&fx.comp);
         self.retime(immediate);
     }
 
@@ -1274,11 +1282,7 @@ impl MasterChain {
             if run_eq {
                 (l, r) = self.eq.process(frame + i as u64, l, r);
             }
-            let g = if run_comp {
-                self.comp.gain(l, r, &comp)
-            } else {
-                1.0
-            };
+            let g = if run_comp { self.comp.gain(l, r) } else { 1.0 };
             let mk = self.makeup.tick();
             l *= g * mk;
             r *= g * mk;

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, hostUnderTest, launchBrowser, parseArgs, runner } from './harness.mjs';
+import { assert, hostUnderTest, launchBrowser, parseArgs, runner, sessionApi } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = parseArgs('node ui.mjs <keyboardia-binary> <web-dist-dir> [screenshot-dir] | --base-url <url>');
@@ -39,22 +39,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cell = (track, step) => `[data-track="${track}"] .cell[data-step="${step}"]`;
 const settingsButton = (track) => `[data-track="${track}"] [aria-label^="Track settings"]`;
 
-async function createSession() {
-  const r = await fetch(`${base}/api/sessions`, { method: 'POST' });
-  const v = await r.json();
-  return v.id;
-}
-async function doc(id) { return (await fetch(`${base}/api/sessions/${id}`)).json(); }
-/** Polls the session document until `f(doc)` holds; returns the last document. */
-async function until(id, f, what, ms = 5000) {
-  let d;
-  for (const t0 = Date.now(); Date.now() - t0 < ms;) {
-    d = await doc(id);
-    if (f(d)) return d;
-    await sleep(100);
-  }
-  throw new Error(`${what}: ${JSON.stringify(d).slice(0, 400)}`);
-}
+const { create: createSession, doc, until } = sessionApi(base);
 async function open(id, opts = DESKTOP) {
   const p = await page(opts);
   await p.goto(`${base}/s/${id}`);

@@ -222,3 +222,21 @@ pub(crate) fn recordings_of(sig: Signals) -> Vec<(String, String)> {
 pub(crate) const TRACK_COLORS: &[&str] = &[
     "#f4a261", "#2ec4b6", "#e76f51", "#8ecae6", "#ffb703", "#e58ad8", "#90be6d", "#8fa2ff",
 ];
+
+/// Where track `id` is in the list (0 when it is gone), as a memo: its index for the engine and
+/// its colour.
+pub(crate) fn track_index(sig: Signals, id: String) -> Memo<usize> {
+    Memo::new(move |_| {
+        sig.state
+            .with(|s| {
+                s.as_ref()
+                    .and_then(|s| s.tracks.iter().position(|t| t.id == id))
+            })
+            .unwrap_or(0)
+    })
+}
+
+/// The colour of the track at `index`.
+pub(crate) fn track_color(index: usize) -> &'static str {
+    TRACK_COLORS[index % TRACK_COLORS.len()]
+}

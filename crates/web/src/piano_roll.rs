@@ -12,7 +12,7 @@ use keyboardia_core::protocol::{Edit, LockRequest};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::app::{ui, TRACK_COLORS};
+use crate::app::ui;
 use crate::grid::current_step;
 use crate::key::note_name;
 use crate::sheets::{sheet_track, SheetHead};
@@ -228,15 +228,8 @@ pub(crate) fn PianoRoll(id: String) -> impl IntoView {
         sig.state
             .with(|s| s.as_ref().map(|s| s.key).unwrap_or_default())
     });
-    let index = Memo::new(move |_| {
-        sig.state
-            .with(|s| {
-                s.as_ref()
-                    .and_then(|s| s.tracks.iter().position(|t| t.id == id))
-            })
-            .unwrap_or(0)
-    });
-    let color = move || TRACK_COLORS[index.get() % TRACK_COLORS.len()];
+    let index = crate::app::track_index(sig, id.clone());
+    let color = move || crate::app::track_color(index.get());
     let draft = RwSignal::new(None::<Vec<Note>>);
     let notes = Memo::new(move |_| {
         draft

@@ -5,7 +5,6 @@ use crate::app::recordings_of;
 use crate::app::toggle_sheet;
 use crate::app::ui;
 use crate::app::Sheet;
-use crate::app::TRACK_COLORS;
 use crate::grid::current_step;
 use crate::live;
 use crate::pattern_tools::PatternMenu;
@@ -26,15 +25,8 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             .with(|s| s.as_ref().and_then(|s| s.track(&id).cloned()))
     });
     let id = track_id.clone();
-    let index = Memo::new(move |_| {
-        sig.state
-            .with(|s| {
-                s.as_ref()
-                    .and_then(|s| s.tracks.iter().position(|t| t.id == id))
-            })
-            .unwrap_or(0)
-    });
-    let color = move || TRACK_COLORS[index.get() % TRACK_COLORS.len()];
+    let index = crate::app::track_index(sig, id.clone());
+    let color = move || crate::app::track_color(index.get());
     let id = track_id.clone();
     let mine = Memo::new(move |_| personal.get().get(&id).copied().unwrap_or((false, false)));
     let id = track_id.clone();
