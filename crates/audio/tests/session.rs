@@ -131,3 +131,48 @@ fn a_loop_without_tail_is_seamless() {
     let song = render_session_with(&s, 44_100.0, 2, Vec::new(), Vec::new(), true);
     assert_ne!(song.left[..100], pcm.left[..100]);
 }
+
+#[test]
+fn every_effect_parameter_reaches_the_engine_and_the_worklet_message() {
+    use keyboardia_audio::effects::MasterFx;
+    use keyboardia_audio::offline::{master_fx, track_fx};
+    use keyboardia_core::effects::{Fx, FxValues, Kind, Scope};
+    // Each parameter moved away from its default changes what the engine plays, and the
+    // worklet's numbers (`to_array`, `from_array`) carry it unchanged.
+    for p in Fx::ALL.iter().copied() {
+        let spec = p.spec();
+        let other = match spec.kind {
+            Kind::Range { min, max, .. } => {
+                if spec.default == max {
+                    min
+                } else {
+                    max
+                }
+            }
+            Kind::Choice(names) => {
+                if spec.default == 0.0 {
+                    (names.len() - 1) as f32
+                } else {
+                    0.0
+                }
+            }
+            Kind::Toggle => 1.0 - spec.default,
+        };
+        let mut v = FxValues::default();
+        v.set(p, other);
+        match p.scope() {
+            Scope::Session => {
+                let fx = master_fx(&v);
+                assert_ne!(fx, master_fx(&FxValues::default()), "{p:?} changes nothing");
+                assert_eq!(MasterFx::from_array(&fx.to_array()), fx, "{p:?} round trip");
+            }
+            Scope::Track => {
+                assert_ne!(
+                    track_fx(&v),
+                    track_fx(&FxValues::default()),
+                    "{p:?} changes nothing"
+                );
+            }
+        }
+    }
+}
