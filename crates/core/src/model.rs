@@ -110,6 +110,14 @@ impl LoopRegion {
         }
     }
 
+    /// Whether step `step` of a track of `step_count` steps sounds while the region loops: the
+    /// track plays the wrapped slot modulo its own length, so a track shorter than the region
+    /// plays all of its steps, and a longer one the steps the region's slots fall on.
+    pub fn sounds(&self, step: usize, step_count: usize) -> bool {
+        let n = step_count.max(1) as i64;
+        self.len() >= n || (step as i64 - self.start as i64).rem_euclid(n) < self.len()
+    }
+
     /// [`LoopRegion::wrap`] of a fractional step position (the phase within the step is kept).
     pub fn wrap_position(&self, p: f64) -> f64 {
         let start = self.start as f64;

@@ -276,3 +276,32 @@ fn a_region_change_undoes_and_redoes_unless_someone_else_moved_it() {
     );
     assert_eq!(sim.view(0), sim.server.state());
 }
+
+/// The steps a track sounds while a region loops are exactly those the wrap rule reaches.
+#[test]
+fn sounds_matches_the_wrap_rule_for_every_track_length() {
+    for (start, end) in [(0, 4), (4, 12), (16, 32), (3, 5), (0, 128), (100, 128)] {
+        let r = LoopRegion::new(start, end).unwrap();
+        for sc in [1usize, 3, 5, 7, 12, 16, 24, 32, 64, 128] {
+            let reached: std::collections::BTreeSet<usize> = (start..end + 2 * 128)
+                .map(|n| r.wrap(n).rem_euclid(sc as i64) as usize)
+                .collect();
+            for k in 0..sc {
+                assert_eq!(
+                    r.sounds(k, sc),
+                    reached.contains(&k),
+                    "region {start}..{end}, {sc} steps, step {k}"
+                );
+            }
+        }
+    }
+    // A 16-step track under the second bar of a 32-step region plays every step.
+    let r = LoopRegion::new(16, 32).unwrap();
+    assert!((0..16).all(|k| r.sounds(k, 16)));
+    // A 32-step track under 4..8 plays only 4..8.
+    let r = LoopRegion::new(4, 8).unwrap();
+    assert_eq!(
+        (0..32).filter(|&k| r.sounds(k, 32)).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
+}

@@ -127,6 +127,34 @@ await test('pattern tools: each gives the other player the same result', async (
   return done.join(', ');
 });
 
+await test('the pattern menu stays under its button when the page scrolls', async () => {
+  await a.setViewportSize({ width: DESKTOP.viewport.width, height: 360 });
+  try {
+    await a.evaluate(() => window.scrollTo(0, 0));
+    const track = await a.$$eval('.track[data-track]', (ts) => ts[ts.length - 1].dataset.track);
+    await a.click(`[data-track="${track}"] .tools-open`);
+    await a.waitForSelector('.tools-menu');
+    const gap = () => a.evaluate((t) => {
+      const b = document.querySelector(`[data-track="${t}"] .tools-open`).getBoundingClientRect();
+      const m = document.querySelector('.tools-menu').getBoundingClientRect();
+      return [m.top - b.bottom, m.left - b.left];
+    }, track);
+    const before = await gap();
+    await a.evaluate(() => window.scrollBy(0, 150));
+    await sleep(150);
+    const scrolled = await a.evaluate(() => window.scrollY);
+    const after = await gap();
+    assert(scrolled > 20, `the page did not scroll (${scrolled})`);
+    assert(Math.abs(after[0] - before[0]) < 1.5 && Math.abs(after[1] - before[1]) < 1.5,
+      `the menu moved against its button: ${before} then ${after}`);
+    return `scrolled ${scrolled} px; menu to button ${before[0].toFixed(1)} px before and ${after[0].toFixed(1)} px after`;
+  } finally {
+    await a.keyboard.press('Escape');
+    await a.evaluate(() => window.scrollTo(0, 0));
+    await a.setViewportSize(DESKTOP.viewport);
+  }
+});
+
 await test('duplicate track, copy and paste between tracks (through the clipboard), and a clear error for other text', async () => {
   const n = (await doc(id)).tracks.length;
   const kick = await rowState(a, 'kick');

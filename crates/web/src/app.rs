@@ -84,6 +84,8 @@ pub(crate) struct Ui {
     pub(crate) session_id: StoredValue<String>,
     /// Each track's output level (0 to 1, by track index), for the track meters.
     pub(crate) levels: RwSignal<Vec<f64>>,
+    /// Counts the grid's scroll events: what floats over the grid (the pattern menu) follows it.
+    pub(crate) grid_scroll: RwSignal<u32>,
 }
 
 pub(crate) fn ui() -> Ui {

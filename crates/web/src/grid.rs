@@ -163,6 +163,7 @@ pub(crate) fn Grid() -> impl IntoView {
     };
     // A scroll we did not make is the player's: following pauses.
     let on_scroll = move |e: leptos::ev::Event| {
+        ui.grid_scroll.update(|n| *n = n.wrapping_add(1));
         if let Some(g) = e
             .target()
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())

@@ -91,6 +91,7 @@ pub(crate) fn SessionPage(id: String) -> impl IntoView {
         share_open: RwSignal::new(false),
         session_id: StoredValue::new(id.clone()),
         levels: RwSignal::new(Vec::new()),
+        grid_scroll: RwSignal::new(0),
     };
     provide_context(ui);
     // The clock of the playhead (server time), refreshed about 30 times a second; the grid

@@ -270,26 +270,42 @@ pub(crate) fn PatternTools(
     }
 }
 
-/// The row's "pattern tools" button and its menu (a popover that floats over the grid, closed by
-/// Esc or a click elsewhere).
+/// The row's "pattern tools" button and its menu (a popover that floats over the grid and
+/// follows its button when the grid or the page scrolls; closed by Esc or a click elsewhere).
 #[component]
 pub(crate) fn PatternMenu(track_id: String, #[prop(into)] name: Signal<String>) -> impl IntoView {
+    let ui = crate::app::ui();
     let open = RwSignal::new(false);
     let pos = RwSignal::new((0.0f64, 0.0f64));
     let button = NodeRef::<leptos::html::Button>::new();
+    // Under the button, kept inside the window.
+    let place = move || {
+        if let Some(b) = button.get_untracked() {
+            let r = b.get_bounding_client_rect();
+            let vw = web_sys::window()
+                .and_then(|w| w.inner_width().ok())
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1280.0);
+            pos.set((r.bottom() + 4.0, r.left().min(vw - 420.0).max(4.0)));
+        }
+    };
     let toggle = move |_| {
         if !open.get_untracked() {
-            if let Some(b) = button.get_untracked() {
-                let r = b.get_bounding_client_rect();
-                let vw = web_sys::window()
-                    .and_then(|w| w.inner_width().ok())
-                    .and_then(|v| v.as_f64())
-                    .unwrap_or(1280.0);
-                pos.set((r.bottom() + 4.0, r.left().min(vw - 420.0).max(4.0)));
-            }
+            place();
         }
         open.update(|o| *o = !*o);
     };
+    Effect::new(move |_| {
+        let _ = ui.grid_scroll.get();
+        if open.get_untracked() {
+            place();
+        }
+    });
+    let page_scroll = window_event_listener(leptos::ev::scroll, move |_| {
+        if open.get_untracked() {
+            place();
+        }
+    });
     // A press outside the menu (and its button) closes it.
     let outside = window_event_listener(leptos::ev::pointerdown, move |e| {
         if !open.get_untracked() {
@@ -312,6 +328,7 @@ pub(crate) fn PatternMenu(track_id: String, #[prop(into)] name: Signal<String>) 
     on_cleanup(move || {
         outside.remove();
         esc.remove();
+        page_scroll.remove();
     });
     let close = Callback::new(move |_| open.set(false));
     let keys = move |e: leptos::ev::KeyboardEvent| {

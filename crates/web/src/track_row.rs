@@ -59,7 +59,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
         }
         press.set_value(None);
     };
-    // The shared loop region: the steps outside it are dimmed.
+    // The shared loop region: the steps it never plays are dimmed.
     let loop_region =
         Memo::new(move |_| sig.state.with(|s| s.as_ref().and_then(|s| s.loop_region)));
     // Painting: a press on a step and a drag across others sets them all to the first step's
@@ -125,7 +125,8 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             return Vec::new();
         };
         let tid = tid.clone();
-        (0..t.step_count as usize).map(move |k| {
+        let sc = t.step_count as usize;
+        (0..sc).map(move |k| {
             let on = t.steps.get(k);
             let lock = t.locks.get(&(k as u8)).copied();
             let tid3 = tid.clone();
@@ -153,7 +154,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             view! {
                 <button class="cell" class:on=move || painted(k).unwrap_or(on)
                     class:painting=move || painted(k).is_some()
-                    class:out-loop=move || loop_region.get().is_some_and(|r| k < r.start as usize || k >= r.end as usize)
+                    class:out-loop=move || loop_region.get().is_some_and(|r| !r.sounds(k, sc))
                     class:beat=k % 4 == 0 class:now=move || playhead.get() == Some(k)
                     class:locked=lock.is_some() aria-pressed=on.to_string() aria-label=label
                     style=move || format!("--track:{};{}", color(), glow().unwrap_or_default())
