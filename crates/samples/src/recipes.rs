@@ -172,7 +172,7 @@ pub fn recipes() -> Vec<Recipe> {
             .find(|(k, _)| *k == kit.id)
             .map(|(_, p)| *p);
         for (piece, _, _) in KIT_PIECES {
-            if !kit.pieces.contains(piece) {
+            if !kit.has(piece) {
                 continue;
             }
             let id = format!("kit-{}/{piece}", kit.id);
