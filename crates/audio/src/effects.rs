@@ -391,6 +391,9 @@ pub struct Filter {
     sr: f32,
     /// The cutoff and resonance the coefficients were last computed for.
     applied: (f32, f32),
+    /// A new target since the coefficients were last computed: the next frame computes them
+    /// (a glide starts on its own frame, not the next control frame).
+    fresh: bool,
 }
 
 impl Filter {
@@ -404,13 +407,21 @@ impl Filter {
             fade_left: 0,
             sr,
             applied: (-1.0, -1.0),
+            fresh: true,
         }
     }
 
     /// Cutoff in Hz (20..20000), resonance 0..1: glides there from the current values.
     pub fn set(&mut self, cutoff: f32, res: f32) {
-        self.cutoff.set(libm::log2f(cutoff.clamp(20.0, 20_000.0)));
-        self.res.set(res.clamp(0.0, 1.0));
+        let (c, r) = (
+            libm::log2f(cutoff.clamp(20.0, 20_000.0)),
+            res.clamp(0.0, 1.0),
+        );
+        if (c, r) != (self.cutoff.target, self.res.target) {
+            self.fresh = true;
+        }
+        self.cutoff.set(c);
+        self.res.set(r);
     }
 
     /// Jumps to these settings (a fresh start: nothing is sounding through it yet).
@@ -421,6 +432,8 @@ impl Filter {
         self.from = mode;
         self.fade_left = 0;
         self.svf = Svf::default();
+        self.applied = (-1.0, -1.0);
+        self.fresh = true;
     }
 
     /// Changes the shape, crossfading from the old one.
@@ -459,17 +472,25 @@ impl Filter {
         }
     }
 
+    /// One frame; `frame` is its absolute frame number (the engine's).
     #[inline]
-    pub fn process(&mut self, x: f32) -> f32 {
+    pub fn process(&mut self, x: f32, frame: u64) -> f32 {
         let now = (self.cutoff.tick(), self.res.tick());
         if self.is_idle() {
             return x;
         }
-        if now != self.applied {
-            // Only while gliding: a steady filter costs no trigonometry. The cutoff glides in
-            // octaves, as the ear hears it.
+        // Only while gliding: a steady filter costs no trigonometry. The cutoff glides in
+        // octaves, as the ear hears it; the coefficients follow at control rate (every
+        // `CONTROL_FRAMES` absolute frames, so any block size computes them on the same
+        // frames), on a glide's first frame, and on the frame it arrives.
+        if now != self.applied
+            && (self.fresh
+                || frame.is_multiple_of(CONTROL_FRAMES)
+                || (self.cutoff.settled() && self.res.settled()))
+        {
             self.svf.set(libm::exp2f(now.0), now.1, self.sr);
             self.applied = now;
+            self.fresh = false;
         }
         let o = self.svf.process(x);
         self.svf.flush_denormals();
@@ -488,16 +509,33 @@ impl Filter {
         y
     }
 
-    /// [`Filter::process`] over a stretch, in place: the same samples, with a fast path while
-    /// nothing glides or fades (the usual case).
-    pub fn process_block(&mut self, buf: &mut [f32]) {
+    /// Whether the filter is on, settled and not fading: then each frame is one plain
+    /// [`Svf`] step, and this is the output it keeps (0 low, 1 band, 2 high).
+    pub fn steady_output(&self) -> Option<u8> {
         let steady = self.cutoff.settled()
             && self.res.settled()
             && self.fade_left == 0
             && (self.cutoff.value(), self.res.value()) == self.applied;
-        if !steady || self.is_idle() {
-            for x in buf.iter_mut() {
-                *x = self.process(*x);
+        match self.mode {
+            _ if !steady => None,
+            FilterMode::Off => None,
+            FilterMode::LowPass => Some(0),
+            FilterMode::BandPass => Some(1),
+            FilterMode::HighPass => Some(2),
+        }
+    }
+
+    /// The state-variable filter itself (for [`crate::dsp::SvfBank`], while steady).
+    pub fn svf_mut(&mut self) -> &mut Svf {
+        &mut self.svf
+    }
+
+    /// [`Filter::process`] over a stretch starting at absolute frame `frame`, in place: the
+    /// same samples, with a fast path while nothing glides or fades (the usual case).
+    pub fn process_block(&mut self, buf: &mut [f32], frame: u64) {
+        if self.steady_output().is_none() {
+            for (i, x) in buf.iter_mut().enumerate() {
+                *x = self.process(*x, frame + i as u64);
             }
             return;
         }
@@ -1049,12 +1087,14 @@ impl TrackInserts {
         (self.send_reverb.tick(), self.send_delay.tick())
     }
 
-    /// Drive and filter, in place, on a stretch of the track's (mono) bus.
-    pub fn process(&mut self, bus: &mut [f32]) {
+    /// Drive and filter, in place, on a stretch of the track's (mono) bus starting at
+    /// absolute frame `frame`. With `defer`, a steady filter is left for the caller to run
+    /// (with others, in a [`crate::dsp::SvfBank`]): then it returns true.
+    pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
             self.filter.skip();
-            return;
+            return false;
         }
         if !drive_idle && self.drive.settled() {
             let (k, norm) = drive_gains(self.drive.value());
@@ -1069,7 +1109,11 @@ impl TrackInserts {
                 }
             }
         }
-        self.filter.process_block(bus);
+        if defer && self.filter.steady_output().is_some() {
+            return true;
+        }
+        self.filter.process_block(bus, frame);
+        false
     }
 
     /// While the sends lead nowhere (the master's reverb and delay are off): their glides jump
@@ -1460,10 +1504,10 @@ mod tests {
             let mut flt = Filter::new(SR);
             flt.reset(mode, 1000.0, 0.2);
             for i in 0..4800 {
-                flt.process(tone(f, i));
+                flt.process(tone(f, i), i as u64);
             }
             (4800..9600)
-                .map(|i| flt.process(tone(f, i)).abs())
+                .map(|i| flt.process(tone(f, i), i as u64).abs())
                 .fold(0.0f32, f32::max)
         };
         assert!(level(FilterMode::LowPass, 100.0) > 0.8);
@@ -1481,7 +1525,7 @@ mod tests {
             if i == 4800 {
                 flt.set(8000.0, 0.3);
             }
-            let y = flt.process(tone(440.0, i) * 0.5);
+            let y = flt.process(tone(440.0, i) * 0.5, i as u64);
             if i > 100 {
                 worst = worst.max((y - prev).abs());
             }
@@ -1513,7 +1557,7 @@ mod tests {
                 let x = |i: usize| libm::sinf(2.0 * std::f32::consts::PI * cutoff * i as f32 / SR);
                 let mut peak = 0.0f32;
                 for i in 0..n {
-                    let y = flt.process(x(i));
+                    let y = flt.process(x(i), i as u64);
                     if i > n / 2 {
                         peak = peak.max(y.abs());
                     }
