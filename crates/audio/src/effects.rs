@@ -8,6 +8,7 @@
 //! runs after its voices; their settings come from the session (keyboardia-core's `effects`).
 
 use crate::dsp::Svf;
+use crate::engine::MAX_BLOCK;
 
 /// Flushes values too small to matter to zero (denormal numbers are slow on some CPUs; a
 /// decaying feedback loop would otherwise sink into them after a long silence).
@@ -117,6 +118,34 @@ impl Line {
         a + (self.read(whole + 1) - a) * frac
     }
 
+    /// `out.len()` samples as [`Line::read`] with `delay` would give them over the next
+    /// frames, one write per frame; valid while `delay >= out.len()` (every sample read was
+    /// written before the first of those frames).
+    fn read_run(&self, delay: usize, out: &mut [f32]) {
+        let n = self.buf.len();
+        let mut i = self.pos + n - delay.clamp(1, n);
+        if i >= n {
+            i -= n;
+        }
+        let first = out.len().min(n - i);
+        out[..first].copy_from_slice(&self.buf[i..i + first]);
+        let rest = out.len() - first;
+        out[first..].copy_from_slice(&self.buf[..rest]);
+    }
+
+    /// [`Line::write`] of each of `xs` in turn (at most the capacity).
+    fn write_run(&mut self, xs: &[f32]) {
+        let n = self.buf.len();
+        let first = xs.len().min(n - self.pos);
+        self.buf[self.pos..self.pos + first].copy_from_slice(&xs[..first]);
+        let rest = xs.len() - first;
+        self.buf[..rest].copy_from_slice(&xs[first..]);
+        self.pos += xs.len();
+        if self.pos >= n {
+            self.pos -= n;
+        }
+    }
+
     #[inline]
     fn write(&mut self, x: f32) {
         self.buf[self.pos] = x;
@@ -173,6 +202,9 @@ pub struct Reverb {
     damp: f32,
     lp: [f32; 8],
     predelay: usize,
+    /// A block's worth of each line's output and input ([`Reverb::process_block`]).
+    taps: Box<[[f32; MAX_BLOCK]; 8]>,
+    feed: Box<[[f32; MAX_BLOCK]; 8]>,
 }
 
 impl Reverb {
@@ -187,6 +219,8 @@ impl Reverb {
             damp: 0.0,
             lp: [0.0; 8],
             predelay: 1,
+            taps: Box::new([[0.0; MAX_BLOCK]; 8]),
+            feed: Box::new([[0.0; MAX_BLOCK]; 8]),
         };
         r.set(p);
         r
@@ -228,6 +262,45 @@ impl Reverb {
         let l = out[0] - out[2] + out[4] - out[6];
         let r = out[1] - out[3] + out[5] - out[7];
         (l * 0.35, r * 0.35)
+    }
+
+    /// [`Reverb::process`] over a block (at most [`MAX_BLOCK`] frames): the same samples.
+    /// Every line is longer than a block, so each line's reads for the block were all written
+    /// before it: they are read as one run, the network runs frame by frame on the runs, and
+    /// each line's writes go back as one run.
+    pub fn process_block(&mut self, x: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
+        let n = x.len().min(out_l.len()).min(out_r.len());
+        if n > MAX_BLOCK || self.lengths.iter().any(|&len| len < n) {
+            for i in 0..n {
+                (out_l[i], out_r[i]) = self.process(x[i]);
+            }
+            return;
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            line.read_run(self.lengths[i], &mut self.taps[i][..n]);
+        }
+        let (taps, feed) = (&*self.taps, &mut *self.feed);
+        for j in 0..n {
+            self.pre.write(x[j]);
+            let input = self.pre.read(self.predelay);
+            let mut out = [0.0f32; 8];
+            for (i, o) in out.iter_mut().enumerate() {
+                let v = taps[i][j];
+                self.lp[i] = flush(v + (self.lp[i] - v) * self.damp);
+                *o = self.lp[i] * self.gains[i];
+            }
+            let sum: f32 = out.iter().sum::<f32>() * (2.0 / 8.0);
+            for (f, o) in feed.iter_mut().zip(out) {
+                f[j] = flush(o - sum + input);
+            }
+            let l = out[0] - out[2] + out[4] - out[6];
+            let r = out[1] - out[3] + out[5] - out[7];
+            out_l[j] = l * 0.35;
+            out_r[j] = r * 0.35;
+        }
+        for (line, f) in self.lines.iter_mut().zip(feed.iter()) {
+            line.write_run(&f[..n]);
+        }
     }
 
     pub fn clear(&mut self) {
@@ -1125,6 +1198,17 @@ impl TrackInserts {
     }
 }
 
+/// Ticks a smoother `n` times (nothing to do once it has arrived).
+#[inline]
+fn tick_n(s: &mut Smoothed, n: usize) {
+    for _ in 0..n {
+        if s.settled() {
+            return;
+        }
+        s.tick();
+    }
+}
+
 /// The master chain: reverb and delay returns, then chorus, drive, equaliser, compressor; a
 /// bypass that crossfades to the dry mix. Each stage that is off (and settled) is skipped.
 #[derive(Clone, Debug)]
@@ -1290,49 +1374,107 @@ impl MasterChain {
         let run_eq = !self.eq.is_idle();
         let comp = self.fx.comp;
         let run_comp = comp.ratio > 1.0;
-        for i in 0..left.len() {
+        let n = left.len().min(right.len());
+        if n > MAX_BLOCK {
+            // Longer than a block: in blocks (each frame's arithmetic is the same either way).
+            let mut at = 0;
+            while at < n {
+                let m = (n - at).min(MAX_BLOCK);
+                let switch = tempo_switch
+                    .filter(|(i, _)| (at..at + m).contains(i))
+                    .map(|(i, t)| (i - at, t));
+                self.process(
+                    frame + at as u64,
+                    &mut left[at..at + m],
+                    &mut right[at..at + m],
+                    &rev[at..at + m],
+                    &del_l[at..at + m],
+                    &del_r[at..at + m],
+                    switch,
+                );
+                at += m;
+            }
+            return;
+        }
+        // Stage by stage over the block, each frame's arithmetic in the same order as one
+        // frame through the whole chain: `l`/`r` carry the signal from stage to stage.
+        let mut l = [0.0f32; MAX_BLOCK];
+        let mut r = [0.0f32; MAX_BLOCK];
+        let (l, r) = (&mut l[..n], &mut r[..n]);
+        if run_reverb {
+            self.reverb.process_block(&rev[..n], l, r);
+            for i in 0..n {
+                let rm = self.reverb_mix.tick();
+                l[i] = left[i] + l[i] * rm;
+                r[i] = right[i] + r[i] * rm;
+            }
+        } else {
+            l.copy_from_slice(&left[..n]);
+            r.copy_from_slice(&right[..n]);
+            tick_n(&mut self.reverb_mix, n);
+        }
+        if run_delay {
+            for i in 0..n {
+                if let Some((at, t)) = tempo_switch {
+                    if at == i {
+                        self.set_tempo(t);
+                    }
+                }
+                let dm = self.delay_mix.tick();
+                let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
+                l[i] += wl * dm;
+                r[i] += wr * dm;
+            }
+        } else {
             if let Some((at, t)) = tempo_switch {
-                if at == i {
+                if at < n {
                     self.set_tempo(t);
                 }
             }
-            let (dl, dr) = (left[i], right[i]);
-            let (mut l, mut r) = (dl, dr);
-            let rm = self.reverb_mix.tick();
-            if run_reverb {
-                let (wl, wr) = self.reverb.process(rev[i]);
-                l += wl * rm;
-                r += wr * rm;
+            tick_n(&mut self.delay_mix, n);
+        }
+        if run_chorus {
+            let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
+            for i in 0..n {
+                let cm = self.chorus_mix.tick();
+                let (wl, wr) = self.chorus.process(l[i], r[i], rate, depth);
+                l[i] += (wl - l[i]) * cm * 0.5;
+                r[i] += (wr - r[i]) * cm * 0.5;
             }
-            let dm = self.delay_mix.tick();
-            if run_delay {
-                let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
-                l += wl * dm;
-                r += wr * dm;
+        } else {
+            tick_n(&mut self.chorus_mix, n);
+        }
+        if run_drive && self.drive.settled() {
+            let (k, norm) = drive_gains(self.drive.value());
+            for x in l.iter_mut().chain(r.iter_mut()) {
+                *x = crate::dsp::soft_clip(*x * k) * norm;
             }
-            let cm = self.chorus_mix.tick();
-            if run_chorus {
-                let (wl, wr) = self
-                    .chorus
-                    .process(l, r, self.fx.chorus_rate, self.fx.chorus_depth);
-                l += (wl - l) * cm * 0.5;
-                r += (wr - r) * cm * 0.5;
+        } else if run_drive {
+            for i in 0..n {
+                let d = self.drive.tick();
+                l[i] = drive(l[i], d);
+                r[i] = drive(r[i], d);
             }
-            let d = self.drive.tick();
-            if run_drive {
-                l = drive(l, d);
-                r = drive(r, d);
+        } else {
+            tick_n(&mut self.drive, n);
+        }
+        if run_eq {
+            for i in 0..n {
+                (l[i], r[i]) = self.eq.process(frame + i as u64, l[i], r[i]);
             }
-            if run_eq {
-                (l, r) = self.eq.process(frame + i as u64, l, r);
-            }
-            let g = if run_comp { self.comp.gain(l, r) } else { 1.0 };
+        }
+        for i in 0..n {
+            let g = if run_comp {
+                self.comp.gain(l[i], r[i])
+            } else {
+                1.0
+            };
             let mk = self.makeup.tick();
-            l *= g * mk;
-            r *= g * mk;
+            let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
             let w = self.wet.tick();
-            left[i] = dl + (l - dl) * w;
-            right[i] = dr + (r - dr) * w;
+            let (dl, dr) = (left[i], right[i]);
+            left[i] = dl + (wl - dl) * w;
+            right[i] = dr + (wr - dr) * w;
         }
     }
 
