@@ -93,7 +93,7 @@ impl Line {
     }
 
     /// The sample written `delay` samples ago (`1..=capacity`).
-    #[inline]
+    #[inline(always)]
     fn read(&self, delay: usize) -> f32 {
         let n = self.buf.len();
         // `pos < n` and `1 <= delay <= n`: one conditional subtraction instead of a division.
@@ -106,7 +106,7 @@ impl Line {
 
     /// The sample `delay` (fractional, at least 1) samples ago, linearly interpolated; exact
     /// for a whole number.
-    #[inline]
+    #[inline(always)]
     fn read_frac(&self, delay: f32) -> f32 {
         let d = delay.max(1.0);
         let whole = d as usize;
