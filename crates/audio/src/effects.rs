@@ -446,6 +446,13 @@ impl FilterMode {
     }
 }
 
+/// Frames between two computations of a gliding filter's coefficients (counted from frame 0,
+/// so any block size computes the same ones): 6 kHz at 48 kHz, about 18 updates in each
+/// time constant of a cutoff lock's 3 ms glide. Against computing them every frame, the
+/// every-effect reference render differs by -56 dB (RMS), at most 0.023 during the widest
+/// glide; every 32 frames it was -43 dB and 0.14, for 1.4 M fewer instructions in 2 s.
+pub const GLIDE_FRAMES: u64 = 8;
+
 /// Frames over which a filter changes mode (a crossfade from the old shape to the new).
 const MODE_FADE: u32 = 480;
 
@@ -554,11 +561,11 @@ impl Filter {
         }
         // Only while gliding: a steady filter costs no trigonometry. The cutoff glides in
         // octaves, as the ear hears it; the coefficients follow at control rate (every
-        // `CONTROL_FRAMES` absolute frames, so any block size computes them on the same
+        // `GLIDE_FRAMES` absolute frames, so any block size computes them on the same
         // frames), on a glide's first frame, and on the frame it arrives.
         if now != self.applied
             && (self.fresh
-                || frame.is_multiple_of(CONTROL_FRAMES)
+                || frame.is_multiple_of(GLIDE_FRAMES)
                 || (self.cutoff.settled() && self.res.settled()))
         {
             self.svf.set(libm::exp2f(now.0), now.1, self.sr);
