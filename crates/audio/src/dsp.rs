@@ -95,13 +95,15 @@ pub fn floor(x: f32) -> f32 {
 /// A smooth saturator close to tanh (exact at 0, reaches ±1 at ±3 and stays there).
 #[inline]
 pub fn soft_clip(x: f32) -> f32 {
-    if x >= 3.0 {
-        1.0
-    } else if x <= -3.0 {
+    // The curve is computed whatever `x` and then replaced past ±3: selects rather than
+    // branches, so a loop of these vectorizes.
+    let x2 = x * x;
+    let y = x * (27.0 + x2) / (27.0 + 9.0 * x2);
+    let y = if x >= 3.0 { 1.0 } else { y };
+    if x <= -3.0 {
         -1.0
     } else {
-        let x2 = x * x;
-        x * (27.0 + x2) / (27.0 + 9.0 * x2)
+        y
     }
 }
 
@@ -207,6 +209,102 @@ impl Svf {
     pub fn reset(&mut self) {
         self.ic1 = 0.0;
         self.ic2 = 0.0;
+    }
+}
+
+/// How many [`Svf`]s a [`SvfBank`] runs side by side.
+pub const BANK: usize = 8;
+
+/// Up to [`BANK`] state-variable filters (each with its own coefficients and output) run
+/// together over the same stretch of frames, their frames interleaved. One filter's samples
+/// depend on the one before, so a lone filter waits on that chain every frame; eight
+/// independent chains keep the processor busy. Each lane does exactly the arithmetic of
+/// [`Svf::process`] followed by [`Svf::flush_denormals`], so the samples are the same bits.
+pub struct SvfBank {
+    ic1: [f32; BANK],
+    ic2: [f32; BANK],
+    a1: [f32; BANK],
+    a2: [f32; BANK],
+    a3: [f32; BANK],
+    k: [f32; BANK],
+    /// Which output each lane keeps: 0 low, 1 band, 2 high.
+    out: [u8; BANK],
+    /// The lanes' input, then output, frame by frame.
+    buf: [[f32; BANK]; crate::engine::MAX_BLOCK],
+}
+
+impl SvfBank {
+    pub const EMPTY: SvfBank = SvfBank {
+        ic1: [0.0; BANK],
+        ic2: [0.0; BANK],
+        a1: [0.0; BANK],
+        a2: [0.0; BANK],
+        a3: [0.0; BANK],
+        k: [0.0; BANK],
+        out: [0; BANK],
+        buf: [[0.0; BANK]; crate::engine::MAX_BLOCK],
+    };
+
+    /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high), with the
+    /// input `x` (at most [`crate::engine::MAX_BLOCK`] frames).
+    pub fn load(&mut self, j: usize, f: &Svf, out: u8, x: &[f32]) {
+        self.ic1[j] = f.ic1;
+        self.ic2[j] = f.ic2;
+        self.a1[j] = f.a1;
+        self.a2[j] = f.a2;
+        self.a3[j] = f.a3;
+        self.k[j] = f.k;
+        self.out[j] = out;
+        for (b, v) in self.buf.iter_mut().zip(x) {
+            b[j] = *v;
+        }
+    }
+
+    /// Empties lane `j` (a silent filter whose output nobody reads).
+    pub fn clear(&mut self, j: usize) {
+        self.ic1[j] = 0.0;
+        self.ic2[j] = 0.0;
+        self.a1[j] = 0.0;
+        self.a2[j] = 0.0;
+        self.a3[j] = 0.0;
+        self.k[j] = 0.0;
+        self.out[j] = 0;
+    }
+
+    /// Runs every lane over `n` frames.
+    pub fn run(&mut self, n: usize) {
+        let (mut ic1, mut ic2) = (self.ic1, self.ic2);
+        let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
+        let out = self.out;
+        for frame in self.buf[..n].iter_mut() {
+            for j in 0..BANK {
+                let x = frame[j];
+                let v3 = x - ic2[j];
+                let v1 = a1[j] * ic1[j] + a2[j] * v3;
+                let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
+                let n1 = 2.0 * v1 - ic1[j];
+                let n2 = 2.0 * v2 - ic2[j];
+                ic1[j] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
+                ic2[j] = if n2.abs() < 1e-15 { 0.0 } else { n2 };
+                let high = x - k[j] * v1 - v2;
+                frame[j] = match out[j] {
+                    0 => v2,
+                    1 => v1,
+                    _ => high,
+                };
+            }
+        }
+        self.ic1 = ic1;
+        self.ic2 = ic2;
+    }
+
+    /// Lane `j`'s output into `y`, and its state back into `f`.
+    pub fn store(&self, j: usize, f: &mut Svf, y: &mut [f32]) {
+        f.ic1 = self.ic1[j];
+        f.ic2 = self.ic2[j];
+        for (v, b) in y.iter_mut().zip(self.buf.iter()) {
+            *v = b[j];
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! runs after its voices; their settings come from the session (keyboardia-core's `effects`).
 
 use crate::dsp::Svf;
+use crate::engine::MAX_BLOCK;
 
 /// Flushes values too small to matter to zero (denormal numbers are slow on some CPUs; a
 /// decaying feedback loop would otherwise sink into them after a long silence).
@@ -92,7 +93,7 @@ impl Line {
     }
 
     /// The sample written `delay` samples ago (`1..=capacity`).
-    #[inline]
+    #[inline(always)]
     fn read(&self, delay: usize) -> f32 {
         let n = self.buf.len();
         // `pos < n` and `1 <= delay <= n`: one conditional subtraction instead of a division.
@@ -105,7 +106,7 @@ impl Line {
 
     /// The sample `delay` (fractional, at least 1) samples ago, linearly interpolated; exact
     /// for a whole number.
-    #[inline]
+    #[inline(always)]
     fn read_frac(&self, delay: f32) -> f32 {
         let d = delay.max(1.0);
         let whole = d as usize;
@@ -115,6 +116,34 @@ impl Line {
             return a;
         }
         a + (self.read(whole + 1) - a) * frac
+    }
+
+    /// `out.len()` samples as [`Line::read`] with `delay` would give them over the next
+    /// frames, one write per frame; valid while `delay >= out.len()` (every sample read was
+    /// written before the first of those frames).
+    fn read_run(&self, delay: usize, out: &mut [f32]) {
+        let n = self.buf.len();
+        let mut i = self.pos + n - delay.clamp(1, n);
+        if i >= n {
+            i -= n;
+        }
+        let first = out.len().min(n - i);
+        out[..first].copy_from_slice(&self.buf[i..i + first]);
+        let rest = out.len() - first;
+        out[first..].copy_from_slice(&self.buf[..rest]);
+    }
+
+    /// [`Line::write`] of each of `xs` in turn (at most the capacity).
+    fn write_run(&mut self, xs: &[f32]) {
+        let n = self.buf.len();
+        let first = xs.len().min(n - self.pos);
+        self.buf[self.pos..self.pos + first].copy_from_slice(&xs[..first]);
+        let rest = xs.len() - first;
+        self.buf[..rest].copy_from_slice(&xs[first..]);
+        self.pos += xs.len();
+        if self.pos >= n {
+            self.pos -= n;
+        }
     }
 
     #[inline]
@@ -173,6 +202,9 @@ pub struct Reverb {
     damp: f32,
     lp: [f32; 8],
     predelay: usize,
+    /// A block's worth of each line's output and input ([`Reverb::process_block`]).
+    taps: Box<[[f32; MAX_BLOCK]; 8]>,
+    feed: Box<[[f32; MAX_BLOCK]; 8]>,
 }
 
 impl Reverb {
@@ -187,6 +219,8 @@ impl Reverb {
             damp: 0.0,
             lp: [0.0; 8],
             predelay: 1,
+            taps: Box::new([[0.0; MAX_BLOCK]; 8]),
+            feed: Box::new([[0.0; MAX_BLOCK]; 8]),
         };
         r.set(p);
         r
@@ -228,6 +262,45 @@ impl Reverb {
         let l = out[0] - out[2] + out[4] - out[6];
         let r = out[1] - out[3] + out[5] - out[7];
         (l * 0.35, r * 0.35)
+    }
+
+    /// [`Reverb::process`] over a block (at most [`MAX_BLOCK`] frames): the same samples.
+    /// Every line is longer than a block, so each line's reads for the block were all written
+    /// before it: they are read as one run, the network runs frame by frame on the runs, and
+    /// each line's writes go back as one run.
+    pub fn process_block(&mut self, x: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
+        let n = x.len().min(out_l.len()).min(out_r.len());
+        if n > MAX_BLOCK || self.lengths.iter().any(|&len| len < n) {
+            for i in 0..n {
+                (out_l[i], out_r[i]) = self.process(x[i]);
+            }
+            return;
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            line.read_run(self.lengths[i], &mut self.taps[i][..n]);
+        }
+        let (taps, feed) = (&*self.taps, &mut *self.feed);
+        for j in 0..n {
+            self.pre.write(x[j]);
+            let input = self.pre.read(self.predelay);
+            let mut out = [0.0f32; 8];
+            for (i, o) in out.iter_mut().enumerate() {
+                let v = taps[i][j];
+                self.lp[i] = flush(v + (self.lp[i] - v) * self.damp);
+                *o = self.lp[i] * self.gains[i];
+            }
+            let sum: f32 = out.iter().sum::<f32>() * (2.0 / 8.0);
+            for (f, o) in feed.iter_mut().zip(out) {
+                f[j] = flush(o - sum + input);
+            }
+            let l = out[0] - out[2] + out[4] - out[6];
+            let r = out[1] - out[3] + out[5] - out[7];
+            out_l[j] = l * 0.35;
+            out_r[j] = r * 0.35;
+        }
+        for (line, f) in self.lines.iter_mut().zip(feed.iter()) {
+            line.write_run(&f[..n]);
+        }
     }
 
     pub fn clear(&mut self) {
@@ -373,6 +446,13 @@ impl FilterMode {
     }
 }
 
+/// Frames between two computations of a gliding filter's coefficients (counted from frame 0,
+/// so any block size computes the same ones): 6 kHz at 48 kHz, about 18 updates in each
+/// time constant of a cutoff lock's 3 ms glide. Against computing them every frame, the
+/// every-effect reference render differs by -56 dB (RMS), at most 0.023 during the widest
+/// glide; every 32 frames it was -43 dB and 0.14, for 1.4 M fewer instructions in 2 s.
+pub const GLIDE_FRAMES: u64 = 8;
+
 /// Frames over which a filter changes mode (a crossfade from the old shape to the new).
 const MODE_FADE: u32 = 480;
 
@@ -391,6 +471,9 @@ pub struct Filter {
     sr: f32,
     /// The cutoff and resonance the coefficients were last computed for.
     applied: (f32, f32),
+    /// A new target since the coefficients were last computed: the next frame computes them
+    /// (a glide starts on its own frame, not the next control frame).
+    fresh: bool,
 }
 
 impl Filter {
@@ -404,13 +487,21 @@ impl Filter {
             fade_left: 0,
             sr,
             applied: (-1.0, -1.0),
+            fresh: true,
         }
     }
 
     /// Cutoff in Hz (20..20000), resonance 0..1: glides there from the current values.
     pub fn set(&mut self, cutoff: f32, res: f32) {
-        self.cutoff.set(libm::log2f(cutoff.clamp(20.0, 20_000.0)));
-        self.res.set(res.clamp(0.0, 1.0));
+        let (c, r) = (
+            libm::log2f(cutoff.clamp(20.0, 20_000.0)),
+            res.clamp(0.0, 1.0),
+        );
+        if (c, r) != (self.cutoff.target, self.res.target) {
+            self.fresh = true;
+        }
+        self.cutoff.set(c);
+        self.res.set(r);
     }
 
     /// Jumps to these settings (a fresh start: nothing is sounding through it yet).
@@ -421,6 +512,8 @@ impl Filter {
         self.from = mode;
         self.fade_left = 0;
         self.svf = Svf::default();
+        self.applied = (-1.0, -1.0);
+        self.fresh = true;
     }
 
     /// Changes the shape, crossfading from the old one.
@@ -459,17 +552,25 @@ impl Filter {
         }
     }
 
+    /// One frame; `frame` is its absolute frame number (the engine's).
     #[inline]
-    pub fn process(&mut self, x: f32) -> f32 {
+    pub fn process(&mut self, x: f32, frame: u64) -> f32 {
         let now = (self.cutoff.tick(), self.res.tick());
         if self.is_idle() {
             return x;
         }
-        if now != self.applied {
-            // Only while gliding: a steady filter costs no trigonometry. The cutoff glides in
-            // octaves, as the ear hears it.
+        // Only while gliding: a steady filter costs no trigonometry. The cutoff glides in
+        // octaves, as the ear hears it; the coefficients follow at control rate (every
+        // `GLIDE_FRAMES` absolute frames, so any block size computes them on the same
+        // frames), on a glide's first frame, and on the frame it arrives.
+        if now != self.applied
+            && (self.fresh
+                || frame.is_multiple_of(GLIDE_FRAMES)
+                || (self.cutoff.settled() && self.res.settled()))
+        {
             self.svf.set(libm::exp2f(now.0), now.1, self.sr);
             self.applied = now;
+            self.fresh = false;
         }
         let o = self.svf.process(x);
         self.svf.flush_denormals();
@@ -488,16 +589,33 @@ impl Filter {
         y
     }
 
-    /// [`Filter::process`] over a stretch, in place: the same samples, with a fast path while
-    /// nothing glides or fades (the usual case).
-    pub fn process_block(&mut self, buf: &mut [f32]) {
+    /// Whether the filter is on, settled and not fading: then each frame is one plain
+    /// [`Svf`] step, and this is the output it keeps (0 low, 1 band, 2 high).
+    pub fn steady_output(&self) -> Option<u8> {
         let steady = self.cutoff.settled()
             && self.res.settled()
             && self.fade_left == 0
             && (self.cutoff.value(), self.res.value()) == self.applied;
-        if !steady || self.is_idle() {
-            for x in buf.iter_mut() {
-                *x = self.process(*x);
+        match self.mode {
+            _ if !steady => None,
+            FilterMode::Off => None,
+            FilterMode::LowPass => Some(0),
+            FilterMode::BandPass => Some(1),
+            FilterMode::HighPass => Some(2),
+        }
+    }
+
+    /// The state-variable filter itself (for [`crate::dsp::SvfBank`], while steady).
+    pub fn svf_mut(&mut self) -> &mut Svf {
+        &mut self.svf
+    }
+
+    /// [`Filter::process`] over a stretch starting at absolute frame `frame`, in place: the
+    /// same samples, with a fast path while nothing glides or fades (the usual case).
+    pub fn process_block(&mut self, buf: &mut [f32], frame: u64) {
+        if self.steady_output().is_none() {
+            for (i, x) in buf.iter_mut().enumerate() {
+                *x = self.process(*x, frame + i as u64);
             }
             return;
         }
@@ -1049,12 +1167,14 @@ impl TrackInserts {
         (self.send_reverb.tick(), self.send_delay.tick())
     }
 
-    /// Drive and filter, in place, on a stretch of the track's (mono) bus.
-    pub fn process(&mut self, bus: &mut [f32]) {
+    /// Drive and filter, in place, on a stretch of the track's (mono) bus starting at
+    /// absolute frame `frame`. With `defer`, a steady filter is left for the caller to run
+    /// (with others, in a [`crate::dsp::SvfBank`]): then it returns true.
+    pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
             self.filter.skip();
-            return;
+            return false;
         }
         if !drive_idle && self.drive.settled() {
             let (k, norm) = drive_gains(self.drive.value());
@@ -1069,7 +1189,11 @@ impl TrackInserts {
                 }
             }
         }
-        self.filter.process_block(bus);
+        if defer && self.filter.steady_output().is_some() {
+            return true;
+        }
+        self.filter.process_block(bus, frame);
+        false
     }
 
     /// While the sends lead nowhere (the master's reverb and delay are off): their glides jump
@@ -1078,6 +1202,17 @@ impl TrackInserts {
         let (r, d) = (self.send_reverb.target, self.send_delay.target);
         self.send_reverb.reset(r);
         self.send_delay.reset(d);
+    }
+}
+
+/// Ticks a smoother `n` times (nothing to do once it has arrived).
+#[inline]
+fn tick_n(s: &mut Smoothed, n: usize) {
+    for _ in 0..n {
+        if s.settled() {
+            return;
+        }
+        s.tick();
     }
 }
 
@@ -1246,49 +1381,107 @@ impl MasterChain {
         let run_eq = !self.eq.is_idle();
         let comp = self.fx.comp;
         let run_comp = comp.ratio > 1.0;
-        for i in 0..left.len() {
+        let n = left.len().min(right.len());
+        if n > MAX_BLOCK {
+            // Longer than a block: in blocks (each frame's arithmetic is the same either way).
+            let mut at = 0;
+            while at < n {
+                let m = (n - at).min(MAX_BLOCK);
+                let switch = tempo_switch
+                    .filter(|(i, _)| (at..at + m).contains(i))
+                    .map(|(i, t)| (i - at, t));
+                self.process(
+                    frame + at as u64,
+                    &mut left[at..at + m],
+                    &mut right[at..at + m],
+                    &rev[at..at + m],
+                    &del_l[at..at + m],
+                    &del_r[at..at + m],
+                    switch,
+                );
+                at += m;
+            }
+            return;
+        }
+        // Stage by stage over the block, each frame's arithmetic in the same order as one
+        // frame through the whole chain: `l`/`r` carry the signal from stage to stage.
+        let mut l = [0.0f32; MAX_BLOCK];
+        let mut r = [0.0f32; MAX_BLOCK];
+        let (l, r) = (&mut l[..n], &mut r[..n]);
+        if run_reverb {
+            self.reverb.process_block(&rev[..n], l, r);
+            for i in 0..n {
+                let rm = self.reverb_mix.tick();
+                l[i] = left[i] + l[i] * rm;
+                r[i] = right[i] + r[i] * rm;
+            }
+        } else {
+            l.copy_from_slice(&left[..n]);
+            r.copy_from_slice(&right[..n]);
+            tick_n(&mut self.reverb_mix, n);
+        }
+        if run_delay {
+            for i in 0..n {
+                if let Some((at, t)) = tempo_switch {
+                    if at == i {
+                        self.set_tempo(t);
+                    }
+                }
+                let dm = self.delay_mix.tick();
+                let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
+                l[i] += wl * dm;
+                r[i] += wr * dm;
+            }
+        } else {
             if let Some((at, t)) = tempo_switch {
-                if at == i {
+                if at < n {
                     self.set_tempo(t);
                 }
             }
-            let (dl, dr) = (left[i], right[i]);
-            let (mut l, mut r) = (dl, dr);
-            let rm = self.reverb_mix.tick();
-            if run_reverb {
-                let (wl, wr) = self.reverb.process(rev[i]);
-                l += wl * rm;
-                r += wr * rm;
+            tick_n(&mut self.delay_mix, n);
+        }
+        if run_chorus {
+            let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
+            for i in 0..n {
+                let cm = self.chorus_mix.tick();
+                let (wl, wr) = self.chorus.process(l[i], r[i], rate, depth);
+                l[i] += (wl - l[i]) * cm * 0.5;
+                r[i] += (wr - r[i]) * cm * 0.5;
             }
-            let dm = self.delay_mix.tick();
-            if run_delay {
-                let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
-                l += wl * dm;
-                r += wr * dm;
+        } else {
+            tick_n(&mut self.chorus_mix, n);
+        }
+        if run_drive && self.drive.settled() {
+            let (k, norm) = drive_gains(self.drive.value());
+            for x in l.iter_mut().chain(r.iter_mut()) {
+                *x = crate::dsp::soft_clip(*x * k) * norm;
             }
-            let cm = self.chorus_mix.tick();
-            if run_chorus {
-                let (wl, wr) = self
-                    .chorus
-                    .process(l, r, self.fx.chorus_rate, self.fx.chorus_depth);
-                l += (wl - l) * cm * 0.5;
-                r += (wr - r) * cm * 0.5;
+        } else if run_drive {
+            for i in 0..n {
+                let d = self.drive.tick();
+                l[i] = drive(l[i], d);
+                r[i] = drive(r[i], d);
             }
-            let d = self.drive.tick();
-            if run_drive {
-                l = drive(l, d);
-                r = drive(r, d);
+        } else {
+            tick_n(&mut self.drive, n);
+        }
+        if run_eq {
+            for i in 0..n {
+                (l[i], r[i]) = self.eq.process(frame + i as u64, l[i], r[i]);
             }
-            if run_eq {
-                (l, r) = self.eq.process(frame + i as u64, l, r);
-            }
-            let g = if run_comp { self.comp.gain(l, r) } else { 1.0 };
+        }
+        for i in 0..n {
+            let g = if run_comp {
+                self.comp.gain(l[i], r[i])
+            } else {
+                1.0
+            };
             let mk = self.makeup.tick();
-            l *= g * mk;
-            r *= g * mk;
+            let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
             let w = self.wet.tick();
-            left[i] = dl + (l - dl) * w;
-            right[i] = dr + (r - dr) * w;
+            let (dl, dr) = (left[i], right[i]);
+            left[i] = dl + (wl - dl) * w;
+            right[i] = dr + (wr - dr) * w;
         }
     }
 
@@ -1460,10 +1653,10 @@ mod tests {
             let mut flt = Filter::new(SR);
             flt.reset(mode, 1000.0, 0.2);
             for i in 0..4800 {
-                flt.process(tone(f, i));
+                flt.process(tone(f, i), i as u64);
             }
             (4800..9600)
-                .map(|i| flt.process(tone(f, i)).abs())
+                .map(|i| flt.process(tone(f, i), i as u64).abs())
                 .fold(0.0f32, f32::max)
         };
         assert!(level(FilterMode::LowPass, 100.0) > 0.8);
@@ -1481,7 +1674,7 @@ mod tests {
             if i == 4800 {
                 flt.set(8000.0, 0.3);
             }
-            let y = flt.process(tone(440.0, i) * 0.5);
+            let y = flt.process(tone(440.0, i) * 0.5, i as u64);
             if i > 100 {
                 worst = worst.max((y - prev).abs());
             }
@@ -1513,7 +1706,7 @@ mod tests {
                 let x = |i: usize| libm::sinf(2.0 * std::f32::consts::PI * cutoff * i as f32 / SR);
                 let mut peak = 0.0f32;
                 for i in 0..n {
-                    let y = flt.process(x(i));
+                    let y = flt.process(x(i), i as u64);
                     if i > n / 2 {
                         peak = peak.max(y.abs());
                     }

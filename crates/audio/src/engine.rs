@@ -11,6 +11,7 @@
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
+use crate::dsp::{SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
 use crate::instrument::{Drum, Instrument, SampleData, Voice};
 use crate::sampler::{
@@ -375,6 +376,36 @@ pub struct Engine {
     tempo_switch: Option<(usize, f64)>,
     /// The first frame of the block being rendered.
     block_start: u64,
+    /// Runs the tracks' steady filters side by side.
+    bank: SvfBank,
+}
+
+/// The steady filters of tracks `lanes` over `range` of their buses, in the bank.
+fn run_bank(
+    bank: &mut SvfBank,
+    lanes: &[usize],
+    inserts: &mut [TrackInserts],
+    buses: &mut [[f32; MAX_BLOCK]; MAX_TRACKS],
+    range: core::ops::Range<usize>,
+) {
+    for j in 0..BANK {
+        match lanes.get(j) {
+            Some(&ti) => {
+                let f = &mut inserts[ti].filter;
+                let out = f.steady_output().unwrap_or(0);
+                bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+            }
+            None => bank.clear(j),
+        }
+    }
+    bank.run(range.len());
+    for (j, &ti) in lanes.iter().enumerate() {
+        bank.store(
+            j,
+            inserts[ti].filter.svf_mut(),
+            &mut buses[ti][range.clone()],
+        );
+    }
 }
 
 impl Engine {
@@ -423,6 +454,7 @@ impl Engine {
             send_del: [[0.0; MAX_BLOCK]; 2],
             tempo_switch: None,
             block_start: 0,
+            bank: SvfBank::EMPTY,
         })
     }
 
@@ -1096,9 +1128,33 @@ impl Engine {
                 v.render(&mut buses[v.track as usize][a..b], data.as_ref());
             }
             // Each track's drive and filter, on this stretch (a cutoff lock struck at its
-            // start applies from its first frame).
-            for (bus, ins) in buses.iter_mut().zip(self.inserts.iter_mut()) {
-                ins.process(&mut bus[a..b]);
+            // start applies from its first frame). Steady filters run side by side in the
+            // bank, up to eight at once (the same samples as one by one).
+            let at = start + a as u64;
+            let mut lanes = [0usize; BANK];
+            let mut count = 0;
+            for ti in 0..MAX_TRACKS {
+                if self.inserts[ti].process(&mut buses[ti][a..b], at, true) {
+                    lanes[count] = ti;
+                    count += 1;
+                    if count == BANK {
+                        run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b);
+                        count = 0;
+                    }
+                }
+            }
+            if count == 1 {
+                self.inserts[lanes[0]]
+                    .filter
+                    .process_block(&mut buses[lanes[0]][a..b], at);
+            } else if count > 1 {
+                run_bank(
+                    &mut self.bank,
+                    &lanes[..count],
+                    &mut self.inserts,
+                    buses,
+                    a..b,
+                );
             }
             self.frame = seg_end;
             if seg_end >= end {

@@ -473,7 +473,33 @@ impl Voice {
             let n = (out.len() - done).min(src.len());
             let made = sampler::resample(&mut self.smp, &zone, kernel, &mut src[..n]);
             let mut v = *self;
-            for (o, x) in out[done..done + made].iter_mut().zip(&src[..made]) {
+            let dst = &mut out[done..done + made];
+            let mut i = 0;
+            while i < made {
+                // The usual case, a stretch with nothing to watch but the envelope's own stage:
+                // up to the gate's frame, no declick, no fade (the same samples as below).
+                if v.declick == 0.0 && v.smp.fade_step == 0.0 && v.t != v.gate {
+                    let end = if v.t < v.gate && !v.smp.one_shot {
+                        made.min(i + (v.gate - v.t) as usize)
+                    } else {
+                        made
+                    };
+                    let k = v
+                        .smp
+                        .env
+                        .run(&src[i..end], v.gain, &mut dst[i..end], &mut v.last);
+                    if k > 0 {
+                        v.t += k as u32;
+                        i += k;
+                        if v.smp.env.is_done() {
+                            v.active = false;
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                let (o, x) = (&mut dst[i], &src[i]);
+                i += 1;
                 if v.t == v.gate && !v.smp.one_shot {
                     v.smp.env.release();
                 }

@@ -379,6 +379,81 @@ impl Envelope {
         }
         self.level
     }
+
+    /// A plain stretch (nothing else to watch: no gate closing, no declick, no fade): adds
+    /// `x * level * gain` for each frame of `src` into `out`, the level moving exactly as
+    /// [`Envelope::tick`] moves it frame by frame, while the stage stays a hold, decay, sustain
+    /// or release; `last` gets the last output. Returns the frames done: it stops after a frame
+    /// that changed the stage, and does nothing (0) in the other stages.
+    #[inline]
+    pub fn run(&mut self, src: &[f32], gain: f32, out: &mut [f32], last: &mut f32) -> usize {
+        let n = src.len().min(out.len());
+        let (src, out) = (&src[..n], &mut out[..n]);
+        match self.stage {
+            HOLD => {
+                // The level stays; the stage moves on at the frame after the hold's last.
+                let m = n.min(self.hold as usize + 1);
+                let l = self.level;
+                for (o, x) in out[..m].iter_mut().zip(src) {
+                    let y = x * l * gain;
+                    *o += y;
+                    *last = y;
+                }
+                if m == self.hold as usize + 1 {
+                    self.hold = 0;
+                    self.stage = DECAY;
+                } else {
+                    self.hold -= m as u32;
+                }
+                m
+            }
+            SUSTAIN => {
+                let l = self.level;
+                for (o, x) in out.iter_mut().zip(src) {
+                    let y = x * l * gain;
+                    *o += y;
+                    *last = y;
+                }
+                n
+            }
+            DECAY => {
+                for (i, (o, x)) in out.iter_mut().zip(src).enumerate() {
+                    self.level *= self.decay_mul;
+                    let mut changed = false;
+                    if self.level <= self.sustain {
+                        self.level = self.sustain;
+                        self.stage = SUSTAIN;
+                        changed = true;
+                    }
+                    if self.level < 1e-4 {
+                        self.stage = 0;
+                        changed = true;
+                    }
+                    let y = x * self.level * gain;
+                    *o += y;
+                    *last = y;
+                    if changed {
+                        return i + 1;
+                    }
+                }
+                n
+            }
+            RELEASE => {
+                for (i, (o, x)) in out.iter_mut().zip(src).enumerate() {
+                    self.level *= self.release_mul;
+                    let y = x * self.level * gain;
+                    *o += y;
+                    *last = y;
+                    if self.level < 1e-4 {
+                        self.stage = 0;
+                        return i + 1;
+                    }
+                }
+                n
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// The sampler-specific state of a voice.
@@ -665,7 +740,42 @@ pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f3
     let mut wrapped = st.wrapped;
     let mut lo = if wrapped { ls as i64 } else { 0 };
     let fast = st.inc <= FAST_RATIO;
-    for (n, o) in out.iter_mut().enumerate() {
+    // Positions below this read all eight taps from plain PCM, short of the loop's end and the
+    // sample's: there the loop below needs none of its checks.
+    let plain_end = (((hi - (HALF as i64)).max(0) as u64) << 32)
+        .min(le_fx)
+        .min(if looped { u64::MAX } else { end_fx });
+    let mut n = 0;
+    while n < out.len() {
+        let plain_start = ((lo + HALF as i64 - 1) as u64) << 32;
+        if fast && pos >= plain_start && pos < plain_end {
+            // Frames until the position reaches `plain_end`: the same samples as the checked
+            // loop below, which takes over for the frame after.
+            let left = out.len() - n;
+            let run = (plain_end - pos - 1)
+                .checked_div(inc)
+                .map_or(left, |r| (r.min(left as u64) as usize + 1).min(left));
+            for o in out[n..n + run].iter_mut() {
+                let start = (pos >> 32) as usize - (HALF - 1);
+                let p = (((pos & 0xFFFF_FFFF) + (1 << 19)) >> 20) as usize;
+                let s: &[i16; TAPS] = z.pcm[start..start + TAPS]
+                    .try_into()
+                    .expect("eight samples");
+                *o = dot8(s, &k.poly[p]) * SCALE;
+                pos += inc;
+            }
+            n += run;
+            if pos >= le_fx {
+                pos -= loop_fx;
+                if pos >= le_fx {
+                    pos = ls_fx + (pos - ls_fx) % loop_fx;
+                }
+                wrapped = true;
+                lo = ls as i64;
+            }
+            continue;
+        }
+        let o = &mut out[n];
         if !looped && pos >= end_fx {
             st.pos = pos;
             return n;
@@ -688,6 +798,7 @@ pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f3
             wrapped = true;
             lo = ls as i64;
         }
+        n += 1;
     }
     st.pos = pos;
     st.wrapped = wrapped;
