@@ -6,10 +6,11 @@
 //! - Every file but `index.html` gets a content hash in its name (`assets/style.1a2b3c4d.css`)
 //!   and may be cached forever; `index.html` names them (and tells the app where the worklet's
 //!   files are with two `<meta>` tags) and is revalidated on every visit.
-//! - Each text or wasm file has precompressed `.br` (Brotli, quality 11) and `.gz` variants next
-//!   to it, built once; the native server picks one by `Accept-Encoding`. `_headers` gives
-//!   Cloudflare's Workers Assets the same cache rules, and `.assetsignore` keeps the variants out
-//!   of its upload (Cloudflare compresses at its edge).
+//! - Each text or wasm file has precompressed `.br` (Brotli, quality 11) and `.gz` (Zopfli:
+//!   standard gzip, about 5% smaller than zlib's best) variants next to it, built once; the
+//!   native server picks one by `Accept-Encoding`. `_headers` gives Cloudflare's Workers Assets
+//!   the same cache rules, and `.assetsignore` keeps the variants out of its upload (Cloudflare
+//!   compresses at its edge).
 //! - Nothing is rewritten when nothing changed, so a second build leaves every file (and the
 //!   server binary that embeds them) untouched.
 //!
@@ -178,9 +179,15 @@ fn precompress(file: &Path) -> Vec<String> {
                 w.write_all(&bytes).expect("brotli");
                 w.into_inner()
             } else {
-                let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                w.write_all(&bytes).expect("gzip");
-                w.finish().expect("gzip")
+                let mut out = Vec::new();
+                zopfli::compress(
+                    zopfli::Options::default(),
+                    zopfli::Format::Gzip,
+                    &bytes[..],
+                    &mut out,
+                )
+                .expect("gzip");
+                out
             };
             std::fs::write(&out, packed).expect("write compressed variant");
         }
