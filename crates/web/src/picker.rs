@@ -353,7 +353,7 @@ fn scroll_active() {
 #[component]
 pub fn Credits(on_close: Callback<()>) -> impl IntoView {
     let mut keys: Vec<&'static str> = catalogue::all().iter().map(|e| e.licence).collect();
-    keys.sort();
+    keyboardia_core::sorted::sort_by(&mut keys, |a, b| a.cmp(b));
     keys.dedup();
     let sections = keys
         .into_iter()
