@@ -240,7 +240,7 @@ fn axis_choices() -> Vec<(Axis, String)> {
             let label = if section == p.spec().label {
                 section.to_string()
             } else {
-                format!("{section} {}", p.spec().label.to_lowercase())
+                format!("{section} {}", crate::text::lower(p.spec().label))
             };
             (
                 Axis {
@@ -259,7 +259,7 @@ fn axis_choices() -> Vec<(Axis, String)> {
                         track: Some(t.id.clone()),
                         param: p,
                     },
-                    format!("{}: {}", t.name, p.spec().label.to_lowercase()),
+                    format!("{}: {}", t.name, crate::text::lower(p.spec().label)),
                 ));
             }
         }

@@ -60,10 +60,10 @@ fn all_items(recordings: &[(String, String)]) -> Vec<Item> {
 
 /// Whether every word typed appears in the item's name, group or id.
 fn matches(item: &Item, query: &str) -> bool {
-    let hay = format!("{} {} {}", item.name, item.group, item.id).to_lowercase();
+    let hay = crate::text::lower(&format!("{} {} {}", item.name, item.group, item.id));
     query
         .split_whitespace()
-        .all(|w| hay.contains(&w.to_lowercase()))
+        .all(|w| hay.contains(&crate::text::lower(w)))
 }
 
 /// The display name of a track's instrument, or None if this build does not know it.

@@ -221,7 +221,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
         name()
             .chars()
             .next()
-            .map(|c| c.to_uppercase().to_string())
+            .map(|c| crate::text::upper(c.encode_utf8(&mut [0; 4])))
             .unwrap_or_default()
     };
     let level_pct = move || {
