@@ -61,7 +61,7 @@ mod tests {
             let mut ours = v.clone();
             sort_by(&mut ours, |a, b| b.0.cmp(&a.0));
             let mut std = v;
-            std.sort_by(|a, b| b.0.cmp(&a.0));
+            std.sort_by_key(|x| std::cmp::Reverse(x.0));
             prop_assert_eq!(ours, std);
         }
     }
