@@ -13,6 +13,8 @@
 
 use std::collections::VecDeque;
 
+use crate::sorted;
+
 /// 16th-note steps per millisecond at `tempo` BPM (four steps per beat).
 pub fn steps_per_ms(tempo: u16) -> f64 {
     tempo as f64 * 4.0 / 60_000.0
@@ -108,12 +110,12 @@ impl ClockEstimator {
 
     /// Server time minus client time, or `None` before the first sample.
     pub fn offset(&self) -> Option<f64> {
-        Self::estimate(self.samples.iter())
+        Self::estimate(&self.samples.iter().collect::<Vec<_>>())
     }
 
-    fn estimate<'a>(samples: impl Iterator<Item = &'a SyncSample> + Clone) -> Option<f64> {
-        let mut lows: Vec<f64> = samples.clone().map(SyncSample::low).collect();
-        let mut highs: Vec<f64> = samples.clone().map(SyncSample::high).collect();
+    fn estimate(samples: &[&SyncSample]) -> Option<f64> {
+        let mut lows: Vec<f64> = samples.iter().map(|s| s.low()).collect();
+        let mut highs: Vec<f64> = samples.iter().map(|s| s.high()).collect();
         if lows.is_empty() {
             return None;
         }
@@ -121,16 +123,16 @@ impl ClockEstimator {
         // stale clock (or any other bad sample) gives a bound that is simply wrong, and one
         // wrong bound would move a plain intersection; a few are ignored.
         let k = Self::OUTLIERS.min((lows.len() - 1) / 4);
-        lows.sort_by(|a, b| b.total_cmp(a));
-        highs.sort_by(f64::total_cmp);
+        sorted::sort_by(&mut lows, |a, b| b.total_cmp(a));
+        sorted::sort_by(&mut highs, f64::total_cmp);
         let (lo, hi) = (lows[k], highs[k]);
         if lo <= hi {
             return Some((lo + hi) / 2.0);
         }
         // No offset fits every sample: a clock stepped or drifted within the window. Trust the
         // round trips with the smallest delay.
-        let mut best: Vec<&SyncSample> = samples.collect();
-        best.sort_by(|a, b| a.rtt().total_cmp(&b.rtt()));
+        let mut best = samples.to_vec();
+        sorted::sort_by(&mut best, |a, b| a.rtt().total_cmp(&b.rtt()));
         best.truncate(4);
         Some(best.iter().map(|s| s.offset()).sum::<f64>() / best.len() as f64)
     }
@@ -144,8 +146,9 @@ impl ClockEstimator {
             return None;
         }
         let all = self.offset()?;
-        let older = Self::estimate(self.samples.iter().take(n / 2))?;
-        let newer = Self::estimate(self.samples.iter().skip(n / 2))?;
+        let samples: Vec<&SyncSample> = self.samples.iter().collect();
+        let older = Self::estimate(&samples[..n / 2])?;
+        let newer = Self::estimate(&samples[n / 2..])?;
         Some((older - all).abs().max((newer - all).abs()))
     }
 

@@ -19,7 +19,8 @@
 //!   and [`manifest`]: the format of a sampled instrument's zones,
 //! - [`storage`]: what the hosts persist, with a schema version and migrations,
 //! - [`undo`]: undo and redo of a player's own edits, never overwriting someone else's,
-//! - [`effects`]: every effect parameter (master chain, track sends and filter), defined once.
+//! - [`effects`]: every effect parameter (master chain, track sends and filter), defined once,
+//! - [`sorted`]: stable sorting with one copy of the sort (the browser app's size).
 //!
 //! The crate never reads a clock, opens a socket or spawns a thread; time is always an argument
 //! (milliseconds since the Unix epoch, as `f64`). It builds for `wasm32-unknown-unknown`.
@@ -38,6 +39,7 @@ pub mod model;
 pub mod music;
 pub mod protocol;
 pub mod rate;
+pub mod sorted;
 pub mod storage;
 pub mod undo;
 

@@ -236,18 +236,18 @@ impl Manifest {
         &self,
         notes: impl IntoIterator<Item = (u8, u8)>,
     ) -> std::collections::BTreeSet<usize> {
-        notes
-            .into_iter()
-            .filter_map(|(k, v)| {
-                pick_zone(
-                    self.zones
-                        .iter()
-                        .map(|z| (z.key_lo, z.key_hi, z.vel_lo, z.vel_hi)),
-                    k,
-                    v,
-                )
-            })
-            .collect()
+        // Extended, not collected: collecting a set sorts (see crate::sorted).
+        let mut zones = std::collections::BTreeSet::new();
+        zones.extend(notes.into_iter().filter_map(|(k, v)| {
+            pick_zone(
+                self.zones
+                    .iter()
+                    .map(|z| (z.key_lo, z.key_hi, z.vel_lo, z.vel_hi)),
+                k,
+                v,
+            )
+        }));
+        zones
     }
 }
 

@@ -401,15 +401,17 @@ pub(crate) fn de_locks<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<u8, Lock>, D::Error> {
     let raw: BTreeMap<String, Lock> = BTreeMap::deserialize(d)?;
-    raw.into_iter()
-        .map(|(k, v)| {
-            k.parse::<u8>()
-                .ok()
-                .filter(|i| (*i as usize) < STEP_SLOTS)
-                .map(|i| (i, v))
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid lock step {k:?}")))
-        })
-        .collect()
+    // Inserted one by one, not collected: collecting a map sorts (see crate::sorted).
+    let mut locks = BTreeMap::new();
+    for (k, v) in raw {
+        let i = k
+            .parse::<u8>()
+            .ok()
+            .filter(|i| (*i as usize) < STEP_SLOTS)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid lock step {k:?}")))?;
+        locks.insert(i, v);
+    }
+    Ok(locks)
 }
 
 /// A rule a value broke. The message is written for the person who sent it.

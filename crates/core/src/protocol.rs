@@ -688,14 +688,12 @@ pub fn resolve(s: &SessionState, edit: &Edit, ctx: ResolveCtx) -> Result<Change,
                 check_step_index(*step as i64)?;
                 validate_lock(lock)?;
             }
+            let mut locks = locks.clone();
+            locks.retain(|_, l| !l.is_empty());
             C::SetTrackPattern {
                 track_id: track_id.clone(),
                 steps: *steps,
-                locks: locks
-                    .iter()
-                    .filter(|(_, l)| !l.is_empty())
-                    .map(|(k, l)| (*k, *l))
-                    .collect(),
+                locks,
             }
         }
         Edit::SetKey {

@@ -159,7 +159,7 @@ pub(crate) fn page_keys(ui: Ui, e: web_sys::KeyboardEvent) {
         toggle_sheet(ui, Sheet::Effects);
     }
     // Ctrl/Cmd+Z undoes, with Shift (or Ctrl+Y) redoes: the player's own edits.
-    let key = e.key().to_lowercase();
+    let key = crate::text::lower(&e.key());
     let text_field = matches!(tag.as_str(), "INPUT" | "TEXTAREA");
     if (e.ctrl_key() || e.meta_key()) && !text_field && (key == "z" || key == "y") {
         e.prevent_default();

@@ -100,7 +100,7 @@ pub(crate) fn FxControl(track: Option<String>, param: Fx) -> impl IntoView {
                     aria-valuetext=move || param.display(value.get())
                     prop:value=move || (to_unit(param, value.get()) * 1000.0).round().to_string()
                     on:input=move |e| {
-                        if let Ok(u) = event_target_value(&e).parse::<f64>() {
+                        if let Some(u) = crate::text::number(&event_target_value(&e)) {
                             send(tr.clone(), param, from_unit(param, u / 1000.0));
                         }
                     }/>
@@ -111,7 +111,7 @@ pub(crate) fn FxControl(track: Option<String>, param: Fx) -> impl IntoView {
             let tr = track.clone();
             view! {
                 <select aria-label=label disabled=read_only on:change=move |e| {
-                    if let Ok(i) = event_target_value(&e).parse::<f64>() {
+                    if let Some(i) = crate::text::number(&event_target_value(&e)) {
                         send(tr.clone(), param, i);
                     }
                 }>
@@ -240,7 +240,7 @@ fn axis_choices() -> Vec<(Axis, String)> {
             let label = if section == p.spec().label {
                 section.to_string()
             } else {
-                format!("{section} {}", p.spec().label.to_lowercase())
+                format!("{section} {}", crate::text::lower(p.spec().label))
             };
             (
                 Axis {
@@ -259,7 +259,7 @@ fn axis_choices() -> Vec<(Axis, String)> {
                         track: Some(t.id.clone()),
                         param: p,
                     },
-                    format!("{}: {}", t.name, p.spec().label.to_lowercase()),
+                    format!("{}: {}", t.name, crate::text::lower(p.spec().label)),
                 ));
             }
         }

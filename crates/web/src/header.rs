@@ -155,7 +155,7 @@ pub(crate) fn Avatars() -> impl IntoView {
                 let me = sig.me.get().map(|m| m.id);
                 let mut players = sig.players.get();
                 // This player first, marked.
-                players.sort_by_key(|p| Some(&p.id) != me.as_ref());
+                keyboardia_core::sorted::sort_by_key(&mut players, |p| Some(&p.id) != me.as_ref());
                 let more = players.len().saturating_sub(5);
                 let shown: Vec<_> = players
                     .into_iter()

@@ -530,7 +530,7 @@ fn history_step(inner: &mut Inner, redo: bool) {
     let Some(step) = step else {
         inner.sig.message.set(Some(format!(
             "{what}: nothing of yours to {}",
-            what.to_lowercase()
+            crate::text::lower(what)
         )));
         return;
     };

@@ -22,6 +22,7 @@ mod record;
 mod ruler;
 mod sampled;
 mod sheets;
+mod text;
 mod track_row;
 mod transport;
 

@@ -41,17 +41,14 @@ pub(crate) fn copy_text(t: &Track) -> String {
     for i in 0..n {
         steps.set(i, t.steps.get(i));
     }
+    let mut locks = t.locks.clone();
+    locks.retain(|k, _| (*k as usize) < n);
     let clip = Clip {
         kind: CLIP_KIND.into(),
         version: CLIP_VERSION,
         step_count: t.step_count,
         steps,
-        locks: t
-            .locks
-            .iter()
-            .filter(|(k, _)| (**k as usize) < n)
-            .map(|(k, l)| (*k, *l))
-            .collect(),
+        locks,
     };
     serde_json::to_string(&clip).unwrap_or_default()
 }

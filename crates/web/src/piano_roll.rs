@@ -161,7 +161,7 @@ pub(crate) fn place(notes: &mut Vec<Note>, start: usize, pitch: i8, len: usize) 
         pitches: vec![pitch],
         vol: None,
     });
-    notes.sort_by_key(|n| n.start);
+    keyboardia_core::sorted::sort_by_key(notes, |n| n.start);
     true
 }
 

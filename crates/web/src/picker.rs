@@ -60,10 +60,10 @@ fn all_items(recordings: &[(String, String)]) -> Vec<Item> {
 
 /// Whether every word typed appears in the item's name, group or id.
 fn matches(item: &Item, query: &str) -> bool {
-    let hay = format!("{} {} {}", item.name, item.group, item.id).to_lowercase();
+    let hay = crate::text::lower(&format!("{} {} {}", item.name, item.group, item.id));
     query
         .split_whitespace()
-        .all(|w| hay.contains(&w.to_lowercase()))
+        .all(|w| hay.contains(&crate::text::lower(w)))
 }
 
 /// The display name of a track's instrument, or None if this build does not know it.
@@ -353,7 +353,7 @@ fn scroll_active() {
 #[component]
 pub fn Credits(on_close: Callback<()>) -> impl IntoView {
     let mut keys: Vec<&'static str> = catalogue::all().iter().map(|e| e.licence).collect();
-    keys.sort();
+    keyboardia_core::sorted::sort_by(&mut keys, |a, b| a.cmp(b));
     keys.dedup();
     let sections = keys
         .into_iter()

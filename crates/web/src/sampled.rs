@@ -129,7 +129,7 @@ pub fn slots() -> Vec<(String, u8)> {
             .iter()
             .map(|(k, x)| (k.clone(), x.slot))
             .collect();
-        v.sort_by_key(|x| x.1);
+        keyboardia_core::sorted::sort_by_key(&mut v, |x| x.1);
         v
     })
 }
@@ -163,7 +163,12 @@ pub fn sync(s: &SessionState, changed: impl Fn() + Clone + 'static) {
             .or_default()
             .extend(p.tracks[i].notes(e.base));
     }
-    IN_USE.with(|u| *u.borrow_mut() = wanted.keys().map(|k| k.to_string()).collect());
+    IN_USE.with(|u| {
+        // Extended, not collected: collecting a set sorts (keyboardia_core::sorted).
+        let mut u = u.borrow_mut();
+        u.clear();
+        u.extend(wanted.keys().map(|k| k.to_string()));
+    });
     for (id, notes) in wanted {
         ensure(id, notes);
     }
@@ -201,12 +206,15 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
             });
         }
         let slot = (0..MAX_INSTRUMENTS as u8).find(|n| s.values().all(|x| x.slot != *n))?;
+        // Extended, not collected: collecting a set sorts (keyboardia_core::sorted).
+        let mut wanted = BTreeSet::new();
+        wanted.extend(notes);
         s.insert(
             id.to_string(),
             Slot {
                 slot,
                 manifest: None,
-                wanted: notes.into_iter().collect(),
+                wanted,
                 version: String::new(),
                 pumping: true,
                 requested: BTreeSet::new(),

@@ -517,7 +517,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     prop:value=move || lock.get().and_then(|x| x.1.volume).map(|v| (v * 100.0).round() as i64).unwrap_or(100).to_string()
                     on:change=move |e| {
                         let c = current();
-                        let v = event_target_value(&e).parse::<f64>().ok().map(|v| v / 100.0).filter(|v| *v < 1.0);
+                        let v = crate::text::number(&event_target_value(&e)).map(|v| v / 100.0).filter(|v| *v < 1.0);
                         s2(c.pitch.map(i64::from), v, c.tie, cut(&c));
                     }/>
                 <output>{move || lock.get().and_then(|x| x.1.volume).map(|v| (v * 100.0).round() as i64).unwrap_or(100)}</output>
@@ -543,7 +543,7 @@ pub(crate) fn LockEditor(id: String, step: u8) -> impl IntoView {
                     }
                     on:change=move |e| {
                         let c = current();
-                        if let Ok(u) = event_target_value(&e).parse::<f64>() {
+                        if let Some(u) = crate::text::number(&event_target_value(&e)) {
                             let hz = from_unit(Fx::FilterCutoff, u / 1000.0);
                             s5(c.pitch.map(i64::from), c.volume.map(f64::from), c.tie, Some(hz));
                         }

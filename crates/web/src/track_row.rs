@@ -164,7 +164,10 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
                         eat_click.set_value(false);
                         cancel_press();
                         if e.button() == 0 && !e.shift_key() && !ui.lock_mode.get_untracked() && !sig.read_only.get_untracked() {
-                            paint.set(Some(Paint { on: !on, steps: BTreeSet::from([k]) }));
+                            // Not BTreeSet::from([k]): that sorts (keyboardia_core::sorted).
+                            let mut steps = BTreeSet::new();
+                            steps.insert(k);
+                            paint.set(Some(Paint { on: !on, steps }));
                         }
                         if e.pointer_type() != "mouse" {
                             let o = o1.clone();
@@ -219,7 +222,7 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
         name()
             .chars()
             .next()
-            .map(|c| c.to_uppercase().to_string())
+            .map(|c| crate::text::upper(c.encode_utf8(&mut [0; 4])))
             .unwrap_or_default()
     };
     let level_pct = move || {

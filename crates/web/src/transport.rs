@@ -219,7 +219,7 @@ pub(crate) fn Transport() -> impl IntoView {
                             min=TEMPO_MIN.to_string() max=TEMPO_MAX.to_string()
                             prop:value=move || tempo().to_string()
                             on:change=move |e| {
-                                if let Ok(v) = event_target_value(&e).trim().parse::<f64>() {
+                                if let Some(v) = crate::text::number(event_target_value(&e).trim()) {
                                     let t = (v.round() as i64).clamp(TEMPO_MIN as i64, TEMPO_MAX as i64);
                                     live::edit(Edit::SetTempo { tempo: t });
                                 }
