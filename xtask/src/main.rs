@@ -323,26 +323,28 @@ fn worklet_check(extra: &[&str]) {
     let engine = build_worklet();
     npm_ci("crates/audio-worklet/browser", "playwright-core");
     ensure_chromium();
-    // Twice: the dry mix, then with every effect on (sends, filters, cutoff locks, the master
-    // chain).
-    for (reference, effects) in [
-        ("target/worklet-check", false),
-        ("target/worklet-check-fx", true),
+    // The dry mix, then with every effect on (sends, filters, cutoff locks, the master chain),
+    // then every track sampled (the benchmark of 16 busy sampled tracks; only with the library).
+    let library = "target/sample-library";
+    let have_library = std::path::Path::new(library)
+        .join("sampled/piano/manifest.json")
+        .exists();
+    if !have_library {
+        eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
+    }
+    for (reference, flag) in [
+        ("target/worklet-check", None),
+        ("target/worklet-check-fx", Some("--effects")),
+        ("target/worklet-check-sampled", Some("--all-sampled")),
     ] {
-        // With the prepared sample library, the reference also plays sampled instruments.
-        let library = "target/sample-library";
+        if flag == Some("--all-sampled") && !have_library {
+            continue;
+        }
         let mut tool = vec![reference];
-        if std::path::Path::new(library)
-            .join("sampled/piano/manifest.json")
-            .exists()
-        {
+        if have_library {
             tool.extend(["--library", library]);
-        } else {
-            eprintln!("worklet check: no {library} (prepare it first): synthesized voices only");
         }
-        if effects {
-            tool.push("--effects");
-        }
+        tool.extend(flag);
         audio_tool("render-reference", &tool);
         let mut args = vec!["crates/audio-worklet/browser/check.mjs", reference, &engine];
         args.extend_from_slice(extra);
