@@ -745,6 +745,16 @@ pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f3
     let plain_end = (((hi - (HALF as i64)).max(0) as u64) << 32)
         .min(le_fx)
         .min(if looped { u64::MAX } else { end_fx });
+    // A position past the loop's end goes round it (an unlooped sample's `le_fx` is never
+    // reached: it is u64::MAX).
+    let wrap = |pos: u64| {
+        let pos = pos - loop_fx;
+        if pos >= le_fx {
+            ls_fx + (pos - ls_fx) % loop_fx
+        } else {
+            pos
+        }
+    };
     let mut n = 0;
     while n < out.len() {
         let plain_start = ((lo + HALF as i64 - 1) as u64) << 32;
@@ -766,10 +776,7 @@ pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f3
             }
             n += run;
             if pos >= le_fx {
-                pos -= loop_fx;
-                if pos >= le_fx {
-                    pos = ls_fx + (pos - ls_fx) % loop_fx;
-                }
+                pos = wrap(pos);
                 wrapped = true;
                 lo = ls as i64;
             }
@@ -791,10 +798,7 @@ pub fn resample(st: &mut SamplerState, z: &Source<'_>, k: &Kernel, out: &mut [f3
         *o = y * SCALE;
         pos += inc;
         if pos >= le_fx {
-            pos -= loop_fx;
-            if pos >= le_fx {
-                pos = ls_fx + (pos - ls_fx) % loop_fx;
-            }
+            pos = wrap(pos);
             wrapped = true;
             lo = ls as i64;
         }

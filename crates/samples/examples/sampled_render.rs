@@ -3,12 +3,8 @@
 //! `valgrind --tool=callgrind --toggle-collect='*Engine::render*' \
 //!  target/release/examples/sampled_render [seconds] [pitched]`.
 
-use std::collections::BTreeMap;
-
-use keyboardia_audio::engine::{Engine, Pattern, Track, Transport};
-use keyboardia_audio::sampler::decode_flac;
-use keyboardia_audio::Instrument;
-use keyboardia_core::manifest::Manifest;
+use keyboardia_audio::engine::{Engine, Transport};
+use keyboardia_samples::bench::{busy_sampled_pattern, engine_instrument, BUSY_SAMPLED};
 
 const SR: f32 = 48_000.0;
 
@@ -17,54 +13,14 @@ fn main() {
     let seconds: f32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let pitched_drums = args.get(2).is_some_and(|s| s == "pitched");
     let (lib, _) = keyboardia_samples::default_dirs();
-    let ids = [
-        "kit-standard/kick",
-        "kit-standard/snare",
-        "kit-standard/hat-closed",
-        "kit-standard/hat-open",
-        "kit-808/clap",
-        "kit-808/tom-low",
-        "kit-standard/ride",
-        "sampled/piano",
-        "sampled/bass-finger",
-        "sampled/pad-warm",
-        "sampled/strings",
-        "sampled/guitar-nylon",
-        "sampled/epiano",
-        "sampled/brass",
-        "sampled/marimba",
-        "sampled/flute",
-    ];
     let mut e = Engine::new(SR);
-    let mut p = Pattern::default();
-    for (i, id) in ids.iter().enumerate() {
-        let dir = lib.join(id);
-        let m = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
-            .expect("a manifest");
-        let mut files: BTreeMap<String, Vec<i16>> = BTreeMap::new();
-        let pcm: Vec<Vec<i16>> = m
-            .zones
-            .iter()
-            .map(|z| {
-                files
-                    .entry(z.file.clone())
-                    .or_insert_with(|| {
-                        decode_flac(&std::fs::read(dir.join(&z.file)).expect("a zone file"))
-                            .expect("FLAC")
-                            .0
-                    })
-                    .clone()
-            })
-            .collect();
-        e.load_instrument(i, keyboardia_samples::level::engine_instrument(&m, &pcm));
-        let mut t = Track::new(Instrument::Sampled(i as u8), &(0..16).collect::<Vec<_>>());
-        if !id.starts_with("kit-") || pitched_drums {
-            for k in 0..16 {
-                t.locks[k].pitch = Some([0, 3, 7, 10, 12, 7, 5, 3][(k + i) % 8]);
-            }
-        }
-        p.push(t);
+    for (i, id) in BUSY_SAMPLED.iter().enumerate() {
+        e.load_instrument(
+            i,
+            engine_instrument(&lib, id).expect("a prepared instrument"),
+        );
     }
+    let p = busy_sampled_pattern(pitched_drums);
     e.set_pattern(&p);
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);

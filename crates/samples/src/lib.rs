@@ -16,6 +16,7 @@
 //! Start reading at [`prepare`]; the SoundFont reader is [`sf3`].
 
 pub mod analysis;
+pub mod bench;
 pub mod level;
 pub mod recipes;
 pub mod sf3;

@@ -8,12 +8,10 @@
 //! time). If the registry cannot be reached,
 //! these tests say so loudly and pass without checking anything.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use keyboardia_audio::engine::{Engine, Pattern, StepLock, Track, Transport};
-use keyboardia_audio::sampler::decode_flac;
 use keyboardia_audio::{Instrument, SampledInstrument};
 use keyboardia_core::catalogue;
 use keyboardia_core::manifest::Manifest;
@@ -52,26 +50,7 @@ fn library() -> Option<&'static Path> {
 
 /// Every prepared instrument: manifest and the PCM of each zone.
 fn load(lib: &Path, id: &str) -> (Manifest, Vec<Vec<i16>>) {
-    let dir = lib.join(id);
-    let m = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    let mut files: BTreeMap<String, Vec<i16>> = BTreeMap::new();
-    let pcm = m
-        .zones
-        .iter()
-        .map(|z| {
-            files
-                .entry(z.file.clone())
-                .or_insert_with(|| {
-                    let (pcm, rate) = decode_flac(&std::fs::read(dir.join(&z.file)).unwrap())
-                        .unwrap_or_else(|e| panic!("{id}/{}: {e}", z.file));
-                    assert_eq!(rate, z.sample_rate, "{id}/{}", z.file);
-                    assert_eq!(pcm.len(), z.frames as usize, "{id}/{}", z.file);
-                    pcm
-                })
-                .clone()
-        })
-        .collect();
-    (m, pcm)
+    keyboardia_samples::bench::load(lib, id).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn engine_instrument(lib: &Path, id: &str) -> SampledInstrument {
@@ -406,29 +385,10 @@ fn speed_of_sixteen_busy_sampled_tracks() {
 }
 
 fn speed(lib: &Path, pitched_drums: bool) {
-    let ids = [
-        "kit-standard/kick",
-        "kit-standard/snare",
-        "kit-standard/hat-closed",
-        "kit-standard/hat-open",
-        "kit-808/clap",
-        "kit-808/tom-low",
-        "kit-standard/ride",
-        "sampled/piano",
-        "sampled/bass-finger",
-        "sampled/pad-warm",
-        "sampled/strings",
-        "sampled/guitar-nylon",
-        "sampled/epiano",
-        "sampled/brass",
-        "sampled/marimba",
-        "sampled/flute",
-    ];
     let mut e = Engine::new(SR);
-    let mut p = Pattern::default();
     let mut frames = 0;
     let (mut decoding, mut loading) = (0.0, 0.0);
-    for (i, id) in ids.iter().enumerate() {
+    for (i, id) in keyboardia_samples::bench::BUSY_SAMPLED.iter().enumerate() {
         let t0 = std::time::Instant::now();
         let inst = engine_instrument(lib, id);
         decoding += t0.elapsed().as_secs_f64();
@@ -436,15 +396,8 @@ fn speed(lib: &Path, pitched_drums: bool) {
         let t0 = std::time::Instant::now();
         e.load_instrument(i, inst);
         loading += t0.elapsed().as_secs_f64();
-        let mut t = Track::new(Instrument::Sampled(i as u8), &(0..16).collect::<Vec<_>>());
-        // Melodic tracks play a line; kit pieces play at their pitch unless asked to.
-        if !id.starts_with("kit-") || pitched_drums {
-            for k in 0..16 {
-                t.locks[k].pitch = Some([0, 3, 7, 10, 12, 7, 5, 3][(k + i) % 8]);
-            }
-        }
-        p.push(t);
     }
+    let p = keyboardia_samples::bench::busy_sampled_pattern(pitched_drums);
     e.set_pattern(&p);
     e.set_transport(Transport::play(0.0, 0.0, 120.0));
     let seconds = 10.0;
