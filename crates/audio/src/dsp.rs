@@ -81,6 +81,63 @@ pub fn sine(p: f32) -> f32 {
     -s
 }
 
+/// Several phase accumulators advanced at once (each lane exactly [`Phase::advance`]); returns
+/// the phases before the step. Written as selects over fixed-size arrays, so it compiles to
+/// SIMD lanes (SSE natively, simd128 in wasm) with the same bits as one lane at a time.
+#[inline(always)]
+pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32; N] {
+    let p = *ph;
+    for j in 0..N {
+        let n = p[j] + inc[j];
+        ph[j] = if n >= 1.0 { n - 1.0 } else { n };
+    }
+    p
+}
+
+/// [`sine`] of every lane (the same arithmetic, the fold as selects).
+#[inline(always)]
+pub fn sine_lanes<const N: usize>(p: [f32; N]) -> [f32; N] {
+    let mut out = [0.0; N];
+    for j in 0..N {
+        let x = p[j] - 0.5;
+        let lo = if x < -0.25 { -0.5 - x } else { x };
+        let x = if x > 0.25 { 0.5 - x } else { lo };
+        let t = TAU * x;
+        let t2 = t * t;
+        let s = t
+            * (1.0
+                + t2 * (-1.0 / 6.0
+                    + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
+        out[j] = -s;
+    }
+    out
+}
+
+/// [`saw`] of every lane (the same arithmetic, the PolyBLEP's cases as selects).
+#[inline(always)]
+pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
+    let mut out = [0.0; N];
+    for j in 0..N {
+        out[j] = 2.0 * p[j] - 1.0 - poly_blep_select(p[j], dt[j]);
+    }
+    out
+}
+
+/// [`poly_blep`] with both cases computed and one kept (no branches, so lanes vectorize).
+#[inline(always)]
+fn poly_blep_select(t: f32, dt: f32) -> f32 {
+    let x = t / dt;
+    let a = x + x - x * x - 1.0;
+    let x = (t - 1.0) / dt;
+    let b = x * x + x + x + 1.0;
+    let r = if t > 1.0 - dt { b } else { 0.0 };
+    if t < dt {
+        a
+    } else {
+        r
+    }
+}
+
 /// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
 #[inline]
 pub fn floor(x: f32) -> f32 {

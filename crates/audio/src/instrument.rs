@@ -169,7 +169,7 @@ pub struct Voice {
     sr: f32,
     freq: f32,
     gain: f32,
-    ph: [Phase; 6],
+    ph: [Phase; 8],
     noise: Noise,
     f1: Svf,
     f2: Svf,
@@ -202,7 +202,7 @@ impl Voice {
         sr: 48_000.0,
         freq: 0.0,
         gain: 0.0,
-        ph: [Phase(0.0); 6],
+        ph: [Phase(0.0); 8],
         noise: Noise(1),
         f1: Svf::ZERO,
         f2: Svf::ZERO,
@@ -615,16 +615,17 @@ impl Voice {
             Drum::HatClosed | Drum::HatOpen => {
                 // Six detuned squares (the classic metallic cluster). They go straight into a
                 // 6.5-9 kHz band, so plain squares do: band-limiting them changes nothing audible.
-                const R: [f32; 6] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637];
+                // Side by side in lanes (two of eight idle); a sum of ±1s is exact in any order.
+                const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
                 let base = 330.0 * self.freq / sr;
-                let mut m = 0.0;
-                for (i, r) in R.iter().enumerate() {
-                    m += if self.ph[i].advance(base * r) < 0.5 {
-                        1.0
-                    } else {
-                        -1.0
-                    };
+                let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
+                let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
+                let p = advance_lanes(&mut ph, &inc);
+                for (q, p) in self.ph.iter_mut().zip(ph) {
+                    q.0 = p;
                 }
+                let sq: [f32; 8] = core::array::from_fn(|i| if p[i] < 0.5 { 1.0 } else { -1.0 });
+                let m = (sq[0] + sq[1]) + (sq[2] + sq[3]) + (sq[4] + sq[5]);
                 let b = self.f1.process(m * 0.2).band;
                 self.f2.process(b).high * amp * 3.2
             }
@@ -713,11 +714,15 @@ impl Voice {
                 self.f1.process(m * 0.4).low
             }
             Synth::Pad => {
-                let mut m = 0.0;
-                for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
-                    let ii = inc * d;
-                    m += saw(self.ph[i].advance(ii), ii);
+                // Four detuned saws, side by side in lanes; summed in order.
+                let d = [1.0f32, 1.007, 0.993, 2.003];
+                let ii: [f32; 4] = core::array::from_fn(|i| inc * d[i]);
+                let mut ph: [f32; 4] = core::array::from_fn(|i| self.ph[i].0);
+                let s = saw_lanes(advance_lanes(&mut ph, &ii), ii);
+                for (q, p) in self.ph.iter_mut().zip(ph) {
+                    q.0 = p;
                 }
+                let m = 0.0 + s[0] + s[1] + s[2] + s[3];
                 self.f1.process(m * 0.25).low
             }
             Synth::Pluck => {
@@ -743,9 +748,16 @@ impl Voice {
                     (4.0, 0.12),
                     (8.0, 0.06),
                 ];
+                // The partials side by side in lanes (three of eight idle), summed in order.
+                let ii: [f32; 8] = core::array::from_fn(|i| if i < 5 { inc * H[i].0 } else { 0.0 });
+                let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
+                let s = sine_lanes(advance_lanes(&mut ph, &ii));
+                for (q, p) in self.ph.iter_mut().zip(ph) {
+                    q.0 = p;
+                }
                 let mut y = 0.0;
-                for (i, (h, w)) in H.iter().enumerate() {
-                    y += sine(self.ph[i].advance(inc * h)) * w;
+                for (i, (_, w)) in H.iter().enumerate() {
+                    y += s[i] * w;
                 }
                 y * 0.8
             }
