@@ -94,48 +94,20 @@ pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32;
     p
 }
 
-/// [`sine`] of every lane (the same arithmetic, the fold as selects).
+/// [`sine`] with its fold as selects: the same bits for every input, and a loop of these over
+/// frames vectorizes.
 #[inline(always)]
-pub fn sine_lanes<const N: usize>(p: [f32; N]) -> [f32; N] {
-    let mut out = [0.0; N];
-    for j in 0..N {
-        let x = p[j] - 0.5;
-        let lo = if x < -0.25 { -0.5 - x } else { x };
-        let x = if x > 0.25 { 0.5 - x } else { lo };
-        let t = TAU * x;
-        let t2 = t * t;
-        let s = t
-            * (1.0
-                + t2 * (-1.0 / 6.0
-                    + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
-        out[j] = -s;
-    }
-    out
-}
-
-/// [`saw`] of every lane (the same arithmetic, the PolyBLEP's cases as selects).
-#[inline(always)]
-pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
-    let mut out = [0.0; N];
-    for j in 0..N {
-        out[j] = 2.0 * p[j] - 1.0 - poly_blep_select(p[j], dt[j]);
-    }
-    out
-}
-
-/// [`poly_blep`] with both cases computed and one kept (no branches, so lanes vectorize).
-#[inline(always)]
-fn poly_blep_select(t: f32, dt: f32) -> f32 {
-    let x = t / dt;
-    let a = x + x - x * x - 1.0;
-    let x = (t - 1.0) / dt;
-    let b = x * x + x + x + 1.0;
-    let r = if t > 1.0 - dt { b } else { 0.0 };
-    if t < dt {
-        a
-    } else {
-        r
-    }
+pub fn sine_select(p: f32) -> f32 {
+    let x = p - 0.5;
+    let lo = if x < -0.25 { -0.5 - x } else { x };
+    let x = if x > 0.25 { 0.5 - x } else { lo };
+    let t = TAU * x;
+    let t2 = t * t;
+    let s = t
+        * (1.0
+            + t2 * (-1.0 / 6.0
+                + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
+    -s
 }
 
 /// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
@@ -463,6 +435,24 @@ mod tests {
         assert!(worst < 4e-6, "worst error {worst}");
         assert!((soft_clip(0.5) - libm::tanhf(0.5)).abs() < 0.01);
         assert_eq!(soft_clip(10.0), 1.0);
+    }
+
+    #[test]
+    fn selects_compute_the_same_bits() {
+        // Phases in [0, 1), and the sub bass's doubled ones in [0, 2).
+        for i in 0..200_000 {
+            let p = i as f32 / 100_000.0;
+            assert_eq!(sine_select(p).to_bits(), sine(p).to_bits(), "{p}");
+        }
+        let mut a = [0.25f32, 0.5, 0.75, 0.999];
+        let mut b = a.map(Phase);
+        let inc = [0.01f32, 0.02, 0.003, 0.5];
+        for _ in 0..1000 {
+            let p = advance_lanes(&mut a, &inc);
+            for j in 0..4 {
+                assert_eq!(p[j].to_bits(), b[j].advance(inc[j]).to_bits());
+            }
+        }
     }
 
     #[test]

@@ -437,12 +437,16 @@ impl Voice {
                     Cowbell, Shaker, Clave, Zap, Blip, Riser
                 ]
             ),
-            Instrument::Synth(s) => each!(
-                s,
-                Synth,
-                next_synth,
-                [Bass, SubBass, Acid, Lead, Pad, Pluck, Keys, Organ]
-            ),
+            Instrument::Synth(s) => match s {
+                Synth::Bass => self.render_synth(out, Synth::Bass),
+                Synth::SubBass => self.render_synth(out, Synth::SubBass),
+                Synth::Acid => self.render_synth(out, Synth::Acid),
+                Synth::Lead => self.render_synth(out, Synth::Lead),
+                Synth::Pad => self.render_synth(out, Synth::Pad),
+                Synth::Pluck => self.render_synth(out, Synth::Pluck),
+                Synth::Keys => self.render_synth(out, Synth::Keys),
+                Synth::Organ => self.render_synth(out, Synth::Organ),
+            },
             Instrument::Sample(_) => self.run(out, |v| v.next_sample(sample)),
             // Rendered by `render_sampled`.
             Instrument::Sampled(_) => {}
@@ -537,6 +541,157 @@ impl Voice {
                 return;
             }
             done += n;
+        }
+    }
+
+    /// A synth voice over `out`. The sine-based ones (FM keys, organ, sub bass) go in two
+    /// passes a stretch at a time: first their oscillators (the signal before the filter and
+    /// envelopes), whose frames do not depend on each other once the phases are known, so the
+    /// sines are computed several frames at once in SIMD lanes; then, frame by frame, all that
+    /// does (gate, filter, envelopes). The others compute their saws and squares frame by frame
+    /// (their PolyBLEP corrections are rare branches; in lanes they would divide every frame).
+    /// Each frame's arithmetic is the same either way, so the output is the same bits.
+    #[inline(always)]
+    fn render_synth(&mut self, out: &mut [f32], s: Synth) {
+        let two_pass = matches!(s, Synth::Keys | Synth::Organ | Synth::SubBass);
+        let mut done = 0;
+        while done < out.len() && self.active {
+            let n = (out.len() - done).min(crate::engine::MAX_BLOCK);
+            let mut src = [0.0f32; crate::engine::MAX_BLOCK];
+            if two_pass {
+                self.synth_source(s, &mut src[..n]);
+            }
+            // As `run` (written out: a closure would not be inlined here).
+            let mut v = *self;
+            for (o, x) in out[done..done + n].iter_mut().zip(src.iter()) {
+                if !v.active {
+                    break;
+                }
+                let x = if two_pass { *x } else { v.oscillators(s) };
+                let mut y = v.next_synth(s, x) * v.gain;
+                if v.declick != 0.0 {
+                    y += v.declick;
+                    v.declick *= 0.96;
+                    if v.declick.abs() < 1e-6 {
+                        v.declick = 0.0;
+                    }
+                }
+                v.last = y;
+                *o += y;
+                v.t += 1;
+            }
+            *self = v;
+            done += n;
+        }
+    }
+
+    /// One frame of the saw-and-square synths' oscillators.
+    #[inline(always)]
+    fn oscillators(&mut self, s: Synth) -> f32 {
+        let inc = self.freq / self.sr;
+        match s {
+            Synth::Bass => {
+                let a = saw(self.ph[0].advance(inc), inc);
+                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
+                a * 0.7 + sub * 0.4
+            }
+            Synth::Acid => saw(self.ph[0].advance(inc), inc),
+            Synth::Lead => {
+                let i2 = inc * 1.004;
+                let i3 = inc * 0.996;
+                let m = saw(self.ph[0].advance(i2), i2)
+                    + saw(self.ph[1].advance(i3), i3)
+                    + 0.5 * square(self.ph[2].advance(inc), inc);
+                m * 0.4
+            }
+            Synth::Pad => {
+                let mut m = 0.0;
+                for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
+                    let ii = inc * d;
+                    m += saw(self.ph[i].advance(ii), ii);
+                }
+                m * 0.25
+            }
+            Synth::Pluck => {
+                saw(self.ph[0].advance(inc), inc) * 0.6
+                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4
+            }
+            Synth::Keys | Synth::Organ | Synth::SubBass => 0.0,
+        }
+    }
+
+    /// The oscillators of the sine-based synth `s` for `x.len()` frames (at most `MAX_BLOCK`),
+    /// into `x`; advances the phases. The phases are stepped first, every oscillator's in one
+    /// loop (independent chains, so they overlap); then the sines, frames side by side.
+    #[inline(always)]
+    fn synth_source(&mut self, s: Synth, x: &mut [f32]) {
+        const MB: usize = crate::engine::MAX_BLOCK;
+        let n = x.len();
+        let inc = self.freq / self.sr;
+        match s {
+            Synth::SubBass => {
+                let mut p0 = [0.0f32; MB];
+                let p0 = &mut p0[..n];
+                for p in p0.iter_mut() {
+                    *p = self.ph[0].advance(inc);
+                }
+                for (x, p) in x.iter_mut().zip(p0.iter()) {
+                    *x = sine_select(*p) + 0.15 * sine_select(2.0 * p);
+                }
+            }
+            Synth::Keys => {
+                // Two-operator FM: a sine modulating a sine, the index falling after the strike
+                // (with `aux`, the modulation envelope: its values here are the ones the
+                // frame-by-frame pass steps through).
+                let mut p = [[0.0f32; MB]; 3];
+                let mut aux = [0.0f32; MB];
+                let [p0, p1, p2] = &mut p;
+                let (mut a, mul) = (self.aux, self.aux_mul);
+                let (mut q0, mut q1, mut q2) = (self.ph[0], self.ph[1], self.ph[2]);
+                for k in 0..n {
+                    p1[k] = q1.advance(inc);
+                    p0[k] = q0.advance(inc);
+                    p2[k] = q2.advance(inc * 4.0);
+                    aux[k] = a;
+                    a *= mul;
+                }
+                (self.ph[0], self.ph[1], self.ph[2]) = (q0, q1, q2);
+                for (k, x) in x.iter_mut().enumerate() {
+                    let m = sine_select(p1[k]);
+                    let index = 0.15 + 1.6 * aux[k];
+                    let mut q = p0[k] + index * m / crate::dsp::TAU;
+                    q -= floor(q);
+                    *x = sine_select(q) * 0.8 + 0.1 * sine_select(p2[k]);
+                }
+            }
+            Synth::Organ => {
+                // Drawbars: five sine partials, each with its own phase, summed in order.
+                const H: [(f32, f32); 5] = [
+                    (1.0, 0.5),
+                    (2.0, 0.3),
+                    (3.0, 0.18),
+                    (4.0, 0.12),
+                    (8.0, 0.06),
+                ];
+                let mut p = [[0.0f32; MB]; 5];
+                let ii: [f32; 5] = core::array::from_fn(|i| inc * H[i].0);
+                let mut q: [Phase; 5] = core::array::from_fn(|i| self.ph[i]);
+                #[allow(clippy::needless_range_loop)] // five chains side by side
+                for k in 0..n {
+                    for i in 0..5 {
+                        p[i][k] = q[i].advance(ii[i]);
+                    }
+                }
+                self.ph[..5].copy_from_slice(&q);
+                for (k, x) in x.iter_mut().enumerate() {
+                    let mut y = 0.0;
+                    for (i, (_, w)) in H.iter().enumerate() {
+                        y += sine_select(p[i][k]) * w;
+                    }
+                    *x = y * 0.8;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -676,8 +831,7 @@ impl Voice {
     }
 
     #[inline(always)]
-    fn next_synth(&mut self, s: Synth) -> f32 {
-        let sr = self.sr;
+    fn next_synth(&mut self, s: Synth, x: f32) -> f32 {
         if self.t == self.gate {
             self.env.release();
         }
@@ -686,81 +840,15 @@ impl Voice {
         if self.t.is_multiple_of(32) && self.t > 0 {
             self.set_synth_filter(s);
         }
-        let aux = self.aux;
         self.aux *= self.aux_mul;
         let env = self.env.tick();
-        let f = self.freq;
-        let inc = f / sr;
+        // `x` is this frame of the oscillators (`synth_source`).
         let y = match s {
-            Synth::Bass => {
-                let a = saw(self.ph[0].advance(inc), inc);
-                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
-                self.f1.process(a * 0.7 + sub * 0.4).low
+            Synth::Bass | Synth::SubBass | Synth::Lead | Synth::Pad | Synth::Pluck => {
+                self.f1.process(x).low
             }
-            Synth::SubBass => {
-                let p = self.ph[0].advance(inc);
-                self.f1.process(sine(p) + 0.15 * sine(2.0 * p)).low
-            }
-            Synth::Acid => {
-                let a = saw(self.ph[0].advance(inc), inc);
-                soft_clip(self.f1.process(a).low * 1.5) * 0.8
-            }
-            Synth::Lead => {
-                let i2 = inc * 1.004;
-                let i3 = inc * 0.996;
-                let m = saw(self.ph[0].advance(i2), i2)
-                    + saw(self.ph[1].advance(i3), i3)
-                    + 0.5 * square(self.ph[2].advance(inc), inc);
-                self.f1.process(m * 0.4).low
-            }
-            Synth::Pad => {
-                // Four detuned saws, side by side in lanes; summed in order.
-                let d = [1.0f32, 1.007, 0.993, 2.003];
-                let ii: [f32; 4] = core::array::from_fn(|i| inc * d[i]);
-                let mut ph: [f32; 4] = core::array::from_fn(|i| self.ph[i].0);
-                let s = saw_lanes(advance_lanes(&mut ph, &ii), ii);
-                for (q, p) in self.ph.iter_mut().zip(ph) {
-                    q.0 = p;
-                }
-                let m = 0.0 + s[0] + s[1] + s[2] + s[3];
-                self.f1.process(m * 0.25).low
-            }
-            Synth::Pluck => {
-                let m = saw(self.ph[0].advance(inc), inc) * 0.6
-                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4;
-                self.f1.process(m).low
-            }
-            Synth::Keys => {
-                // Two-operator FM: a sine modulating a sine, the index falling after the strike.
-                let m = sine(self.ph[1].advance(inc));
-                let index = 0.15 + 1.6 * aux;
-                let p = self.ph[0].advance(inc);
-                let mut q = p + index * m / crate::dsp::TAU;
-                q -= floor(q);
-                sine(q) * 0.8 + 0.1 * sine(self.ph[2].advance(inc * 4.0))
-            }
-            Synth::Organ => {
-                // Drawbars: five sine partials, each with its own phase.
-                const H: [(f32, f32); 5] = [
-                    (1.0, 0.5),
-                    (2.0, 0.3),
-                    (3.0, 0.18),
-                    (4.0, 0.12),
-                    (8.0, 0.06),
-                ];
-                // The partials side by side in lanes (three of eight idle), summed in order.
-                let ii: [f32; 8] = core::array::from_fn(|i| if i < 5 { inc * H[i].0 } else { 0.0 });
-                let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
-                let s = sine_lanes(advance_lanes(&mut ph, &ii));
-                for (q, p) in self.ph.iter_mut().zip(ph) {
-                    q.0 = p;
-                }
-                let mut y = 0.0;
-                for (i, (_, w)) in H.iter().enumerate() {
-                    y += s[i] * w;
-                }
-                y * 0.8
-            }
+            Synth::Acid => soft_clip(self.f1.process(x).low * 1.5) * 0.8,
+            Synth::Keys | Synth::Organ => x,
         };
         if self.env.is_done() {
             self.active = false;
