@@ -94,6 +94,47 @@ pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32;
     p
 }
 
+/// [`poly_blep`] of every lane: zero unless a lane is near a wrap, which is rare, and then the
+/// same branches lane by lane (so the same bits, and no division on most frames).
+#[inline(always)]
+fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N]) -> [f32; N] {
+    // Near a wrap in some lane: lane masks, OR-ed together (both vectorize).
+    let mut near = [0u32; N];
+    for j in 0..N {
+        near[j] = (t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32;
+    }
+    if near.iter().fold(0, |a, b| a | b) == 0 {
+        return [0.0; N];
+    }
+    core::array::from_fn(|j| poly_blep(t[j], dt[j]))
+}
+
+/// [`saw`] of every lane (the same bits).
+#[inline(always)]
+pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
+    let b = poly_blep_lanes(p, dt);
+    core::array::from_fn(|j| 2.0 * p[j] - 1.0 - b[j])
+}
+
+/// [`square`] of every lane (the same bits).
+#[inline(always)]
+pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
+    let q: [f32; N] = core::array::from_fn(|j| {
+        let q = p[j] + 0.5;
+        if q >= 1.0 {
+            q - 1.0
+        } else {
+            q
+        }
+    });
+    let a = poly_blep_lanes(p, dt);
+    let b = poly_blep_lanes(q, dt);
+    core::array::from_fn(|j| {
+        let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
+        naive + a[j] - b[j]
+    })
+}
+
 /// [`sine`] with its fold as selects: the same bits for every input, and a loop of these over
 /// frames vectorizes.
 #[inline(always)]
@@ -207,6 +248,16 @@ impl Svf {
         self.a1 = 1.0 / (1.0 + self.g * (self.g + self.k));
         self.a2 = self.g * self.a1;
         self.a3 = self.g * self.a2;
+    }
+
+    /// The coefficients `[a1, a2, a3]` and state `[ic1, ic2]`, for lanes.
+    pub fn lane(&self) -> ([f32; 3], [f32; 2]) {
+        ([self.a1, self.a2, self.a3], [self.ic1, self.ic2])
+    }
+
+    pub fn set_state(&mut self, ic1: f32, ic2: f32) {
+        self.ic1 = ic1;
+        self.ic2 = ic2;
     }
 
     /// Sets state values too small to hear to zero: a filter left ringing into silence would
@@ -382,6 +433,43 @@ impl Adsr {
 
     pub fn is_done(&self) -> bool {
         self.stage == 0
+    }
+
+    /// The stage's step as `level = s + (level - s) * m + inc` (`[s, m, inc]`): the same bits as
+    /// [`Adsr::tick`]'s own formula in every stage (adding 0, multiplying by 1 and subtracting 0
+    /// change nothing), so envelopes in different stages can step side by side in lanes.
+    pub fn lane_step(&self) -> [f32; 3] {
+        match self.stage {
+            ATTACK => [0.0, 1.0, self.attack_inc],
+            DECAY => [self.sustain, self.decay_mul, 0.0],
+            RELEASE => [0.0, self.release_mul, 0.0],
+            _ => [0.0, 1.0, 0.0],
+        }
+    }
+
+    /// [`Adsr::lane_step`] of the decay stage.
+    pub fn decay_step(&self) -> [f32; 3] {
+        [self.sustain, self.decay_mul, 0.0]
+    }
+
+    pub fn in_attack(&self) -> bool {
+        self.stage == ATTACK
+    }
+
+    pub fn in_release(&self) -> bool {
+        self.stage == RELEASE
+    }
+
+    /// Back from lanes: the level reached, and whether the attack ended (on to the decay) or
+    /// the release did (done).
+    pub fn set_from_lane(&mut self, level: f32, attack_ended: bool, done: bool) {
+        self.level = level;
+        if attack_ended {
+            self.stage = DECAY;
+        }
+        if done {
+            self.stage = 0;
+        }
     }
 
     #[inline]

@@ -13,7 +13,7 @@
 
 use crate::dsp::{SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
-use crate::instrument::{Drum, Instrument, SampleData, Voice};
+use crate::instrument::{Drum, Instrument, SampleData, Voice, LANES};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
 };
@@ -1109,7 +1109,46 @@ impl Engine {
                 kernel,
                 ..
             } = self;
+            // Each track's sounding voices, in pool order. When they are all voices of one
+            // saw-and-square synth (a chord, overlapping notes), they run side by side in
+            // lanes (`Voice::render_lanes`, the same bits as one by one).
+            let mut count = [0u8; MAX_TRACKS];
+            let mut first = [0u8; MAX_TRACKS];
+            let mut ready = [true; MAX_TRACKS];
+            for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
+                let t = v.track as usize;
+                if count[t] == 0 {
+                    first[t] = vi as u8;
+                } else {
+                    ready[t] &= v.instrument == voices[first[t] as usize].instrument;
+                }
+                count[t] += 1;
+                ready[t] &= v.lanes_ready();
+            }
+            for t in 0..MAX_TRACKS {
+                if count[t] < 2 || count[t] as usize > LANES || !ready[t] {
+                    continue;
+                }
+                let mut group = [Voice::IDLE; LANES];
+                let mut at = [0usize; LANES];
+                let mut k = 0;
+                for (vi, v) in voices.iter().enumerate().skip(first[t] as usize) {
+                    if v.active && v.track as usize == t {
+                        group[k] = *v;
+                        at[k] = vi;
+                        k += 1;
+                    }
+                }
+                Voice::render_lanes(&mut group[..k], &mut buses[t][a..b]);
+                for (g, vi) in group[..k].iter().zip(at) {
+                    voices[vi] = *g;
+                }
+            }
             for v in voices.iter_mut().filter(|v| v.active) {
+                let t = v.track as usize;
+                if count[t] >= 2 && count[t] as usize <= LANES && ready[t] {
+                    continue;
+                }
                 if let Instrument::Sampled(s) = v.instrument {
                     let inst = sampled
                         .get(s as usize)
