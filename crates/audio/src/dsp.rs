@@ -151,6 +151,26 @@ pub fn sine_select(p: f32) -> f32 {
     -s
 }
 
+/// The largest `|x|` (0 for none; NaNs ignored): what `x.iter().fold(0.0, |p, v| p.max(v.abs()))`
+/// gives, but with eight running maxima side by side rather than one chain waiting on itself
+/// every frame (a maximum does not depend on the order, so the value is the same).
+#[inline]
+pub fn peak_abs(x: &[f32]) -> f32 {
+    let mut m = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            let a = c[j].abs();
+            m[j] = if a > m[j] { a } else { m[j] };
+        }
+    }
+    for (m, v) in m.iter_mut().zip(chunks.remainder()) {
+        let a = v.abs();
+        *m = if a > *m { a } else { *m };
+    }
+    m.iter().fold(0.0, |p, v| if *v > p { *v } else { p })
+}
+
 /// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
 #[inline]
 pub fn floor(x: f32) -> f32 {
@@ -540,6 +560,19 @@ mod tests {
             for j in 0..4 {
                 assert_eq!(p[j].to_bits(), b[j].advance(inc[j]).to_bits());
             }
+        }
+    }
+
+    #[test]
+    fn peak_abs_is_the_largest_magnitude() {
+        let mut n = Noise::new(3);
+        for len in [0usize, 1, 7, 8, 9, 31, 128] {
+            let mut x: Vec<f32> = (0..len).map(|_| n.sample() * 3.0).collect();
+            if len > 5 {
+                x[5] = f32::NAN;
+            }
+            let want = x.iter().fold(0.0f32, |p, v| p.max(v.abs()));
+            assert_eq!(peak_abs(&x).to_bits(), want.to_bits(), "{len}");
         }
     }
 

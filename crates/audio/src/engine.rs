@@ -11,7 +11,7 @@
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
-use crate::dsp::{SvfBank, BANK};
+use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
 use crate::instrument::{Drum, Instrument, SampleData, Voice, LANES};
 use crate::sampler::{
@@ -1231,8 +1231,8 @@ impl Engine {
                 for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
                     *l += b * gl;
                     *r += b * gr;
-                    peak = peak.max(b.abs());
                 }
+                let peak = peak_abs(bus);
                 self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
                 continue;
             }
@@ -1245,11 +1245,11 @@ impl Engine {
                     let b = bus[i];
                     left[i] += b * gl;
                     right[i] += b * gr;
-                    peak = peak.max(b.abs());
                     self.send_rev[i] += b * cr;
                     del_l[i] += b * cl;
                     del_r[i] += b * cd;
                 }
+                let peak = peak_abs(bus);
                 self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
                 continue;
             }
