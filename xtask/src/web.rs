@@ -233,7 +233,10 @@ fn remove_stale(root: &Path, dir: &Path, keep: &BTreeSet<String>) {
 }
 
 /// Builds a package for wasm32 with a cargo profile; returns the path of its `.wasm` (named
-/// `artifact`).
+/// `artifact`). With wasm's SIMD (`simd128`, in every current browser), so the sound engine's
+/// lanes (several oscillators, frames or voices at once) are SIMD instructions in the worklet
+/// too; they compute the same bits either way (`cargo xtask bench-worklet` checks). Given as
+/// `--config build.rustflags` to this build only; a `RUSTFLAGS` in the environment replaces it.
 pub fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
     ensure_wasm_target();
     cargo(&[
@@ -244,6 +247,8 @@ pub fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
         package,
         "--target",
         "wasm32-unknown-unknown",
+        "--config",
+        "build.rustflags=[\"-C\", \"target-feature=+simd128\"]",
     ]);
     format!("target/wasm32-unknown-unknown/{profile}/{artifact}.wasm")
 }

@@ -81,6 +81,96 @@ pub fn sine(p: f32) -> f32 {
     -s
 }
 
+/// Several phase accumulators advanced at once (each lane exactly [`Phase::advance`]); returns
+/// the phases before the step. Written as selects over fixed-size arrays, so it compiles to
+/// SIMD lanes (SSE natively, simd128 in wasm) with the same bits as one lane at a time.
+#[inline(always)]
+pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32; N] {
+    let p = *ph;
+    for j in 0..N {
+        let n = p[j] + inc[j];
+        ph[j] = if n >= 1.0 { n - 1.0 } else { n };
+    }
+    p
+}
+
+/// [`poly_blep`] of every lane: zero unless a lane is near a wrap, which is rare, and then the
+/// same branches lane by lane (so the same bits, and no division on most frames).
+#[inline(always)]
+fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N]) -> [f32; N] {
+    // Near a wrap in some lane: lane masks, OR-ed together (both vectorize).
+    let mut near = [0u32; N];
+    for j in 0..N {
+        near[j] = (t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32;
+    }
+    if near.iter().fold(0, |a, b| a | b) == 0 {
+        return [0.0; N];
+    }
+    core::array::from_fn(|j| poly_blep(t[j], dt[j]))
+}
+
+/// [`saw`] of every lane (the same bits).
+#[inline(always)]
+pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
+    let b = poly_blep_lanes(p, dt);
+    core::array::from_fn(|j| 2.0 * p[j] - 1.0 - b[j])
+}
+
+/// [`square`] of every lane (the same bits).
+#[inline(always)]
+pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
+    let q: [f32; N] = core::array::from_fn(|j| {
+        let q = p[j] + 0.5;
+        if q >= 1.0 {
+            q - 1.0
+        } else {
+            q
+        }
+    });
+    let a = poly_blep_lanes(p, dt);
+    let b = poly_blep_lanes(q, dt);
+    core::array::from_fn(|j| {
+        let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
+        naive + a[j] - b[j]
+    })
+}
+
+/// [`sine`] with its fold as selects: the same bits for every input, and a loop of these over
+/// frames vectorizes.
+#[inline(always)]
+pub fn sine_select(p: f32) -> f32 {
+    let x = p - 0.5;
+    let lo = if x < -0.25 { -0.5 - x } else { x };
+    let x = if x > 0.25 { 0.5 - x } else { lo };
+    let t = TAU * x;
+    let t2 = t * t;
+    let s = t
+        * (1.0
+            + t2 * (-1.0 / 6.0
+                + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
+    -s
+}
+
+/// The largest `|x|` (0 for none; NaNs ignored): what `x.iter().fold(0.0, |p, v| p.max(v.abs()))`
+/// gives, but with eight running maxima side by side rather than one chain waiting on itself
+/// every frame (a maximum does not depend on the order, so the value is the same).
+#[inline]
+pub fn peak_abs(x: &[f32]) -> f32 {
+    let mut m = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            let a = c[j].abs();
+            m[j] = if a > m[j] { a } else { m[j] };
+        }
+    }
+    for (m, v) in m.iter_mut().zip(chunks.remainder()) {
+        let a = v.abs();
+        *m = if a > *m { a } else { *m };
+    }
+    m.iter().fold(0.0, |p, v| if *v > p { *v } else { p })
+}
+
 /// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
 #[inline]
 pub fn floor(x: f32) -> f32 {
@@ -178,6 +268,16 @@ impl Svf {
         self.a1 = 1.0 / (1.0 + self.g * (self.g + self.k));
         self.a2 = self.g * self.a1;
         self.a3 = self.g * self.a2;
+    }
+
+    /// The coefficients `[a1, a2, a3]` and state `[ic1, ic2]`, for lanes.
+    pub fn lane(&self) -> ([f32; 3], [f32; 2]) {
+        ([self.a1, self.a2, self.a3], [self.ic1, self.ic2])
+    }
+
+    pub fn set_state(&mut self, ic1: f32, ic2: f32) {
+        self.ic1 = ic1;
+        self.ic2 = ic2;
     }
 
     /// Sets state values too small to hear to zero: a filter left ringing into silence would
@@ -355,6 +455,43 @@ impl Adsr {
         self.stage == 0
     }
 
+    /// The stage's step as `level = s + (level - s) * m + inc` (`[s, m, inc]`): the same bits as
+    /// [`Adsr::tick`]'s own formula in every stage (adding 0, multiplying by 1 and subtracting 0
+    /// change nothing), so envelopes in different stages can step side by side in lanes.
+    pub fn lane_step(&self) -> [f32; 3] {
+        match self.stage {
+            ATTACK => [0.0, 1.0, self.attack_inc],
+            DECAY => [self.sustain, self.decay_mul, 0.0],
+            RELEASE => [0.0, self.release_mul, 0.0],
+            _ => [0.0, 1.0, 0.0],
+        }
+    }
+
+    /// [`Adsr::lane_step`] of the decay stage.
+    pub fn decay_step(&self) -> [f32; 3] {
+        [self.sustain, self.decay_mul, 0.0]
+    }
+
+    pub fn in_attack(&self) -> bool {
+        self.stage == ATTACK
+    }
+
+    pub fn in_release(&self) -> bool {
+        self.stage == RELEASE
+    }
+
+    /// Back from lanes: the level reached, and whether the attack ended (on to the decay) or
+    /// the release did (done).
+    pub fn set_from_lane(&mut self, level: f32, attack_ended: bool, done: bool) {
+        self.level = level;
+        if attack_ended {
+            self.stage = DECAY;
+        }
+        if done {
+            self.stage = 0;
+        }
+    }
+
     #[inline]
     pub fn tick(&mut self) -> f32 {
         match self.stage {
@@ -406,6 +543,37 @@ mod tests {
         assert!(worst < 4e-6, "worst error {worst}");
         assert!((soft_clip(0.5) - libm::tanhf(0.5)).abs() < 0.01);
         assert_eq!(soft_clip(10.0), 1.0);
+    }
+
+    #[test]
+    fn selects_compute_the_same_bits() {
+        // Phases in [0, 1), and the sub bass's doubled ones in [0, 2).
+        for i in 0..200_000 {
+            let p = i as f32 / 100_000.0;
+            assert_eq!(sine_select(p).to_bits(), sine(p).to_bits(), "{p}");
+        }
+        let mut a = [0.25f32, 0.5, 0.75, 0.999];
+        let mut b = a.map(Phase);
+        let inc = [0.01f32, 0.02, 0.003, 0.5];
+        for _ in 0..1000 {
+            let p = advance_lanes(&mut a, &inc);
+            for j in 0..4 {
+                assert_eq!(p[j].to_bits(), b[j].advance(inc[j]).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn peak_abs_is_the_largest_magnitude() {
+        let mut n = Noise::new(3);
+        for len in [0usize, 1, 7, 8, 9, 31, 128] {
+            let mut x: Vec<f32> = (0..len).map(|_| n.sample() * 3.0).collect();
+            if len > 5 {
+                x[5] = f32::NAN;
+            }
+            let want = x.iter().fold(0.0f32, |p, v| p.max(v.abs()));
+            assert_eq!(peak_abs(&x).to_bits(), want.to_bits(), "{len}");
+        }
     }
 
     #[test]

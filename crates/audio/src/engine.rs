@@ -11,9 +11,9 @@
 //!
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
-use crate::dsp::{SvfBank, BANK};
+use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
-use crate::instrument::{Drum, Instrument, SampleData, Voice};
+use crate::instrument::{Drum, Instrument, SampleData, Voice, LANES};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
 };
@@ -1109,7 +1109,46 @@ impl Engine {
                 kernel,
                 ..
             } = self;
+            // Each track's sounding voices, in pool order. When they are all voices of one
+            // saw-and-square synth (a chord, overlapping notes), they run side by side in
+            // lanes (`Voice::render_lanes`, the same bits as one by one).
+            let mut count = [0u8; MAX_TRACKS];
+            let mut first = [0u8; MAX_TRACKS];
+            let mut ready = [true; MAX_TRACKS];
+            for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
+                let t = v.track as usize;
+                if count[t] == 0 {
+                    first[t] = vi as u8;
+                } else {
+                    ready[t] &= v.instrument == voices[first[t] as usize].instrument;
+                }
+                count[t] += 1;
+                ready[t] &= v.lanes_ready();
+            }
+            for t in 0..MAX_TRACKS {
+                if count[t] < 2 || count[t] as usize > LANES || !ready[t] {
+                    continue;
+                }
+                let mut group = [Voice::IDLE; LANES];
+                let mut at = [0usize; LANES];
+                let mut k = 0;
+                for (vi, v) in voices.iter().enumerate().skip(first[t] as usize) {
+                    if v.active && v.track as usize == t {
+                        group[k] = *v;
+                        at[k] = vi;
+                        k += 1;
+                    }
+                }
+                Voice::render_lanes(&mut group[..k], &mut buses[t][a..b]);
+                for (g, vi) in group[..k].iter().zip(at) {
+                    voices[vi] = *g;
+                }
+            }
             for v in voices.iter_mut().filter(|v| v.active) {
+                let t = v.track as usize;
+                if count[t] >= 2 && count[t] as usize <= LANES && ready[t] {
+                    continue;
+                }
                 if let Instrument::Sampled(s) = v.instrument {
                     let inst = sampled
                         .get(s as usize)
@@ -1192,8 +1231,8 @@ impl Engine {
                 for ((l, r), b) in left[..n].iter_mut().zip(right[..n].iter_mut()).zip(bus) {
                     *l += b * gl;
                     *r += b * gr;
-                    peak = peak.max(b.abs());
                 }
+                let peak = peak_abs(bus);
                 self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
                 continue;
             }
@@ -1206,11 +1245,11 @@ impl Engine {
                     let b = bus[i];
                     left[i] += b * gl;
                     right[i] += b * gr;
-                    peak = peak.max(b.abs());
                     self.send_rev[i] += b * cr;
                     del_l[i] += b * cl;
                     del_r[i] += b * cd;
                 }
+                let peak = peak_abs(bus);
                 self.peaks[ti] = self.peaks[ti].max(peak * gl.abs().max(gr.abs()));
                 continue;
             }

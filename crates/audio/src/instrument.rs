@@ -147,6 +147,9 @@ impl Instrument {
     }
 }
 
+/// How many voices [`Voice::render_lanes`] runs side by side.
+pub const LANES: usize = 4;
+
 /// Shared, read-only sample data a sample voice plays from.
 pub struct SampleData<'a> {
     pub pcm: &'a [f32],
@@ -169,7 +172,7 @@ pub struct Voice {
     sr: f32,
     freq: f32,
     gain: f32,
-    ph: [Phase; 6],
+    ph: [Phase; 8],
     noise: Noise,
     f1: Svf,
     f2: Svf,
@@ -202,7 +205,7 @@ impl Voice {
         sr: 48_000.0,
         freq: 0.0,
         gain: 0.0,
-        ph: [Phase(0.0); 6],
+        ph: [Phase(0.0); 8],
         noise: Noise(1),
         f1: Svf::ZERO,
         f2: Svf::ZERO,
@@ -296,6 +299,233 @@ impl Voice {
             choke: inst.choke,
             ..SamplerState::IDLE
         };
+    }
+
+    /// Whether a synth's voices can run side by side in [`Voice::render_lanes`].
+    pub fn lanes_synth(i: Instrument) -> bool {
+        matches!(
+            i,
+            Instrument::Synth(Synth::Bass | Synth::Acid | Synth::Lead | Synth::Pad | Synth::Pluck)
+        )
+    }
+
+    /// Whether this voice may join others in [`Voice::render_lanes`] (no cut voice's remainder
+    /// fading in it).
+    pub fn lanes_ready(&self) -> bool {
+        self.active && self.declick == 0.0 && Voice::lanes_synth(self.instrument)
+    }
+
+    /// Renders up to [`LANES`] voices of one saw-and-square synth (all the sounding voices of
+    /// their track, in pool order, none with a declick; see [`Voice::lanes_ready`]) side by
+    /// side in SIMD lanes: one voice's filter and envelope wait on their previous frame, so a
+    /// lone voice leaves the processor idle, while four chains at once cost about one. Every
+    /// lane does the arithmetic of [`Voice::render`] for its voice, and each frame's outputs
+    /// are added into `out` in pool order, so the result is the same bits.
+    pub fn render_lanes(vs: &mut [Voice], out: &mut [f32]) {
+        let s = match vs[0].instrument {
+            Instrument::Synth(s) => s,
+            _ => return,
+        };
+        match s {
+            Synth::Bass => Voice::lanes(vs, out, Synth::Bass),
+            Synth::Acid => Voice::lanes(vs, out, Synth::Acid),
+            Synth::Lead => Voice::lanes(vs, out, Synth::Lead),
+            Synth::Pad => Voice::lanes(vs, out, Synth::Pad),
+            Synth::Pluck => Voice::lanes(vs, out, Synth::Pluck),
+            _ => {
+                for v in vs.iter_mut() {
+                    v.render(out, None);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn lanes(vs: &mut [Voice], out: &mut [f32], s: Synth) {
+        const L: usize = LANES;
+        let k = vs.len().min(L);
+        let mut done = 0;
+        while done < out.len() {
+            // What the frame-by-frame voice checks each frame (its gate and its filter's
+            // control rate) happens only on these frames, so the stretch up to the next one runs
+            // without checks.
+            let mut n = out.len() - done;
+            let mut any = false;
+            for v in vs[..k].iter_mut().filter(|v| v.active) {
+                any = true;
+                if v.t == v.gate {
+                    v.env.release();
+                }
+                if v.t.is_multiple_of(32) && v.t > 0 {
+                    v.set_synth_filter(s);
+                }
+                n = n.min((32 - v.t % 32) as usize);
+                if v.t < v.gate {
+                    n = n.min((v.gate - v.t) as usize);
+                }
+            }
+            if !any {
+                return;
+            }
+            // Load the lanes (idle lanes silent and never added).
+            let mut active = [false; L];
+            let mut gain = [0.0f32; L];
+            let mut aux = [0.0f32; L];
+            let mut aux_mul = [0.0f32; L];
+            let mut level = [0.0f32; L];
+            let mut es = [0.0f32; L];
+            let mut em = [1.0f32; L];
+            let mut ei = [0.0f32; L];
+            let mut attack = [false; L];
+            // Thresholds of the rare turns: an attack ends at `top`, a release below `floor_`.
+            let mut top = [f32::INFINITY; L];
+            let mut floor_ = [f32::NEG_INFINITY; L];
+            let mut release = [false; L];
+            let mut attack_ended = [false; L];
+            let mut ended = [false; L];
+            let (mut a1, mut a2, mut a3) = ([0.0f32; L], [0.0f32; L], [0.0f32; L]);
+            let (mut ic1, mut ic2) = ([0.0f32; L], [0.0f32; L]);
+            let mut ph = [[0.0f32; L]; 4];
+            let mut inc = [0.0f32; L];
+            let mut last = [0.0f32; L];
+            for (j, v) in vs[..k].iter().enumerate() {
+                if !v.active {
+                    continue;
+                }
+                active[j] = true;
+                gain[j] = v.gain;
+                aux[j] = v.aux;
+                aux_mul[j] = v.aux_mul;
+                level[j] = v.env.level;
+                [es[j], em[j], ei[j]] = v.env.lane_step();
+                attack[j] = v.env.in_attack();
+                release[j] = v.env.in_release();
+                top[j] = if attack[j] { 1.0 } else { f32::INFINITY };
+                floor_[j] = if release[j] { 1e-5 } else { f32::NEG_INFINITY };
+                let (a, ic) = v.f1.lane();
+                [a1[j], a2[j], a3[j]] = a;
+                [ic1[j], ic2[j]] = ic;
+                for (o, p) in ph.iter_mut().zip(v.ph.iter()) {
+                    o[j] = p.0;
+                }
+                inc[j] = v.freq / v.sr;
+                last[j] = v.last;
+            }
+            // Frames each voice sounds in this stretch (fewer for one that ends in it).
+            let mut frames = [n as u32; L];
+            for (f, o) in out[done..done + n].iter_mut().enumerate() {
+                // Oscillators, one voice per lane.
+                let x: [f32; L] = match s {
+                    Synth::Bass => {
+                        let h = inc.map(|i| i * 0.5);
+                        let a = saw_lanes(advance_lanes(&mut ph[0], &inc), inc);
+                        let sub = square_lanes(advance_lanes(&mut ph[1], &h), h);
+                        core::array::from_fn(|j| a[j] * 0.7 + sub[j] * 0.4)
+                    }
+                    Synth::Acid => saw_lanes(advance_lanes(&mut ph[0], &inc), inc),
+                    Synth::Lead => {
+                        let i2 = inc.map(|i| i * 1.004);
+                        let i3 = inc.map(|i| i * 0.996);
+                        let a = saw_lanes(advance_lanes(&mut ph[0], &i2), i2);
+                        let b = saw_lanes(advance_lanes(&mut ph[1], &i3), i3);
+                        let c = square_lanes(advance_lanes(&mut ph[2], &inc), inc);
+                        core::array::from_fn(|j| (a[j] + b[j] + 0.5 * c[j]) * 0.4)
+                    }
+                    Synth::Pad => {
+                        let mut m = [0.0f32; L];
+                        for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
+                            let ii = inc.map(|i| i * d);
+                            let w = saw_lanes(advance_lanes(&mut ph[i], &ii), ii);
+                            for j in 0..L {
+                                m[j] += w[j];
+                            }
+                        }
+                        m.map(|m| m * 0.25)
+                    }
+                    _ => {
+                        // Pluck.
+                        let i1 = inc.map(|i| i * 1.001);
+                        let a = saw_lanes(advance_lanes(&mut ph[0], &inc), inc);
+                        let b = square_lanes(advance_lanes(&mut ph[1], &i1), inc);
+                        core::array::from_fn(|j| a[j] * 0.6 + b[j] * 0.4)
+                    }
+                };
+                // Modulation and amplitude envelopes.
+                let mut y = [0.0f32; L];
+                for j in 0..L {
+                    aux[j] *= aux_mul[j];
+                    level[j] = es[j] + (level[j] - es[j]) * em[j] + ei[j];
+                    // The filter.
+                    let v3 = x[j] - ic2[j];
+                    let v1 = a1[j] * ic1[j] + a2[j] * v3;
+                    let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
+                    ic1[j] = 2.0 * v1 - ic1[j];
+                    ic2[j] = 2.0 * v2 - ic2[j];
+                    y[j] = if s == Synth::Acid {
+                        soft_clip(v2 * 1.5) * 0.8
+                    } else {
+                        v2
+                    };
+                }
+                // An attack reaching full level, a release reaching silence (rare; tested
+                // against thresholds, infinite in lanes in neither stage, so it vectorizes).
+                let mut turns = [0u32; L];
+                for j in 0..L {
+                    turns[j] = (level[j] >= top[j]) as u32 | (level[j] < floor_[j]) as u32;
+                }
+                let turn = turns.iter().fold(0, |a, b| a | b) != 0;
+                if turn {
+                    for j in 0..L {
+                        if attack[j] && level[j] >= 1.0 {
+                            level[j] = 1.0;
+                            attack[j] = false;
+                            top[j] = f32::INFINITY;
+                            attack_ended[j] = true;
+                            [es[j], em[j], ei[j]] = vs[j].env.decay_step();
+                        }
+                        if release[j] && level[j] < 1e-5 {
+                            level[j] = 0.0;
+                            release[j] = false;
+                            floor_[j] = f32::NEG_INFINITY;
+                            ended[j] = true;
+                            (es[j], em[j], ei[j]) = (0.0, 1.0, 0.0);
+                        }
+                    }
+                }
+                for j in 0..L {
+                    y[j] = y[j] * level[j] * gain[j];
+                }
+                // Into the bus in pool order, only the voices still sounding this frame.
+                for j in 0..L {
+                    *o = if active[j] { *o + y[j] } else { *o };
+                    last[j] = if active[j] { y[j] } else { last[j] };
+                }
+                if turn {
+                    for j in 0..L {
+                        if ended[j] && active[j] {
+                            active[j] = false;
+                            frames[j] = (f + 1) as u32;
+                        }
+                    }
+                }
+            }
+            // Store the lanes back.
+            for (j, v) in vs[..k].iter_mut().enumerate() {
+                if !v.active {
+                    continue;
+                }
+                v.aux = aux[j];
+                v.env.set_from_lane(level[j], attack_ended[j], ended[j]);
+                v.f1.set_state(ic1[j], ic2[j]);
+                for (p, o) in v.ph.iter_mut().zip(ph.iter()) {
+                    p.0 = o[j];
+                }
+                v.last = last[j];
+                v.t += frames[j];
+                v.active = active[j];
+            }
+            done += n;
+        }
     }
 
     /// The last sample this voice produced.
@@ -437,12 +667,16 @@ impl Voice {
                     Cowbell, Shaker, Clave, Zap, Blip, Riser
                 ]
             ),
-            Instrument::Synth(s) => each!(
-                s,
-                Synth,
-                next_synth,
-                [Bass, SubBass, Acid, Lead, Pad, Pluck, Keys, Organ]
-            ),
+            Instrument::Synth(s) => match s {
+                Synth::Bass => self.render_synth(out, Synth::Bass),
+                Synth::SubBass => self.render_synth(out, Synth::SubBass),
+                Synth::Acid => self.render_synth(out, Synth::Acid),
+                Synth::Lead => self.render_synth(out, Synth::Lead),
+                Synth::Pad => self.render_synth(out, Synth::Pad),
+                Synth::Pluck => self.render_synth(out, Synth::Pluck),
+                Synth::Keys => self.render_synth(out, Synth::Keys),
+                Synth::Organ => self.render_synth(out, Synth::Organ),
+            },
             Instrument::Sample(_) => self.run(out, |v| v.next_sample(sample)),
             // Rendered by `render_sampled`.
             Instrument::Sampled(_) => {}
@@ -540,6 +774,157 @@ impl Voice {
         }
     }
 
+    /// A synth voice over `out`. The sine-based ones (FM keys, organ, sub bass) go in two
+    /// passes a stretch at a time: first their oscillators (the signal before the filter and
+    /// envelopes), whose frames do not depend on each other once the phases are known, so the
+    /// sines are computed several frames at once in SIMD lanes; then, frame by frame, all that
+    /// does (gate, filter, envelopes). The others compute their saws and squares frame by frame
+    /// (their PolyBLEP corrections are rare branches; in lanes they would divide every frame).
+    /// Each frame's arithmetic is the same either way, so the output is the same bits.
+    #[inline(always)]
+    fn render_synth(&mut self, out: &mut [f32], s: Synth) {
+        let two_pass = matches!(s, Synth::Keys | Synth::Organ | Synth::SubBass);
+        let mut done = 0;
+        while done < out.len() && self.active {
+            let n = (out.len() - done).min(crate::engine::MAX_BLOCK);
+            let mut src = [0.0f32; crate::engine::MAX_BLOCK];
+            if two_pass {
+                self.synth_source(s, &mut src[..n]);
+            }
+            // As `run` (written out: a closure would not be inlined here).
+            let mut v = *self;
+            for (o, x) in out[done..done + n].iter_mut().zip(src.iter()) {
+                if !v.active {
+                    break;
+                }
+                let x = if two_pass { *x } else { v.oscillators(s) };
+                let mut y = v.next_synth(s, x) * v.gain;
+                if v.declick != 0.0 {
+                    y += v.declick;
+                    v.declick *= 0.96;
+                    if v.declick.abs() < 1e-6 {
+                        v.declick = 0.0;
+                    }
+                }
+                v.last = y;
+                *o += y;
+                v.t += 1;
+            }
+            *self = v;
+            done += n;
+        }
+    }
+
+    /// One frame of the saw-and-square synths' oscillators.
+    #[inline(always)]
+    fn oscillators(&mut self, s: Synth) -> f32 {
+        let inc = self.freq / self.sr;
+        match s {
+            Synth::Bass => {
+                let a = saw(self.ph[0].advance(inc), inc);
+                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
+                a * 0.7 + sub * 0.4
+            }
+            Synth::Acid => saw(self.ph[0].advance(inc), inc),
+            Synth::Lead => {
+                let i2 = inc * 1.004;
+                let i3 = inc * 0.996;
+                let m = saw(self.ph[0].advance(i2), i2)
+                    + saw(self.ph[1].advance(i3), i3)
+                    + 0.5 * square(self.ph[2].advance(inc), inc);
+                m * 0.4
+            }
+            Synth::Pad => {
+                let mut m = 0.0;
+                for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
+                    let ii = inc * d;
+                    m += saw(self.ph[i].advance(ii), ii);
+                }
+                m * 0.25
+            }
+            Synth::Pluck => {
+                saw(self.ph[0].advance(inc), inc) * 0.6
+                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4
+            }
+            Synth::Keys | Synth::Organ | Synth::SubBass => 0.0,
+        }
+    }
+
+    /// The oscillators of the sine-based synth `s` for `x.len()` frames (at most `MAX_BLOCK`),
+    /// into `x`; advances the phases. The phases are stepped first, every oscillator's in one
+    /// loop (independent chains, so they overlap); then the sines, frames side by side.
+    #[inline(always)]
+    fn synth_source(&mut self, s: Synth, x: &mut [f32]) {
+        const MB: usize = crate::engine::MAX_BLOCK;
+        let n = x.len();
+        let inc = self.freq / self.sr;
+        match s {
+            Synth::SubBass => {
+                let mut p0 = [0.0f32; MB];
+                let p0 = &mut p0[..n];
+                for p in p0.iter_mut() {
+                    *p = self.ph[0].advance(inc);
+                }
+                for (x, p) in x.iter_mut().zip(p0.iter()) {
+                    *x = sine_select(*p) + 0.15 * sine_select(2.0 * p);
+                }
+            }
+            Synth::Keys => {
+                // Two-operator FM: a sine modulating a sine, the index falling after the strike
+                // (with `aux`, the modulation envelope: its values here are the ones the
+                // frame-by-frame pass steps through).
+                let mut p = [[0.0f32; MB]; 3];
+                let mut aux = [0.0f32; MB];
+                let [p0, p1, p2] = &mut p;
+                let (mut a, mul) = (self.aux, self.aux_mul);
+                let (mut q0, mut q1, mut q2) = (self.ph[0], self.ph[1], self.ph[2]);
+                for k in 0..n {
+                    p1[k] = q1.advance(inc);
+                    p0[k] = q0.advance(inc);
+                    p2[k] = q2.advance(inc * 4.0);
+                    aux[k] = a;
+                    a *= mul;
+                }
+                (self.ph[0], self.ph[1], self.ph[2]) = (q0, q1, q2);
+                for (k, x) in x.iter_mut().enumerate() {
+                    let m = sine_select(p1[k]);
+                    let index = 0.15 + 1.6 * aux[k];
+                    let mut q = p0[k] + index * m / crate::dsp::TAU;
+                    q -= floor(q);
+                    *x = sine_select(q) * 0.8 + 0.1 * sine_select(p2[k]);
+                }
+            }
+            Synth::Organ => {
+                // Drawbars: five sine partials, each with its own phase, summed in order.
+                const H: [(f32, f32); 5] = [
+                    (1.0, 0.5),
+                    (2.0, 0.3),
+                    (3.0, 0.18),
+                    (4.0, 0.12),
+                    (8.0, 0.06),
+                ];
+                let mut p = [[0.0f32; MB]; 5];
+                let ii: [f32; 5] = core::array::from_fn(|i| inc * H[i].0);
+                let mut q: [Phase; 5] = core::array::from_fn(|i| self.ph[i]);
+                #[allow(clippy::needless_range_loop)] // five chains side by side
+                for k in 0..n {
+                    for i in 0..5 {
+                        p[i][k] = q[i].advance(ii[i]);
+                    }
+                }
+                self.ph[..5].copy_from_slice(&q);
+                for (k, x) in x.iter_mut().enumerate() {
+                    let mut y = 0.0;
+                    for (i, (_, w)) in H.iter().enumerate() {
+                        y += sine_select(p[i][k]) * w;
+                    }
+                    *x = y * 0.8;
+                }
+            }
+            _ => {}
+        }
+    }
+
     #[inline(always)]
     fn run(&mut self, out: &mut [f32], mut next: impl FnMut(&mut Voice) -> f32) {
         // Work on a local copy for the block, so the state can live in registers rather than
@@ -615,16 +1000,17 @@ impl Voice {
             Drum::HatClosed | Drum::HatOpen => {
                 // Six detuned squares (the classic metallic cluster). They go straight into a
                 // 6.5-9 kHz band, so plain squares do: band-limiting them changes nothing audible.
-                const R: [f32; 6] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637];
+                // Side by side in lanes (two of eight idle); a sum of ±1s is exact in any order.
+                const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
                 let base = 330.0 * self.freq / sr;
-                let mut m = 0.0;
-                for (i, r) in R.iter().enumerate() {
-                    m += if self.ph[i].advance(base * r) < 0.5 {
-                        1.0
-                    } else {
-                        -1.0
-                    };
+                let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
+                let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
+                let p = advance_lanes(&mut ph, &inc);
+                for (q, p) in self.ph.iter_mut().zip(ph) {
+                    q.0 = p;
                 }
+                let sq: [f32; 8] = core::array::from_fn(|i| if p[i] < 0.5 { 1.0 } else { -1.0 });
+                let m = (sq[0] + sq[1]) + (sq[2] + sq[3]) + (sq[4] + sq[5]);
                 let b = self.f1.process(m * 0.2).band;
                 self.f2.process(b).high * amp * 3.2
             }
@@ -675,8 +1061,7 @@ impl Voice {
     }
 
     #[inline(always)]
-    fn next_synth(&mut self, s: Synth) -> f32 {
-        let sr = self.sr;
+    fn next_synth(&mut self, s: Synth, x: f32) -> f32 {
         if self.t == self.gate {
             self.env.release();
         }
@@ -685,70 +1070,15 @@ impl Voice {
         if self.t.is_multiple_of(32) && self.t > 0 {
             self.set_synth_filter(s);
         }
-        let aux = self.aux;
         self.aux *= self.aux_mul;
         let env = self.env.tick();
-        let f = self.freq;
-        let inc = f / sr;
+        // `x` is this frame of the oscillators (`synth_source`).
         let y = match s {
-            Synth::Bass => {
-                let a = saw(self.ph[0].advance(inc), inc);
-                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
-                self.f1.process(a * 0.7 + sub * 0.4).low
+            Synth::Bass | Synth::SubBass | Synth::Lead | Synth::Pad | Synth::Pluck => {
+                self.f1.process(x).low
             }
-            Synth::SubBass => {
-                let p = self.ph[0].advance(inc);
-                self.f1.process(sine(p) + 0.15 * sine(2.0 * p)).low
-            }
-            Synth::Acid => {
-                let a = saw(self.ph[0].advance(inc), inc);
-                soft_clip(self.f1.process(a).low * 1.5) * 0.8
-            }
-            Synth::Lead => {
-                let i2 = inc * 1.004;
-                let i3 = inc * 0.996;
-                let m = saw(self.ph[0].advance(i2), i2)
-                    + saw(self.ph[1].advance(i3), i3)
-                    + 0.5 * square(self.ph[2].advance(inc), inc);
-                self.f1.process(m * 0.4).low
-            }
-            Synth::Pad => {
-                let mut m = 0.0;
-                for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
-                    let ii = inc * d;
-                    m += saw(self.ph[i].advance(ii), ii);
-                }
-                self.f1.process(m * 0.25).low
-            }
-            Synth::Pluck => {
-                let m = saw(self.ph[0].advance(inc), inc) * 0.6
-                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4;
-                self.f1.process(m).low
-            }
-            Synth::Keys => {
-                // Two-operator FM: a sine modulating a sine, the index falling after the strike.
-                let m = sine(self.ph[1].advance(inc));
-                let index = 0.15 + 1.6 * aux;
-                let p = self.ph[0].advance(inc);
-                let mut q = p + index * m / crate::dsp::TAU;
-                q -= floor(q);
-                sine(q) * 0.8 + 0.1 * sine(self.ph[2].advance(inc * 4.0))
-            }
-            Synth::Organ => {
-                // Drawbars: five sine partials, each with its own phase.
-                const H: [(f32, f32); 5] = [
-                    (1.0, 0.5),
-                    (2.0, 0.3),
-                    (3.0, 0.18),
-                    (4.0, 0.12),
-                    (8.0, 0.06),
-                ];
-                let mut y = 0.0;
-                for (i, (h, w)) in H.iter().enumerate() {
-                    y += sine(self.ph[i].advance(inc * h)) * w;
-                }
-                y * 0.8
-            }
+            Synth::Acid => soft_clip(self.f1.process(x).low * 1.5) * 0.8,
+            Synth::Keys | Synth::Organ => x,
         };
         if self.env.is_done() {
             self.active = false;
@@ -778,5 +1108,84 @@ impl Voice {
             self.active = false;
         }
         y * env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Voices rendered side by side in lanes give the same bits as one by one: attacks ending,
+    /// gates closing, releases ending and voices ending at different frames, in odd block sizes.
+    #[test]
+    fn lanes_render_the_same_bits_as_one_by_one() {
+        let sr = 48_000.0;
+        for s in [
+            Synth::Bass,
+            Synth::Acid,
+            Synth::Lead,
+            Synth::Pad,
+            Synth::Pluck,
+        ] {
+            for count in 2..=LANES {
+                let mut one = [Voice::IDLE; LANES];
+                for (j, v) in one[..count].iter_mut().enumerate() {
+                    let gate = [700, 3_000, 40, 12_000][j];
+                    let pitch = [0.0, 4.0, 7.0, -12.0][j];
+                    v.trigger(
+                        Instrument::Synth(s),
+                        3,
+                        pitch,
+                        0.8,
+                        gate,
+                        sr,
+                        j as u64,
+                        9 + j as u32,
+                    );
+                }
+                let mut lanes = one;
+                let (mut a, mut b) = (vec![0.0f32; 192_000], vec![0.0f32; 192_000]);
+                let mut at = 0;
+                for (i, n) in [128usize, 37, 1, 90, 128].iter().cycle().enumerate() {
+                    if at >= a.len() {
+                        break;
+                    }
+                    let n = (*n).min(a.len() - at);
+                    for v in one[..count].iter_mut().filter(|v| v.active) {
+                        v.render(&mut a[at..at + n], None);
+                    }
+                    let sounding = lanes[..count].iter().filter(|v| v.active).count();
+                    if sounding > 0 && i % 7 != 6 {
+                        let mut group = [Voice::IDLE; LANES];
+                        let mut k = 0;
+                        for v in lanes[..count].iter().filter(|v| v.active) {
+                            group[k] = *v;
+                            k += 1;
+                        }
+                        Voice::render_lanes(&mut group[..k], &mut b[at..at + n]);
+                        let mut g = group[..k].iter();
+                        for v in lanes[..count].iter_mut().filter(|v| v.active) {
+                            *v = *g.next().unwrap();
+                        }
+                    } else {
+                        for v in lanes[..count].iter_mut().filter(|v| v.active) {
+                            v.render(&mut b[at..at + n], None);
+                        }
+                    }
+                    at += n;
+                }
+                assert!(a.iter().any(|x| *x != 0.0));
+                assert!(one.iter().all(|v| !v.active), "{s:?}: every note ends");
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    assert_eq!(x.to_bits(), y.to_bits(), "{s:?} x{count} frame {i}");
+                }
+                for (v, w) in one.iter().zip(&lanes) {
+                    assert_eq!(
+                        (v.active, v.t, v.last.to_bits()),
+                        (w.active, w.t, w.last.to_bits())
+                    );
+                }
+            }
+        }
     }
 }
