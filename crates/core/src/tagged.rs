@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -34,14 +34,48 @@ pub(crate) fn tag<E: serde::de::Error>(raw: &RawValue) -> Result<Cow<'_, str>, E
         #[serde(rename = "type", borrow)]
         ty: Cow<'a, str>,
     }
-    serde_json::from_str::<Tag>(raw.get())
-        .map(|t| t.ty)
-        .map_err(error)
+    read::<Tag>(raw.get()).map(|t| t.ty).map_err(error)
 }
 
 /// The value read again as `T` (a variant's fields).
 pub(crate) fn body<T: DeserializeOwned, E: serde::de::Error>(raw: &RawValue) -> Result<T, E> {
-    serde_json::from_str(raw.get()).map_err(error)
+    read(raw.get()).map_err(error)
+}
+
+/// Reads a struct from a JSON object, through [`ObjectOnly`].
+fn read<'de, T: Deserialize<'de>>(text: &'de str) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = T::deserialize(ObjectOnly(&mut de))?;
+    de.end()?;
+    Ok(value)
+}
+
+/// `serde_json`'s deserializer, except that a struct is read only from an object. serde's derive
+/// also reads a struct from an array of its fields (`visit_seq`); a tagged value is always an
+/// object, so that half of every variant's visitor would be dead code in the app.
+struct ObjectOnly<'a, 'de>(&'a mut serde_json::Deserializer<serde_json::de::StrRead<'de>>);
+
+impl<'de> Deserializer<'de> for ObjectOnly<'_, 'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> serde_json::Result<V::Value> {
+        self.0.deserialize_any(v)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> serde_json::Result<V::Value> {
+        self.0.deserialize_map(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
 }
 
 /// An error of the inner read, as the outer deserializer's: without the inner position (which
