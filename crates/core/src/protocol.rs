@@ -1035,7 +1035,7 @@ pub struct Applied {
     pub player_id: Option<String>,
 }
 
-/// Read without serde's buffered path for `flatten` (see [`crate::tagged`]).
+/// Read without serde's buffered path for `flatten` (see `crate::tagged`).
 impl<'de> Deserialize<'de> for Applied {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Applied::from_raw(&crate::tagged::raw(d)?)
@@ -1140,7 +1140,7 @@ pub enum ServerMessage {
     Applied(Applied),
 }
 
-/// Read without serde's buffered path for tagged and untagged enums (see [`crate::tagged`]); the
+/// Read without serde's buffered path for tagged and untagged enums (see `crate::tagged`); the
 /// fields are those of the variants above.
 impl<'de> Deserialize<'de> for ServerMessage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
