@@ -28,10 +28,11 @@ use crate::{cargo, ensure_wasm_target, fail};
 pub const DIST: &str = "target/web-dist";
 /// What a first visit may fetch for the app itself (its JS glue, wasm and CSS, gzip-compressed;
 /// the sound engine's worklet files load later, when audio starts): the build fails above it.
-/// Issue 16 asks for 300 KB; the app is 435 KB now (docs/BENCHMARKS.md: 500 KB before Zopfli,
-/// one sort, and the browser's case mapping and float parsing), so this is a ratchet that stops
-/// it growing: lower it as the app shrinks, never raise it.
-const APP_BUDGET_GZIP_KB: u64 = 437;
+/// Issue 16 asks for 300 KB; the app is 413 KB now (docs/BENCHMARKS.md: 500 KB before Zopfli,
+/// one sort, the browser's case mapping and float parsing, and tagged messages read without
+/// serde's buffering), so this is a ratchet that stops it growing: lower it as the app shrinks,
+/// never raise it.
+const APP_BUDGET_GZIP_KB: u64 = 415;
 /// Where wasm-bindgen's output for the app is staged before it is hashed into `DIST`.
 const STAGE: &str = "target/web-stage";
 

@@ -41,6 +41,7 @@ pub mod protocol;
 pub mod rate;
 pub mod sorted;
 pub mod storage;
+mod tagged;
 pub mod undo;
 
 pub use live::{Input, LiveConfig, LiveSession, Output};

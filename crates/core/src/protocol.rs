@@ -264,123 +264,120 @@ pub struct NewTrack {
     pub step_count: Option<i64>,
 }
 
-/// An accepted edit in its resolved, set-to-value form: what the log stores and every client
-/// applies with [`apply`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    rename_all_fields = "camelCase"
-)]
-pub enum Change {
-    SetStep {
-        track_id: String,
-        step: u8,
-        active: bool,
-    },
-    SetParameterLock {
-        track_id: String,
-        step: u8,
-        lock: Option<Lock>,
-    },
-    AddTrack {
-        track: Track,
-    },
-    DeleteTrack {
-        track_id: String,
-    },
-    ClearTrack {
-        track_id: String,
-    },
-    ReorderTrack {
-        track_id: String,
-        to_index: u8,
-    },
-    SetTrackInstrument {
-        track_id: String,
-        instrument: String,
-    },
-    SetTrackVolume {
-        track_id: String,
-        volume: f32,
-    },
-    SetTrackPan {
-        track_id: String,
-        pan: f32,
-    },
-    SetTrackTranspose {
-        track_id: String,
-        transpose: i8,
-    },
-    SetTrackSwing {
-        track_id: String,
-        swing: u8,
-    },
-    SetTrackStepCount {
-        track_id: String,
-        step_count: u16,
-    },
-    SetTrackName {
-        track_id: String,
-        name: String,
-    },
-    SetTrackMute {
-        track_id: String,
-        muted: bool,
-    },
-    SetTrackSolo {
-        track_id: String,
-        soloed: bool,
-    },
-    /// A tempo change; while playing it re-anchors the transport so the position is continuous.
-    SetTempo {
-        tempo: u16,
-        transport: Transport,
-    },
-    SetSwing {
-        swing: u8,
-    },
-    SetSessionName {
-        name: String,
-    },
-    PlaybackStarted {
-        transport: Transport,
-    },
-    PlaybackStopped {
-        transport: Transport,
-    },
-    /// A recording was uploaded to the sample store and can be used as an instrument.
-    SampleAdded {
-        sample: SampleRef,
-    },
-    SetTrackPattern {
-        track_id: String,
-        steps: Steps,
-        #[serde(
-            default,
-            skip_serializing_if = "BTreeMap::is_empty",
-            deserialize_with = "de_locks"
-        )]
-        locks: BTreeMap<u8, Lock>,
-    },
-    SetKey {
-        key: crate::music::Key,
-    },
-    SetEffect {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        track_id: Option<String>,
-        param: crate::effects::Fx,
-        value: f32,
-    },
-    /// The loop region, with the transport it leaves (re-anchored while playing).
-    SetLoopRegion {
-        region: Option<LoopRegion>,
-        transport: Transport,
-    },
-    /// Several changes applied in order (a resolved `BATCH`).
-    Batch {
-        changes: Vec<Change>,
-    },
+crate::tagged::tagged_enum! {
+    /// An accepted edit in its resolved, set-to-value form: what the log stores and every client
+    /// applies with [`apply`].
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Change {
+        "SET_STEP" => SetStep {
+            track_id: String,
+            step: u8,
+            active: bool,
+        },
+        "SET_PARAMETER_LOCK" => SetParameterLock {
+            track_id: String,
+            step: u8,
+            lock: Option<Lock>,
+        },
+        "ADD_TRACK" => AddTrack {
+            track: Track,
+        },
+        "DELETE_TRACK" => DeleteTrack {
+            track_id: String,
+        },
+        "CLEAR_TRACK" => ClearTrack {
+            track_id: String,
+        },
+        "REORDER_TRACK" => ReorderTrack {
+            track_id: String,
+            to_index: u8,
+        },
+        "SET_TRACK_INSTRUMENT" => SetTrackInstrument {
+            track_id: String,
+            instrument: String,
+        },
+        "SET_TRACK_VOLUME" => SetTrackVolume {
+            track_id: String,
+            volume: f32,
+        },
+        "SET_TRACK_PAN" => SetTrackPan {
+            track_id: String,
+            pan: f32,
+        },
+        "SET_TRACK_TRANSPOSE" => SetTrackTranspose {
+            track_id: String,
+            transpose: i8,
+        },
+        "SET_TRACK_SWING" => SetTrackSwing {
+            track_id: String,
+            swing: u8,
+        },
+        "SET_TRACK_STEP_COUNT" => SetTrackStepCount {
+            track_id: String,
+            step_count: u16,
+        },
+        "SET_TRACK_NAME" => SetTrackName {
+            track_id: String,
+            name: String,
+        },
+        "SET_TRACK_MUTE" => SetTrackMute {
+            track_id: String,
+            muted: bool,
+        },
+        "SET_TRACK_SOLO" => SetTrackSolo {
+            track_id: String,
+            soloed: bool,
+        },
+        /// A tempo change; while playing it re-anchors the transport so the position is continuous.
+        "SET_TEMPO" => SetTempo {
+            tempo: u16,
+            transport: Transport,
+        },
+        "SET_SWING" => SetSwing {
+            swing: u8,
+        },
+        "SET_SESSION_NAME" => SetSessionName {
+            name: String,
+        },
+        "PLAYBACK_STARTED" => PlaybackStarted {
+            transport: Transport,
+        },
+        "PLAYBACK_STOPPED" => PlaybackStopped {
+            transport: Transport,
+        },
+        /// A recording was uploaded to the sample store and can be used as an instrument.
+        "SAMPLE_ADDED" => SampleAdded {
+            sample: SampleRef,
+        },
+        "SET_TRACK_PATTERN" => SetTrackPattern {
+            track_id: String,
+            steps: Steps,
+            #[serde(
+                default,
+                skip_serializing_if = "BTreeMap::is_empty",
+                deserialize_with = "de_locks"
+            )]
+            locks: BTreeMap<u8, Lock>,
+        },
+        "SET_KEY" => SetKey {
+            key: crate::music::Key,
+        },
+        "SET_EFFECT" => SetEffect {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            track_id: Option<String>,
+            param: crate::effects::Fx,
+            value: f32,
+        },
+        /// The loop region, with the transport it leaves (re-anchored while playing).
+        "SET_LOOP_REGION" => SetLoopRegion {
+            region: Option<LoopRegion>,
+            transport: Transport,
+        },
+        /// Several changes applied in order (a resolved `BATCH`).
+        "BATCH" => Batch {
+            changes: Vec<Change>,
+        },
+    }
 }
 
 /// Why an edit was refused.
@@ -1026,7 +1023,7 @@ pub struct EditFrame {
 }
 
 /// An accepted change as broadcast: `{"type": <change>, "seq", "mid"?, "playerId"?, ...fields}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Applied {
     #[serde(flatten)]
@@ -1036,6 +1033,39 @@ pub struct Applied {
     pub mid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub player_id: Option<String>,
+}
+
+/// Read without serde's buffered path for `flatten` (see `crate::tagged`).
+impl<'de> Deserialize<'de> for Applied {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Applied::from_raw(&crate::tagged::raw(d)?)
+    }
+}
+
+impl Applied {
+    fn from_raw<E: serde::de::Error>(raw: &serde_json::value::RawValue) -> Result<Self, E> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Rest {
+            seq: u64,
+            #[serde(default)]
+            mid: Option<String>,
+            #[serde(default)]
+            player_id: Option<String>,
+        }
+        let change = Change::from_raw(raw)?;
+        let Rest {
+            seq,
+            mid,
+            player_id,
+        } = crate::tagged::body(raw)?;
+        Ok(Applied {
+            change,
+            seq,
+            mid,
+            player_id,
+        })
+    }
 }
 
 /// The server's answer to `HELLO`.
@@ -1081,7 +1111,7 @@ pub enum ErrorCode {
 }
 
 /// A message from the server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(
     tag = "type",
     rename_all = "SCREAMING_SNAKE_CASE",
@@ -1108,6 +1138,63 @@ pub enum ServerMessage {
     /// Every other type is a [`Change`] (`SET_STEP`, `PLAYBACK_STARTED`, ...).
     #[serde(untagged)]
     Applied(Applied),
+}
+
+/// Read without serde's buffered path for tagged and untagged enums (see `crate::tagged`); the
+/// fields are those of the variants above.
+impl<'de> Deserialize<'de> for ServerMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::body;
+        #[derive(Deserialize)]
+        struct Joined {
+            player: Player,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Left {
+            player_id: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ClockSyncResponse {
+            client_time: f64,
+            server_time: f64,
+        }
+        #[derive(Deserialize)]
+        struct Error {
+            code: ErrorCode,
+            message: String,
+            #[serde(default)]
+            mid: Option<String>,
+        }
+        let raw = crate::tagged::raw(d)?;
+        Ok(match crate::tagged::tag::<D::Error>(&raw)?.as_ref() {
+            "WELCOME" => ServerMessage::Welcome(body(&raw)?),
+            "PLAYER_JOINED" => {
+                let Joined { player } = body(&raw)?;
+                ServerMessage::PlayerJoined { player }
+            }
+            "PLAYER_LEFT" => {
+                let Left { player_id } = body(&raw)?;
+                ServerMessage::PlayerLeft { player_id }
+            }
+            "CLOCK_SYNC_RESPONSE" => {
+                let ClockSyncResponse {
+                    client_time,
+                    server_time,
+                } = body(&raw)?;
+                ServerMessage::ClockSyncResponse {
+                    client_time,
+                    server_time,
+                }
+            }
+            "ERROR" => {
+                let Error { code, message, mid } = body(&raw)?;
+                ServerMessage::Error { code, message, mid }
+            }
+            _ => ServerMessage::Applied(Applied::from_raw(&raw)?),
+        })
+    }
 }
 
 /// Why a client frame could not be decoded.

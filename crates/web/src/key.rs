@@ -31,15 +31,17 @@ pub(crate) fn key_name(k: &Key) -> String {
     }
 }
 
+/// The scale's id on the wire (`natural-minor`): its JSON string without the quotes (the same
+/// serde code as the messages', not a second instantiation for `serde_json::Value`).
 fn scale_id(s: Scale) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    let json = serde_json::to_string(&s).unwrap_or_default();
+    json.trim_matches('"').to_string()
 }
 
 fn scale_of(id: &str) -> Option<Scale> {
-    serde_json::from_value(serde_json::Value::String(id.to_string())).ok()
+    serde_json::to_string(id)
+        .ok()
+        .and_then(|json| serde_json::from_str(&json).ok())
 }
 
 /// How many pitch locks of melodic tracks a change to `key` would move.
@@ -145,5 +147,20 @@ pub(crate) fn KeyControl() -> impl IntoView {
                 </div>
             })}
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_ids_are_the_wire_names_and_read_back() {
+        assert_eq!(scale_id(Scale::NaturalMinor), "natural-minor");
+        for s in Scale::ALL {
+            assert_eq!(scale_of(&scale_id(s)), Some(s));
+        }
+        assert_eq!(scale_of("nope"), None);
+        assert_eq!(scale_of("\"major"), None);
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn parse_clip(text: &str) -> Result<Clip, String> {
         }
         None => return Err(not_ours.into()),
     }
-    let clip: Clip = serde_json::from_value(v)
+    let clip: Clip = serde_json::from_str(text.trim())
         .map_err(|e| format!("The copied pattern is damaged and was not pasted ({e})."))?;
     if !keyboardia_core::limits::STEP_COUNTS.contains(&clip.step_count) {
         return Err(format!(
