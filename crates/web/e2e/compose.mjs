@@ -260,6 +260,36 @@ await test('drag to paint with a finger (phone): a horizontal drag along a row p
   await p.close();
 });
 
+await test('two fingers scroll the grid sideways on a phone, and paint nothing', async () => {
+  const p = await open(id, PHONE);
+  const rows = ['kick', 'snare'];
+  const before = await Promise.all(rows.map((t) => rowState(p, t)));
+  const doc0 = JSON.stringify((await doc(id)).tracks);
+  const scroll0 = await p.$eval('.grid', (g) => g.scrollLeft);
+  const cdp = await p.context().newCDPSession(p);
+  const [x1, y1] = await center(p, cell('kick', 3));
+  const [, y2] = await center(p, cell('snare', 3));
+  const at = (dx) => [{ x: x1 - dx, y: y1, id: 1 }, { x: x1 - dx, y: y2, id: 2 }];
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0) });
+  for (let i = 1; i <= 10; i++) {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(12 * i) });
+    await sleep(20);
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await sleep(400);
+  const scroll1 = await p.$eval('.grid', (g) => g.scrollLeft);
+  assert(scroll1 - scroll0 > 80, `the grid scrolled ${scroll1 - scroll0} px for a 120 px two-finger swipe`);
+  const after = await Promise.all(rows.map((t) => rowState(p, t)));
+  assert(JSON.stringify(after) === JSON.stringify(before), 'no step changed on the page');
+  assert(JSON.stringify((await doc(id)).tracks) === doc0, 'no step changed on the server');
+  // A tap still toggles a step after it.
+  await p.tap(cell('kick', 6));
+  await until(id, (d) => trackOf(d, 'kick').steps.includes(6) !== before[0].split(' ')[6].startsWith('on'), 'a tap still toggles');
+  await p.keyboard.press('Control+z');
+  await p.close();
+  return `scrolled ${scroll1 - scroll0} px`;
+});
+
 // The piano roll, on a session of its own (the starter's bass: steps 0, 3, 6 (+3), 10 (-2)).
 const rid = await createSession();
 const ra = await open(rid);

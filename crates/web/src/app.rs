@@ -86,6 +86,9 @@ pub(crate) struct Ui {
     pub(crate) levels: RwSignal<Vec<f64>>,
     /// Counts the grid's scroll events: what floats over the grid (the pattern menu) follows it.
     pub(crate) grid_scroll: RwSignal<u32>,
+    /// Two fingers are on the grid: they scroll it sideways (one finger paints steps), and no
+    /// step is painted or toggled until every finger has left.
+    pub(crate) two_finger: RwSignal<bool>,
 }
 
 pub(crate) fn ui() -> Ui {

@@ -174,8 +174,55 @@ pub(crate) fn Grid() -> impl IntoView {
             }
         }
     };
+    // Two fingers scroll the grid sideways (a finger on a step paints: cells pan only
+    // vertically). Touches on the grid: pointer id and x; the fingers' mean x and the scroll
+    // position when the second finger landed.
+    let touches = StoredValue::new(Vec::<(i32, f64)>::new());
+    let pan = StoredValue::new(None::<(f64, i32)>);
+    let mean =
+        move || touches.with_value(|t| t.iter().map(|p| p.1).sum::<f64>() / t.len().max(1) as f64);
+    let grid = NodeRef::<leptos::html::Div>::new();
+    let touch_down = move |e: leptos::ev::PointerEvent| {
+        if e.pointer_type() != "touch" {
+            return;
+        }
+        touches.update_value(|t| {
+            t.retain(|p| p.0 != e.pointer_id());
+            t.push((e.pointer_id(), e.client_x() as f64));
+        });
+        if touches.with_value(|t| t.len()) == 2 {
+            ui.two_finger.set(true);
+            pause_following();
+            let scroll = grid.get_untracked().map_or(0, |g| g.scroll_left());
+            pan.set_value(Some((mean(), scroll)));
+        }
+    };
+    let touch_move = move |e: leptos::ev::PointerEvent| {
+        let id = e.pointer_id();
+        touches.update_value(|t| {
+            if let Some(p) = t.iter_mut().find(|p| p.0 == id) {
+                p.1 = e.client_x() as f64;
+            }
+        });
+        if let (Some((x0, s0)), Some(g)) = (pan.get_value(), grid.get_untracked()) {
+            if touches.with_value(|t| t.len()) >= 2 {
+                g.set_scroll_left(s0 - (mean() - x0).round() as i32);
+            }
+        }
+    };
+    let touch_up = move |e: leptos::ev::PointerEvent| {
+        touches.update_value(|t| t.retain(|p| p.0 != e.pointer_id()));
+        if touches.with_value(|t| t.len()) < 2 {
+            pan.set_value(None);
+        }
+        if touches.with_value(|t| t.is_empty()) && ui.two_finger.get_untracked() {
+            ui.two_finger.set(false);
+        }
+    };
     view! {
         <div class="grid" role="group" aria-label="Pattern" class:lock-mode=move || ui.lock_mode.get()
+            node_ref=grid on:pointerdown=touch_down on:pointermove=touch_move
+            on:pointerup=touch_up on:pointercancel=touch_up
             // Read-only, its cells cannot take focus: the scroller itself can (keyboard scrolling).
             tabindex=move || sig.read_only.get().then_some("0")
             on:keydown=grid_keys on:scroll=on_scroll

@@ -92,6 +92,7 @@ pub(crate) fn SessionPage(id: String) -> impl IntoView {
         session_id: StoredValue::new(id.clone()),
         levels: RwSignal::new(Vec::new()),
         grid_scroll: RwSignal::new(0),
+        two_finger: RwSignal::new(false),
     };
     provide_context(ui);
     // The clock of the playhead (server time), refreshed about 30 times a second; the grid

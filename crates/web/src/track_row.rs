@@ -111,6 +111,16 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
             live::edit(Edit::Batch { edits });
         }
     };
+    // A second finger on the grid makes it a scroll: no paint, no long press, no toggle.
+    Effect::new(move |_| {
+        if ui.two_finger.get() {
+            if paint.with_untracked(|p| p.is_some()) {
+                paint.set(None);
+            }
+            cancel_press();
+            eat_click.set_value(true);
+        }
+    });
     let pe = paint_end.clone();
     let paint_up = window_event_listener(leptos::ev::pointerup, move |_| pe(true));
     let paint_cancel = window_event_listener(leptos::ev::pointercancel, move |_| paint_end(false));
@@ -163,6 +173,10 @@ pub(crate) fn TrackRow(track_id: String) -> impl IntoView {
                     on:pointerdown=move |e: leptos::ev::PointerEvent| {
                         eat_click.set_value(false);
                         cancel_press();
+                        if ui.two_finger.get_untracked() {
+                            eat_click.set_value(true);
+                            return;
+                        }
                         if e.button() == 0 && !e.shift_key() && !ui.lock_mode.get_untracked() && !sig.read_only.get_untracked() {
                             // Not BTreeSet::from([k]): that sorts (keyboardia_core::sorted).
                             let mut steps = BTreeSet::new();
