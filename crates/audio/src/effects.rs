@@ -854,6 +854,57 @@ impl Eq3 {
         (out[0], out[1])
     }
 
+    /// [`Eq3::process`] over a block in place, `frame` being its first frame. With the gains
+    /// settled and their coefficients applied (nothing would change them within the block),
+    /// the two channels run side by side in lanes with nothing ticked or checked per frame,
+    /// each lane the arithmetic of [`Biquad::process`] in the same order (the same bits).
+    pub fn process_block(&mut self, frame: u64, l: &mut [f32], r: &mut [f32]) {
+        let steady =
+            (0..3).all(|i| self.gains[i].settled() && self.gains[i].value() == self.applied[i]);
+        if !steady {
+            for (i, (x, y)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
+                (*x, *y) = self.process(frame + i as u64, *x, *y);
+            }
+            return;
+        }
+        // Per band: coefficients and state, one lane per channel.
+        let mut b0 = [[0.0f32; 2]; 3];
+        let mut b1 = [[0.0f32; 2]; 3];
+        let mut b2 = [[0.0f32; 2]; 3];
+        let mut a0 = [[0.0f32; 2]; 3];
+        let mut a1 = [[0.0f32; 2]; 3];
+        let mut z0 = [[0.0f32; 2]; 3];
+        let mut z1 = [[0.0f32; 2]; 3];
+        for k in 0..3 {
+            for c in 0..2 {
+                let q = &self.bands[c][k];
+                (b0[k][c], b1[k][c], b2[k][c]) = (q.b[0], q.b[1], q.b[2]);
+                (a0[k][c], a1[k][c]) = (q.a[0], q.a[1]);
+                (z0[k][c], z1[k][c]) = (q.z[0], q.z[1]);
+            }
+        }
+        for (xl, xr) in l.iter_mut().zip(r.iter_mut()) {
+            let mut x = [*xl, *xr];
+            for k in 0..3 {
+                let mut y = [0.0f32; 2];
+                for c in 0..2 {
+                    y[c] = b0[k][c] * x[c] + z0[k][c];
+                    let n0 = b1[k][c] * x[c] - a0[k][c] * y[c] + z1[k][c];
+                    let n1 = b2[k][c] * x[c] - a1[k][c] * y[c];
+                    z0[k][c] = if n0.abs() < 1e-15 { 0.0 } else { n0 };
+                    z1[k][c] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
+                }
+                x = y;
+            }
+            (*xl, *xr) = (x[0], x[1]);
+        }
+        for k in 0..3 {
+            for c in 0..2 {
+                self.bands[c][k].z = [z0[k][c], z1[k][c]];
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         for ch in self.bands.iter_mut() {
             for b in ch.iter_mut() {
@@ -1207,6 +1258,18 @@ impl TrackInserts {
 
 /// Ticks a smoother `n` times (nothing to do once it has arrived).
 #[inline]
+/// The next `out.len()` values of `s`, one a frame (what [`Smoothed::tick`] returns frame by
+/// frame; a settled one is the same value throughout).
+fn tick_into(s: &mut Smoothed, out: &mut [f32]) {
+    if s.settled() {
+        out.fill(s.value());
+    } else {
+        for o in out.iter_mut() {
+            *o = s.tick();
+        }
+    }
+}
+
 fn tick_n(s: &mut Smoothed, n: usize) {
     for _ in 0..n {
         if s.settled() {
@@ -1408,10 +1471,14 @@ impl MasterChain {
         let mut l = [0.0f32; MAX_BLOCK];
         let mut r = [0.0f32; MAX_BLOCK];
         let (l, r) = (&mut l[..n], &mut r[..n]);
+        // A level's glide, frame by frame (it depends on nothing the signal does).
+        let mut level = [0.0f32; MAX_BLOCK];
+        let level = &mut level[..n];
         if run_reverb {
             self.reverb.process_block(&rev[..n], l, r);
+            tick_into(&mut self.reverb_mix, level);
             for i in 0..n {
-                let rm = self.reverb_mix.tick();
+                let rm = level[i];
                 l[i] = left[i] + l[i] * rm;
                 r[i] = right[i] + r[i] * rm;
             }
@@ -1421,13 +1488,14 @@ impl MasterChain {
             tick_n(&mut self.reverb_mix, n);
         }
         if run_delay {
+            tick_into(&mut self.delay_mix, level);
             for i in 0..n {
                 if let Some((at, t)) = tempo_switch {
                     if at == i {
                         self.set_tempo(t);
                     }
                 }
-                let dm = self.delay_mix.tick();
+                let dm = level[i];
                 let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
                 l[i] += wl * dm;
                 r[i] += wr * dm;
@@ -1442,8 +1510,9 @@ impl MasterChain {
         }
         if run_chorus {
             let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
+            tick_into(&mut self.chorus_mix, level);
             for i in 0..n {
-                let cm = self.chorus_mix.tick();
+                let cm = level[i];
                 let (wl, wr) = self.chorus.process(l[i], r[i], rate, depth);
                 l[i] += (wl - l[i]) * cm * 0.5;
                 r[i] += (wr - r[i]) * cm * 0.5;
@@ -1466,19 +1535,21 @@ impl MasterChain {
             tick_n(&mut self.drive, n);
         }
         if run_eq {
-            for i in 0..n {
-                (l[i], r[i]) = self.eq.process(frame + i as u64, l[i], r[i]);
-            }
+            self.eq.process_block(frame, l, r);
         }
+        let mut wet = [0.0f32; MAX_BLOCK];
+        let wet = &mut wet[..n];
+        tick_into(&mut self.makeup, level);
+        tick_into(&mut self.wet, wet);
         for i in 0..n {
             let g = if run_comp {
                 self.comp.gain(l[i], r[i])
             } else {
                 1.0
             };
-            let mk = self.makeup.tick();
+            let mk = level[i];
             let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
-            let w = self.wet.tick();
+            let w = wet[i];
             let (dl, dr) = (left[i], right[i]);
             left[i] = dl + (wl - dl) * w;
             right[i] = dr + (wr - dr) * w;
