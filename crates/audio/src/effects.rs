@@ -118,6 +118,34 @@ impl Line {
         a + (self.read(whole + 1) - a) * frac
     }
 
+    /// [`Line::read_frac`] of `delay`, `back` more frames ago.
+    #[inline(always)]
+    fn read_frac_back(&self, delay: f32, back: usize) -> f32 {
+        let d = delay.max(1.0);
+        // Through i32 (one instruction each way; the same whole number for any delay a line
+        // can hold).
+        let whole = d as i32;
+        let frac = d - whole as f32;
+        let n = self.buf.len();
+        let mut i = self.pos + n - (whole as usize + back).clamp(1, n);
+        if i >= n {
+            i -= n;
+        }
+        let a = self.buf[i];
+        if frac == 0.0 {
+            return a;
+        }
+        // One frame further back (unless the clamp above already reached the oldest).
+        let older = if whole as usize + back >= n {
+            a
+        } else if i == 0 {
+            self.buf[n - 1]
+        } else {
+            self.buf[i - 1]
+        };
+        a + (older - a) * frac
+    }
+
     /// `out.len()` samples as [`Line::read`] with `delay` would give them over the next
     /// frames, one write per frame; valid while `delay >= out.len()` (every sample read was
     /// written before the first of those frames).
@@ -669,7 +697,8 @@ const CHORUS_SWAY_MS: f32 = 6.0;
 
 impl Chorus {
     pub fn new(sr: f32) -> Chorus {
-        let cap = ((CHORUS_BASE_MS + CHORUS_SWAY_MS) * 0.001 * sr) as usize + 4;
+        // Room for a block's writes ahead of its reads too (see `process_block`).
+        let cap = ((CHORUS_BASE_MS + CHORUS_SWAY_MS) * 0.001 * sr) as usize + 4 + MAX_BLOCK;
         Chorus {
             l: Line::new(cap),
             r: Line::new(cap),
@@ -680,27 +709,52 @@ impl Chorus {
         }
     }
 
-    /// One frame of the wet (delayed, swaying) signal; `rate` in Hz, `depth` 0..1.
-    #[inline]
-    pub fn process(&mut self, xl: f32, xr: f32, rate: f32, depth: f32) -> (f32, f32) {
-        self.l.write(xl);
-        self.r.write(xr);
+    /// The wet (delayed, swaying) signal for a block of `l`/`r` (at most [`MAX_BLOCK`] frames)
+    /// into `wl`/`wr`; `rate` in Hz, `depth` 0..1. Frame by frame this would write a frame,
+    /// then read it back `delay` frames ago; here the block is written first and frame `i`
+    /// reads `n - 1 - i` frames further back, the same samples (the lines hold a block more
+    /// than the longest delay).
+    fn process_block(
+        &mut self,
+        l: &[f32],
+        r: &[f32],
+        wl: &mut [f32],
+        wr: &mut [f32],
+        rate: f32,
+        depth: f32,
+    ) {
+        let n = l.len();
+        self.l.write_run(l);
+        self.r.write_run(r);
         if rate != self.rate {
             self.rate = rate;
             self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
-        let (sl, cl) = self.lfo;
-        let (s, c) = (
-            sl * self.rot.1 + cl * self.rot.0,
-            cl * self.rot.1 - sl * self.rot.0,
-        );
-        // Keep it on the unit circle (rounding would slowly change its size).
-        let k = 1.5 - 0.5 * (s * s + c * c);
-        self.lfo = (s * k, c * k);
+        let mut dl = [0.0f32; MAX_BLOCK];
+        let mut dr = [0.0f32; MAX_BLOCK];
+        let (mut sl, mut cl) = self.lfo;
+        // The LFO as a rotating unit vector, each frame's delays from where it was before
+        // the frame's rotation.
+        for i in 0..n {
+            let (s, c) = (
+                sl * self.rot.1 + cl * self.rot.0,
+                cl * self.rot.1 - sl * self.rot.0,
+            );
+            // Keep it on the unit circle (rounding would slowly change its size).
+            let k = 1.5 - 0.5 * (s * s + c * c);
+            (dl[i], dr[i]) = (sl, cl);
+            (sl, cl) = (s * k, c * k);
+        }
+        self.lfo = (sl, cl);
         let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
-        let dl = ms(sl) * self.sr;
-        let dr = ms(cl) * self.sr;
-        (self.l.read_frac(dl), self.r.read_frac(dr))
+        for i in 0..n {
+            dl[i] = ms(dl[i]) * self.sr;
+            dr[i] = ms(dr[i]) * self.sr;
+        }
+        for i in 0..n {
+            wl[i] = self.l.read_frac_back(dl[i], n - 1 - i);
+            wr[i] = self.r.read_frac_back(dr[i], n - 1 - i);
+        }
     }
 
     pub fn clear(&mut self) {
@@ -1511,9 +1565,13 @@ impl MasterChain {
         if run_chorus {
             let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
             tick_into(&mut self.chorus_mix, level);
+            let mut wet_l = [0.0f32; MAX_BLOCK];
+            let mut wet_r = [0.0f32; MAX_BLOCK];
+            self.chorus
+                .process_block(l, r, &mut wet_l[..n], &mut wet_r[..n], rate, depth);
             for i in 0..n {
                 let cm = level[i];
-                let (wl, wr) = self.chorus.process(l[i], r[i], rate, depth);
+                let (wl, wr) = (wet_l[i], wet_r[i]);
                 l[i] += (wl - l[i]) * cm * 0.5;
                 r[i] += (wr - r[i]) * cm * 0.5;
             }
