@@ -430,6 +430,40 @@ impl Delay {
         (dl, dr)
     }
 
+    /// [`Delay::process`] over a block into `wl`/`wr`, when the time is settled on a whole
+    /// number of frames at least the block's length: each line's reads for the block were
+    /// all written before it, so they are read as one run, the loop runs frame by frame and
+    /// its writes go back as one run (the same samples). Otherwise returns false, having
+    /// done nothing.
+    fn process_block(&mut self, xl: &[f32], xr: &[f32], wl: &mut [f32], wr: &mut [f32]) -> bool {
+        let n = xl.len();
+        let f = self.frames.value();
+        let whole = f as usize;
+        if !self.frames.settled() || f < 1.0 || whole as f32 != f || whole < n || n > MAX_BLOCK {
+            return false;
+        }
+        self.l.read_run(whole, &mut wl[..n]);
+        self.r.read_run(whole, &mut wr[..n]);
+        let mut to_l = [0.0f32; MAX_BLOCK];
+        let mut to_r = [0.0f32; MAX_BLOCK];
+        let (mut lp0, mut lp1) = self.lp;
+        for i in 0..n {
+            let (dl, dr) = (wl[i], wr[i]);
+            lp0 = flush(dl + (lp0 - dl) * self.tone);
+            lp1 = flush(dr + (lp1 - dr) * self.tone);
+            let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
+            (to_l[i], to_r[i]) = if self.ping_pong {
+                (0.5 * (xl[i] + xr[i]) + fr, fl)
+            } else {
+                (xl[i] + fl, xr[i] + fr)
+            };
+        }
+        self.lp = (lp0, lp1);
+        self.l.write_run(&to_l[..n]);
+        self.r.write_run(&to_r[..n]);
+        true
+    }
+
     /// Jumps to the time last set (no glide: nothing is sounding yet).
     pub fn settle(&mut self) {
         let t = self.frames.target;
@@ -1541,7 +1575,22 @@ impl MasterChain {
             r.copy_from_slice(&right[..n]);
             tick_n(&mut self.reverb_mix, n);
         }
-        if run_delay {
+        let mut wet_l = [0.0f32; MAX_BLOCK];
+        let mut wet_r = [0.0f32; MAX_BLOCK];
+        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
+        if run_delay
+            && tempo_switch.is_none_or(|(at, _)| at >= n)
+            && self
+                .delay
+                .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r)
+        {
+            tick_into(&mut self.delay_mix, level);
+            for i in 0..n {
+                let dm = level[i];
+                l[i] += wet_l[i] * dm;
+                r[i] += wet_r[i] * dm;
+            }
+        } else if run_delay {
             tick_into(&mut self.delay_mix, level);
             for i in 0..n {
                 if let Some((at, t)) = tempo_switch {
@@ -1565,10 +1614,7 @@ impl MasterChain {
         if run_chorus {
             let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
             tick_into(&mut self.chorus_mix, level);
-            let mut wet_l = [0.0f32; MAX_BLOCK];
-            let mut wet_r = [0.0f32; MAX_BLOCK];
-            self.chorus
-                .process_block(l, r, &mut wet_l[..n], &mut wet_r[..n], rate, depth);
+            self.chorus.process_block(l, r, wet_l, wet_r, rate, depth);
             for i in 0..n {
                 let cm = level[i];
                 let (wl, wr) = (wet_l[i], wet_r[i]);
