@@ -307,10 +307,22 @@ impl Reverb {
         for (i, line) in self.lines.iter().enumerate() {
             line.read_run(self.lengths[i], &mut self.taps[i][..n]);
         }
+        // The pre-delayed input: frame by frame a write, then a read `predelay` back, which is
+        // a read `predelay - 1` back before the write; as runs when that reaches before the
+        // block.
+        let mut inputs = [0.0f32; MAX_BLOCK];
+        if self.predelay > n {
+            self.pre.read_run(self.predelay - 1, &mut inputs[..n]);
+            self.pre.write_run(&x[..n]);
+        } else {
+            for (input, x) in inputs.iter_mut().zip(&x[..n]) {
+                self.pre.write(*x);
+                *input = self.pre.read(self.predelay);
+            }
+        }
         let (taps, feed) = (&*self.taps, &mut *self.feed);
         for j in 0..n {
-            self.pre.write(x[j]);
-            let input = self.pre.read(self.predelay);
+            let input = inputs[j];
             let mut out = [0.0f32; 8];
             for (i, o) in out.iter_mut().enumerate() {
                 let v = taps[i][j];
