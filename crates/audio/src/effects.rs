@@ -118,6 +118,34 @@ impl Line {
         a + (self.read(whole + 1) - a) * frac
     }
 
+    /// [`Line::read_frac`] of `delay`, `back` more frames ago.
+    #[inline(always)]
+    fn read_frac_back(&self, delay: f32, back: usize) -> f32 {
+        let d = delay.max(1.0);
+        // Through i32 (one instruction each way; the same whole number for any delay a line
+        // can hold).
+        let whole = d as i32;
+        let frac = d - whole as f32;
+        let n = self.buf.len();
+        let mut i = self.pos + n - (whole as usize + back).clamp(1, n);
+        if i >= n {
+            i -= n;
+        }
+        let a = self.buf[i];
+        if frac == 0.0 {
+            return a;
+        }
+        // One frame further back (unless the clamp above already reached the oldest).
+        let older = if whole as usize + back >= n {
+            a
+        } else if i == 0 {
+            self.buf[n - 1]
+        } else {
+            self.buf[i - 1]
+        };
+        a + (older - a) * frac
+    }
+
     /// `out.len()` samples as [`Line::read`] with `delay` would give them over the next
     /// frames, one write per frame; valid while `delay >= out.len()` (every sample read was
     /// written before the first of those frames).
@@ -279,10 +307,22 @@ impl Reverb {
         for (i, line) in self.lines.iter().enumerate() {
             line.read_run(self.lengths[i], &mut self.taps[i][..n]);
         }
+        // The pre-delayed input: frame by frame a write, then a read `predelay` back, which is
+        // a read `predelay - 1` back before the write; as runs when that reaches before the
+        // block.
+        let mut inputs = [0.0f32; MAX_BLOCK];
+        if self.predelay > n {
+            self.pre.read_run(self.predelay - 1, &mut inputs[..n]);
+            self.pre.write_run(&x[..n]);
+        } else {
+            for (input, x) in inputs.iter_mut().zip(&x[..n]) {
+                self.pre.write(*x);
+                *input = self.pre.read(self.predelay);
+            }
+        }
         let (taps, feed) = (&*self.taps, &mut *self.feed);
         for j in 0..n {
-            self.pre.write(x[j]);
-            let input = self.pre.read(self.predelay);
+            let input = inputs[j];
             let mut out = [0.0f32; 8];
             for (i, o) in out.iter_mut().enumerate() {
                 let v = taps[i][j];
@@ -400,6 +440,40 @@ impl Delay {
             self.r.write(xr + fr);
         }
         (dl, dr)
+    }
+
+    /// [`Delay::process`] over a block into `wl`/`wr`, when the time is settled on a whole
+    /// number of frames at least the block's length: each line's reads for the block were
+    /// all written before it, so they are read as one run, the loop runs frame by frame and
+    /// its writes go back as one run (the same samples). Otherwise returns false, having
+    /// done nothing.
+    fn process_block(&mut self, xl: &[f32], xr: &[f32], wl: &mut [f32], wr: &mut [f32]) -> bool {
+        let n = xl.len();
+        let f = self.frames.value();
+        let whole = f as usize;
+        if !self.frames.settled() || f < 1.0 || whole as f32 != f || whole < n || n > MAX_BLOCK {
+            return false;
+        }
+        self.l.read_run(whole, &mut wl[..n]);
+        self.r.read_run(whole, &mut wr[..n]);
+        let mut to_l = [0.0f32; MAX_BLOCK];
+        let mut to_r = [0.0f32; MAX_BLOCK];
+        let (mut lp0, mut lp1) = self.lp;
+        for i in 0..n {
+            let (dl, dr) = (wl[i], wr[i]);
+            lp0 = flush(dl + (lp0 - dl) * self.tone);
+            lp1 = flush(dr + (lp1 - dr) * self.tone);
+            let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
+            (to_l[i], to_r[i]) = if self.ping_pong {
+                (0.5 * (xl[i] + xr[i]) + fr, fl)
+            } else {
+                (xl[i] + fl, xr[i] + fr)
+            };
+        }
+        self.lp = (lp0, lp1);
+        self.l.write_run(&to_l[..n]);
+        self.r.write_run(&to_r[..n]);
+        true
     }
 
     /// Jumps to the time last set (no glide: nothing is sounding yet).
@@ -669,7 +743,8 @@ const CHORUS_SWAY_MS: f32 = 6.0;
 
 impl Chorus {
     pub fn new(sr: f32) -> Chorus {
-        let cap = ((CHORUS_BASE_MS + CHORUS_SWAY_MS) * 0.001 * sr) as usize + 4;
+        // Room for a block's writes ahead of its reads too (see `process_block`).
+        let cap = ((CHORUS_BASE_MS + CHORUS_SWAY_MS) * 0.001 * sr) as usize + 4 + MAX_BLOCK;
         Chorus {
             l: Line::new(cap),
             r: Line::new(cap),
@@ -680,27 +755,52 @@ impl Chorus {
         }
     }
 
-    /// One frame of the wet (delayed, swaying) signal; `rate` in Hz, `depth` 0..1.
-    #[inline]
-    pub fn process(&mut self, xl: f32, xr: f32, rate: f32, depth: f32) -> (f32, f32) {
-        self.l.write(xl);
-        self.r.write(xr);
+    /// The wet (delayed, swaying) signal for a block of `l`/`r` (at most [`MAX_BLOCK`] frames)
+    /// into `wl`/`wr`; `rate` in Hz, `depth` 0..1. Frame by frame this would write a frame,
+    /// then read it back `delay` frames ago; here the block is written first and frame `i`
+    /// reads `n - 1 - i` frames further back, the same samples (the lines hold a block more
+    /// than the longest delay).
+    fn process_block(
+        &mut self,
+        l: &[f32],
+        r: &[f32],
+        wl: &mut [f32],
+        wr: &mut [f32],
+        rate: f32,
+        depth: f32,
+    ) {
+        let n = l.len();
+        self.l.write_run(l);
+        self.r.write_run(r);
         if rate != self.rate {
             self.rate = rate;
             self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
-        let (sl, cl) = self.lfo;
-        let (s, c) = (
-            sl * self.rot.1 + cl * self.rot.0,
-            cl * self.rot.1 - sl * self.rot.0,
-        );
-        // Keep it on the unit circle (rounding would slowly change its size).
-        let k = 1.5 - 0.5 * (s * s + c * c);
-        self.lfo = (s * k, c * k);
+        let mut dl = [0.0f32; MAX_BLOCK];
+        let mut dr = [0.0f32; MAX_BLOCK];
+        let (mut sl, mut cl) = self.lfo;
+        // The LFO as a rotating unit vector, each frame's delays from where it was before
+        // the frame's rotation.
+        for i in 0..n {
+            let (s, c) = (
+                sl * self.rot.1 + cl * self.rot.0,
+                cl * self.rot.1 - sl * self.rot.0,
+            );
+            // Keep it on the unit circle (rounding would slowly change its size).
+            let k = 1.5 - 0.5 * (s * s + c * c);
+            (dl[i], dr[i]) = (sl, cl);
+            (sl, cl) = (s * k, c * k);
+        }
+        self.lfo = (sl, cl);
         let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
-        let dl = ms(sl) * self.sr;
-        let dr = ms(cl) * self.sr;
-        (self.l.read_frac(dl), self.r.read_frac(dr))
+        for i in 0..n {
+            dl[i] = ms(dl[i]) * self.sr;
+            dr[i] = ms(dr[i]) * self.sr;
+        }
+        for i in 0..n {
+            wl[i] = self.l.read_frac_back(dl[i], n - 1 - i);
+            wr[i] = self.r.read_frac_back(dr[i], n - 1 - i);
+        }
     }
 
     pub fn clear(&mut self) {
@@ -852,6 +952,57 @@ impl Eq3 {
             }
         }
         (out[0], out[1])
+    }
+
+    /// [`Eq3::process`] over a block in place, `frame` being its first frame. With the gains
+    /// settled and their coefficients applied (nothing would change them within the block),
+    /// the two channels run side by side in lanes with nothing ticked or checked per frame,
+    /// each lane the arithmetic of [`Biquad::process`] in the same order (the same bits).
+    pub fn process_block(&mut self, frame: u64, l: &mut [f32], r: &mut [f32]) {
+        let steady =
+            (0..3).all(|i| self.gains[i].settled() && self.gains[i].value() == self.applied[i]);
+        if !steady {
+            for (i, (x, y)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
+                (*x, *y) = self.process(frame + i as u64, *x, *y);
+            }
+            return;
+        }
+        // Per band: coefficients and state, one lane per channel.
+        let mut b0 = [[0.0f32; 2]; 3];
+        let mut b1 = [[0.0f32; 2]; 3];
+        let mut b2 = [[0.0f32; 2]; 3];
+        let mut a0 = [[0.0f32; 2]; 3];
+        let mut a1 = [[0.0f32; 2]; 3];
+        let mut z0 = [[0.0f32; 2]; 3];
+        let mut z1 = [[0.0f32; 2]; 3];
+        for k in 0..3 {
+            for c in 0..2 {
+                let q = &self.bands[c][k];
+                (b0[k][c], b1[k][c], b2[k][c]) = (q.b[0], q.b[1], q.b[2]);
+                (a0[k][c], a1[k][c]) = (q.a[0], q.a[1]);
+                (z0[k][c], z1[k][c]) = (q.z[0], q.z[1]);
+            }
+        }
+        for (xl, xr) in l.iter_mut().zip(r.iter_mut()) {
+            let mut x = [*xl, *xr];
+            for k in 0..3 {
+                let mut y = [0.0f32; 2];
+                for c in 0..2 {
+                    y[c] = b0[k][c] * x[c] + z0[k][c];
+                    let n0 = b1[k][c] * x[c] - a0[k][c] * y[c] + z1[k][c];
+                    let n1 = b2[k][c] * x[c] - a1[k][c] * y[c];
+                    z0[k][c] = if n0.abs() < 1e-15 { 0.0 } else { n0 };
+                    z1[k][c] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
+                }
+                x = y;
+            }
+            (*xl, *xr) = (x[0], x[1]);
+        }
+        for k in 0..3 {
+            for c in 0..2 {
+                self.bands[c][k].z = [z0[k][c], z1[k][c]];
+            }
+        }
     }
 
     pub fn clear(&mut self) {
@@ -1207,6 +1358,18 @@ impl TrackInserts {
 
 /// Ticks a smoother `n` times (nothing to do once it has arrived).
 #[inline]
+/// The next `out.len()` values of `s`, one a frame (what [`Smoothed::tick`] returns frame by
+/// frame; a settled one is the same value throughout).
+fn tick_into(s: &mut Smoothed, out: &mut [f32]) {
+    if s.settled() {
+        out.fill(s.value());
+    } else {
+        for o in out.iter_mut() {
+            *o = s.tick();
+        }
+    }
+}
+
 fn tick_n(s: &mut Smoothed, n: usize) {
     for _ in 0..n {
         if s.settled() {
@@ -1408,10 +1571,14 @@ impl MasterChain {
         let mut l = [0.0f32; MAX_BLOCK];
         let mut r = [0.0f32; MAX_BLOCK];
         let (l, r) = (&mut l[..n], &mut r[..n]);
+        // A level's glide, frame by frame (it depends on nothing the signal does).
+        let mut level = [0.0f32; MAX_BLOCK];
+        let level = &mut level[..n];
         if run_reverb {
             self.reverb.process_block(&rev[..n], l, r);
+            tick_into(&mut self.reverb_mix, level);
             for i in 0..n {
-                let rm = self.reverb_mix.tick();
+                let rm = level[i];
                 l[i] = left[i] + l[i] * rm;
                 r[i] = right[i] + r[i] * rm;
             }
@@ -1420,14 +1587,30 @@ impl MasterChain {
             r.copy_from_slice(&right[..n]);
             tick_n(&mut self.reverb_mix, n);
         }
-        if run_delay {
+        let mut wet_l = [0.0f32; MAX_BLOCK];
+        let mut wet_r = [0.0f32; MAX_BLOCK];
+        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
+        if run_delay
+            && tempo_switch.is_none_or(|(at, _)| at >= n)
+            && self
+                .delay
+                .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r)
+        {
+            tick_into(&mut self.delay_mix, level);
+            for i in 0..n {
+                let dm = level[i];
+                l[i] += wet_l[i] * dm;
+                r[i] += wet_r[i] * dm;
+            }
+        } else if run_delay {
+            tick_into(&mut self.delay_mix, level);
             for i in 0..n {
                 if let Some((at, t)) = tempo_switch {
                     if at == i {
                         self.set_tempo(t);
                     }
                 }
-                let dm = self.delay_mix.tick();
+                let dm = level[i];
                 let (wl, wr) = self.delay.process(del_l[i], del_r[i]);
                 l[i] += wl * dm;
                 r[i] += wr * dm;
@@ -1442,9 +1625,11 @@ impl MasterChain {
         }
         if run_chorus {
             let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
+            tick_into(&mut self.chorus_mix, level);
+            self.chorus.process_block(l, r, wet_l, wet_r, rate, depth);
             for i in 0..n {
-                let cm = self.chorus_mix.tick();
-                let (wl, wr) = self.chorus.process(l[i], r[i], rate, depth);
+                let cm = level[i];
+                let (wl, wr) = (wet_l[i], wet_r[i]);
                 l[i] += (wl - l[i]) * cm * 0.5;
                 r[i] += (wr - r[i]) * cm * 0.5;
             }
@@ -1466,19 +1651,21 @@ impl MasterChain {
             tick_n(&mut self.drive, n);
         }
         if run_eq {
-            for i in 0..n {
-                (l[i], r[i]) = self.eq.process(frame + i as u64, l[i], r[i]);
-            }
+            self.eq.process_block(frame, l, r);
         }
+        let mut wet = [0.0f32; MAX_BLOCK];
+        let wet = &mut wet[..n];
+        tick_into(&mut self.makeup, level);
+        tick_into(&mut self.wet, wet);
         for i in 0..n {
             let g = if run_comp {
                 self.comp.gain(l[i], r[i])
             } else {
                 1.0
             };
-            let mk = self.makeup.tick();
+            let mk = level[i];
             let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
-            let w = self.wet.tick();
+            let w = wet[i];
             let (dl, dr) = (left[i], right[i]);
             left[i] = dl + (wl - dl) * w;
             right[i] = dr + (wr - dr) * w;
