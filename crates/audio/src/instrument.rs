@@ -791,24 +791,16 @@ impl Voice {
             if two_pass {
                 self.synth_source(s, &mut src[..n]);
             }
-            // As `run` (written out: a closure would not be inlined here).
+            // As `run` (written out: a closure would not be inlined here; the frame's end is
+            // the same `emit`).
             let mut v = *self;
             for (o, x) in out[done..done + n].iter_mut().zip(src.iter()) {
                 if !v.active {
                     break;
                 }
                 let x = if two_pass { *x } else { v.oscillators(s) };
-                let mut y = v.next_synth(s, x) * v.gain;
-                if v.declick != 0.0 {
-                    y += v.declick;
-                    v.declick *= 0.96;
-                    if v.declick.abs() < 1e-6 {
-                        v.declick = 0.0;
-                    }
-                }
-                v.last = y;
-                *o += y;
-                v.t += 1;
+                let y = v.next_synth(s, x) * v.gain;
+                v.emit(y, o);
             }
             *self = v;
             done += n;
@@ -925,6 +917,21 @@ impl Voice {
         }
     }
 
+    /// One frame's output `y` (gain applied) into `o`, with what is left of a de-click fade.
+    #[inline(always)]
+    fn emit(&mut self, mut y: f32, o: &mut f32) {
+        if self.declick != 0.0 {
+            y += self.declick;
+            self.declick *= 0.96;
+            if self.declick.abs() < 1e-6 {
+                self.declick = 0.0;
+            }
+        }
+        self.last = y;
+        *o += y;
+        self.t += 1;
+    }
+
     #[inline(always)]
     fn run(&mut self, out: &mut [f32], mut next: impl FnMut(&mut Voice) -> f32) {
         // Work on a local copy for the block, so the state can live in registers rather than
@@ -934,17 +941,8 @@ impl Voice {
             if !v.active {
                 break;
             }
-            let mut y = next(&mut v) * v.gain;
-            if v.declick != 0.0 {
-                y += v.declick;
-                v.declick *= 0.96;
-                if v.declick.abs() < 1e-6 {
-                    v.declick = 0.0;
-                }
-            }
-            v.last = y;
-            *o += y;
-            v.t += 1;
+            let y = next(&mut v) * v.gain;
+            v.emit(y, o);
         }
         *self = v;
     }
