@@ -41,12 +41,7 @@ pub fn test() {
             .env("PATH", &path)
             .env("HOME", tmp.join("home"))
             .env("CARGO_HOME", tmp.join("cargo-home"))
-            .env(
-                "RUSTUP_HOME",
-                std::env::var("RUSTUP_HOME").unwrap_or_else(|_| {
-                    format!("{}/.rustup", std::env::var("HOME").unwrap_or_default())
-                }),
-            )
+            .env("RUSTUP_HOME", crate::rustup_home())
             .env("TERM", "dumb");
     };
     for tool in ["wasm-bindgen", "worker-build"] {

@@ -430,6 +430,15 @@ pub fn fail(code: i32) -> ! {
     exit(code)
 }
 
+/// Where rustup keeps its toolchains: `RUSTUP_HOME`, or `~/.rustup`.
+pub fn rustup_home() -> std::path::PathBuf {
+    std::env::var_os("RUSTUP_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".rustup")
+        })
+}
+
 pub fn ensure_wasm_target() {
     // The standard library for wasm32 is what matters (rustup may not be on PATH).
     let installed = Command::new("rustc")
