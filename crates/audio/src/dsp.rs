@@ -373,6 +373,19 @@ impl SvfBank {
 
     /// Runs every lane over `n` frames.
     pub fn run(&mut self, n: usize) {
+        self.run_lanes(n, 1e-15);
+    }
+
+    /// Runs every lane over `n` frames as [`Svf::process`] alone, without flushing denormal
+    /// states: the drum voices' filters (their voices end at -60 dB, long before).
+    pub fn run_exact(&mut self, n: usize) {
+        // No state is below 0 in magnitude. The same loop as `run` (a flag known at compile
+        // time gave a loop LLVM no longer vectorized: 3.5 times the instructions).
+        self.run_lanes(n, 0.0);
+    }
+
+    #[inline(never)]
+    fn run_lanes(&mut self, n: usize, floor: f32) {
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
         let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
         let out = self.out;
@@ -384,8 +397,8 @@ impl SvfBank {
                 let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
                 let n1 = 2.0 * v1 - ic1[j];
                 let n2 = 2.0 * v2 - ic2[j];
-                ic1[j] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
-                ic2[j] = if n2.abs() < 1e-15 { 0.0 } else { n2 };
+                ic1[j] = if n1.abs() < floor { 0.0 } else { n1 };
+                ic2[j] = if n2.abs() < floor { 0.0 } else { n2 };
                 let high = x - k[j] * v1 - v2;
                 frame[j] = match out[j] {
                     0 => v2,
