@@ -95,18 +95,24 @@ pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32;
 }
 
 /// [`poly_blep`] of every lane: zero unless a lane is near a wrap, which is rare, and then the
-/// same branches lane by lane (so the same bits, and no division on most frames).
+/// same branches for the lanes near one only (so the same bits, and no division on most
+/// frames: with eight voices' oscillators side by side, some lane is near a wrap on most
+/// frames, but only one or two of them).
 #[inline(always)]
 fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N]) -> [f32; N] {
-    // Near a wrap in some lane: lane masks, OR-ed together (both vectorize).
+    // Near a wrap: one bit per lane (the comparisons vectorize).
     let mut near = [0u32; N];
     for j in 0..N {
-        near[j] = (t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32;
+        near[j] = ((t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32) << j;
     }
-    if near.iter().fold(0, |a, b| a | b) == 0 {
-        return [0.0; N];
+    let mut mask = near.iter().fold(0, |a, b| a | b);
+    let mut b = [0.0; N];
+    while mask != 0 {
+        let j = mask.trailing_zeros() as usize;
+        b[j] = poly_blep(t[j], dt[j]);
+        mask &= mask - 1;
     }
-    core::array::from_fn(|j| poly_blep(t[j], dt[j]))
+    b
 }
 
 /// [`saw`] of every lane (the same bits).
