@@ -177,14 +177,20 @@ pub fn peak_abs(x: &[f32]) -> f32 {
     m.iter().fold(0.0, |p, v| if *v > p { *v } else { p })
 }
 
-/// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
+/// floor(x), inline (libm's is a call), for |x| below 2^23 (every fraction of a float below
+/// 2^23 is exact). Rounds |x| to a whole number by adding and taking away 2^23 (exact there),
+/// puts the sign back, and steps down one when that went above `x`: plain arithmetic and
+/// selects, so a loop of these vectorizes (a conversion through `i32` did not: it saturates).
+/// floor has one right answer, so this gives the bits any exact floor gives (but for -0.0,
+/// which gives -0.0 here).
 #[inline]
 pub fn floor(x: f32) -> f32 {
-    let i = x as i32 as f32;
-    if i > x {
-        i - 1.0
+    const BIG: f32 = 8_388_608.0; // 2^23
+    let r = ((x.abs() + BIG) - BIG).copysign(x);
+    if r > x {
+        r - 1.0
     } else {
-        i
+        r
     }
 }
 
@@ -579,6 +585,28 @@ mod tests {
             for j in 0..4 {
                 assert_eq!(p[j].to_bits(), b[j].advance(inc[j]).to_bits());
             }
+        }
+    }
+
+    #[test]
+    fn floor_is_exact() {
+        let mut n = Noise::new(11);
+        let mut xs: Vec<f32> = (0..100_000).map(|_| n.sample() * 3.0).collect();
+        xs.extend([
+            0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.999_999_9,
+            -0.000_001,
+            4e6,
+        ]);
+        for x in xs {
+            assert_eq!(floor(x), libm::floorf(x), "{x}");
         }
     }
 
