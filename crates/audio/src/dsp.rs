@@ -194,6 +194,46 @@ pub fn floor(x: f32) -> f32 {
     }
 }
 
+/// log2(x) for a positive, normal `x`, in plain arithmetic (relative error about 1e-7, like
+/// libm's): the exponent from the bits, the mantissa folded into [0.707, 1.414) and its
+/// logarithm from the series of atanh((m - 1) / (m + 1)). Selects, no calls, so a loop of these
+/// vectorizes; bit-identical natively and in wasm.
+#[inline(always)]
+pub fn log2_approx(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > core::f32::consts::SQRT_2;
+    let m = if big { m * 0.5 } else { m };
+    let e = e as f32 + if big { 1.0 } else { 0.0 };
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    // 2 / ln 2 * (t + t^3/3 + t^5/5 + t^7/7 + t^9/9); |t| < 0.172.
+    let s = t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0)))));
+    e + s * (2.0 / core::f32::consts::LN_2)
+}
+
+/// 2^y for y in [-126, 127] (below: 2^-126), in plain arithmetic (relative error about 2e-7):
+/// the nearest whole power from the bits, times a polynomial of the rest (within ±1/2).
+/// Selects, no calls, so a loop of these vectorizes; bit-identical natively and in wasm.
+#[inline(always)]
+pub fn exp2_approx(y: f32) -> f32 {
+    let y = if y < -126.0 { -126.0 } else { y };
+    let i = floor(y + 0.5);
+    let f = y - i;
+    // e^(f ln 2), Taylor to the 7th power: the next term is below 2e-9 for |f| <= 1/2.
+    let z = f * core::f32::consts::LN_2;
+    let p = 1.0
+        + z * (1.0
+            + z * (1.0 / 2.0
+                + z * (1.0 / 6.0
+                    + z * (1.0 / 24.0
+                        + z * (1.0 / 120.0 + z * (1.0 / 720.0 + z * (1.0 / 5040.0)))))));
+    // 2^i from the bits: i + 127 is the low bits of i + 127 + 2^23 (a whole number below 2^23).
+    let k = (i + (127.0 + 8_388_608.0)).to_bits() & 0x007f_ffff;
+    p * f32::from_bits(k << 23)
+}
+
 /// A smooth saturator close to tanh (exact at 0, reaches ±1 at ±3 and stays there).
 #[inline]
 pub fn soft_clip(x: f32) -> f32 {
@@ -608,6 +648,28 @@ mod tests {
         for x in xs {
             assert_eq!(floor(x), libm::floorf(x), "{x}");
         }
+    }
+
+    #[test]
+    fn log2_and_exp2_approximations_are_close() {
+        let mut worst: f32 = 0.0;
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            let err = (log2_approx(x) - libm::log2f(x)).abs() / libm::log2f(x).abs().max(1.0);
+            worst = worst.max(err);
+            x *= 1.000_37;
+        }
+        assert!(worst < 3e-7, "log2: worst {worst}");
+        let mut worst: f32 = 0.0;
+        let mut y = -125.0f32;
+        while y < 127.0 {
+            let want = libm::exp2f(y);
+            worst = worst.max((exp2_approx(y) - want).abs() / want);
+            y += 0.000_731;
+        }
+        assert!(worst < 3e-7, "exp2: worst {worst}");
+        assert_eq!(exp2_approx(0.0), 1.0);
+        assert_eq!(exp2_approx(-1000.0), libm::exp2f(-126.0));
     }
 
     #[test]
