@@ -602,20 +602,7 @@ impl Voice {
             Drum::Blip => frames!(|a, _u, _q0, _q1, sq| sq * a * 0.5),
             Drum::Riser => {}
         }
-        let out = &mut out[..n];
-        if self.declick == 0.0 {
-            for (o, y) in out.iter_mut().zip(x.iter()) {
-                *o += y;
-            }
-            if let Some(y) = x.last() {
-                self.last = *y;
-            }
-            self.t += n as u32;
-        } else {
-            for (o, y) in out.iter_mut().zip(x.iter()) {
-                self.emit(*y, o);
-            }
-        }
+        self.emit_run(x, &mut out[..n]);
     }
 
     /// Renders up to [`LANES`] voices of one saw-and-square synth (all the sounding voices of
@@ -1094,6 +1081,15 @@ impl Voice {
             if two_pass {
                 self.synth_source(s, &mut src[..n]);
             }
+            if matches!(s, Synth::Keys | Synth::Organ) {
+                // No filter: the envelope frame by frame (its own chain), then the output of
+                // several frames at once.
+                let src = &mut src[..n];
+                let live = self.unfiltered_envelope(src);
+                self.emit_run(&src[..live], &mut out[done..done + live]);
+                done += n;
+                continue;
+            }
             // As `run` (written out: a closure would not be inlined here; the frame's end is
             // the same `emit`).
             let mut v = *self;
@@ -1107,6 +1103,55 @@ impl Voice {
             }
             *self = v;
             done += n;
+        }
+    }
+
+    /// What `next_synth` does for the FM keys and the organ (gate, modulation and amplitude
+    /// envelopes; their filter is never heard, so it is not moved), over the oscillators' output
+    /// in `x`, which becomes the voice's output (gain applied). Returns the frames it sounds.
+    #[inline(always)]
+    fn unfiltered_envelope(&mut self, x: &mut [f32]) -> usize {
+        let n = x.len().min(MB);
+        let mut env = [0.0f32; MB];
+        let mut live = n;
+        let mut v = *self;
+        for (f, t) in (0..n).zip(v.t..) {
+            if t == v.gate {
+                v.env.release();
+            }
+            v.aux *= v.aux_mul;
+            env[f] = v.env.tick();
+            if v.env.is_done() {
+                v.active = false;
+                live = f + 1;
+                break;
+            }
+        }
+        // `t` moves on in `emit_run`, with the frames heard.
+        *self = v;
+        let g = self.gain;
+        for (x, e) in x[..live].iter_mut().zip(&env[..live]) {
+            *x = *x * e * g;
+        }
+        live
+    }
+
+    /// Frames `y` (gain applied) into `out`, as [`Voice::emit`] frame by frame: a plain sum
+    /// when there is no de-click to fade.
+    #[inline(always)]
+    fn emit_run(&mut self, y: &[f32], out: &mut [f32]) {
+        if self.declick == 0.0 {
+            for (o, y) in out.iter_mut().zip(y) {
+                *o += y;
+            }
+            if let Some(y) = y.last() {
+                self.last = *y;
+            }
+            self.t += y.len() as u32;
+        } else {
+            for (o, y) in out.iter_mut().zip(y) {
+                self.emit(*y, o);
+            }
         }
     }
 
