@@ -1063,27 +1063,42 @@ impl Compressor {
         self.threshold_db = p.threshold_db;
     }
 
-    /// The gain to apply to this frame (before make-up).
-    #[inline]
-    pub fn gain(&mut self, l: f32, r: f32) -> f32 {
-        let x = l.abs().max(r.abs());
-        let c = if x > self.env {
-            self.attack
-        } else {
-            self.release
-        };
-        self.env = flush(self.env + (x - self.env) * c);
-        if self.env <= self.threshold || self.ratio <= 1.0 {
-            return 1.0;
+    /// The gain to apply to each frame of `l`, `r` (before make-up), into `g`. The detector
+    /// runs frame by frame first (each frame waits on the one before); then the gains, which
+    /// do not, several frames at once, in base 2 with plain-arithmetic logarithm and power
+    /// (`log2_approx`, `exp2_approx`: libm's calls per frame were a third of the
+    /// compressor's time).
+    pub fn gains(&mut self, l: &[f32], r: &[f32], g: &mut [f32]) {
+        for ((g, l), r) in g.iter_mut().zip(l).zip(r) {
+            let x = l.abs().max(r.abs());
+            let c = if x > self.env {
+                self.attack
+            } else {
+                self.release
+            };
+            self.env = flush(self.env + (x - self.env) * c);
+            *g = self.env;
+        }
+        if self.ratio <= 1.0 {
+            g.fill(1.0);
+            return;
         }
         // In dB: 20 log10(env) - threshold; the gain 10^(-over (1 - 1/ratio) / 20), both through
-        // base 2 (cheaper than log10 and a general power).
+        // base 2.
         const DB_PER_OCTAVE: f32 = 6.020_6;
-        let over = DB_PER_OCTAVE * libm::log2f(self.env) - self.threshold_db;
-        if over <= 0.0 {
-            return 1.0;
+        let (threshold, threshold_db) = (self.threshold, self.threshold_db);
+        let slope = 1.0 - 1.0 / self.ratio;
+        for g in g.iter_mut() {
+            let env = *g;
+            // `env` above the threshold is positive and normal; below, the value is not used.
+            let over = DB_PER_OCTAVE * crate::dsp::log2_approx(env.max(1e-30)) - threshold_db;
+            let gain = crate::dsp::exp2_approx(-over * slope / DB_PER_OCTAVE);
+            *g = if env <= threshold || over <= 0.0 {
+                1.0
+            } else {
+                gain
+            };
         }
-        libm::exp2f(-over * (1.0 - 1.0 / self.ratio) / DB_PER_OCTAVE)
     }
 
     pub fn clear(&mut self) {
@@ -1657,12 +1672,13 @@ impl MasterChain {
         let wet = &mut wet[..n];
         tick_into(&mut self.makeup, level);
         tick_into(&mut self.wet, wet);
+        let mut gains = [1.0f32; MAX_BLOCK];
+        let gains = &mut gains[..n];
+        if run_comp {
+            self.comp.gains(l, r, gains);
+        }
         for i in 0..n {
-            let g = if run_comp {
-                self.comp.gain(l[i], r[i])
-            } else {
-                1.0
-            };
+            let g = gains[i];
             let mk = level[i];
             let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
             let w = wet[i];

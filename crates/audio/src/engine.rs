@@ -13,7 +13,9 @@
 
 use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
-use crate::instrument::{Drum, Instrument, SampleData, Voice, LANES};
+use crate::instrument::{
+    render_drums, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES, LANES,
+};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
 };
@@ -376,8 +378,10 @@ pub struct Engine {
     tempo_switch: Option<(usize, f64)>,
     /// The first frame of the block being rendered.
     block_start: u64,
-    /// Runs the tracks' steady filters side by side.
+    /// Runs the tracks' steady filters side by side (and the drum voices' filters).
     bank: SvfBank,
+    /// The drum voices' stretches (`render_drums`).
+    drum_lanes: Vec<DrumLane>,
 }
 
 /// The steady filters of tracks `lanes` over `range` of their buses, in the bank.
@@ -455,6 +459,7 @@ impl Engine {
             tempo_switch: None,
             block_start: 0,
             bank: SvfBank::EMPTY,
+            drum_lanes: vec![DrumLane::ZERO; DRUM_LANES],
         })
     }
 
@@ -1107,6 +1112,8 @@ impl Engine {
                 samples,
                 sampled,
                 kernel,
+                drum_lanes,
+                bank,
                 ..
             } = self;
             // Each track's sounding voices, in pool order. When they are all voices of one
@@ -1115,8 +1122,12 @@ impl Engine {
             let mut count = [0u8; MAX_TRACKS];
             let mut first = [0u8; MAX_TRACKS];
             let mut ready = [true; MAX_TRACKS];
+            // Tracks whose voices are all drums go through `render_drums` (in passes, their
+            // filters side by side; the same bits as one by one).
+            let mut drums = [true; MAX_TRACKS];
             for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
                 let t = v.track as usize;
+                drums[t] &= Voice::drum_passes(v.instrument);
                 if count[t] == 0 {
                     first[t] = vi as u8;
                 } else {
@@ -1125,8 +1136,23 @@ impl Engine {
                 count[t] += 1;
                 ready[t] &= v.lanes_ready();
             }
+            let mut which = [0u8; DRUM_LANES];
+            let mut k = 0;
+            for vi in 0..voices.len() {
+                if voices[vi].active && drums[voices[vi].track as usize] {
+                    which[k] = vi as u8;
+                    k += 1;
+                    if k == DRUM_LANES {
+                        render_drums(voices, &which, buses, a..b, drum_lanes, bank);
+                        k = 0;
+                    }
+                }
+            }
+            if k > 0 {
+                render_drums(voices, &which[..k], buses, a..b, drum_lanes, bank);
+            }
             for t in 0..MAX_TRACKS {
-                if count[t] < 2 || count[t] as usize > LANES || !ready[t] {
+                if drums[t] || count[t] < 2 || count[t] as usize > LANES || !ready[t] {
                     continue;
                 }
                 let mut group = [Voice::IDLE; LANES];
@@ -1146,7 +1172,7 @@ impl Engine {
             }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;
-                if count[t] >= 2 && count[t] as usize <= LANES && ready[t] {
+                if drums[t] || (count[t] >= 2 && count[t] as usize <= LANES && ready[t]) {
                     continue;
                 }
                 if let Instrument::Sampled(s) = v.instrument {
