@@ -320,21 +320,41 @@ impl Reverb {
                 *input = self.pre.read(self.predelay);
             }
         }
-        let (taps, feed) = (&*self.taps, &mut *self.feed);
+        // Only the damping is a chain from frame to frame (and no line's output for this block
+        // depends on its input for this block): first the eight damping chains side by side,
+        // each line's output replacing its tap; then the mixing, the feedback and the outputs
+        // frame-wise over the whole block, which vectorizes across frames. The same operations
+        // in the same order per frame as [`Reverb::process`].
+        let (taps, feed) = (&mut *self.taps, &mut *self.feed);
+        let (damp, gains) = (self.damp, self.gains);
+        let mut lp = self.lp;
+        #[allow(clippy::needless_range_loop)] // eight chains side by side, frame by frame
         for j in 0..n {
-            let input = inputs[j];
-            let mut out = [0.0f32; 8];
-            for (i, o) in out.iter_mut().enumerate() {
+            for i in 0..8 {
                 let v = taps[i][j];
-                self.lp[i] = flush(v + (self.lp[i] - v) * self.damp);
-                *o = self.lp[i] * self.gains[i];
+                lp[i] = flush(v + (lp[i] - v) * damp);
+                taps[i][j] = lp[i] * gains[i];
             }
-            let sum: f32 = out.iter().sum::<f32>() * (2.0 / 8.0);
-            for (f, o) in feed.iter_mut().zip(out) {
-                f[j] = flush(o - sum + input);
+        }
+        self.lp = lp;
+        let mut sums = [0.0f32; MAX_BLOCK];
+        for (j, s) in sums[..n].iter_mut().enumerate() {
+            let out: [f32; 8] = core::array::from_fn(|i| taps[i][j]);
+            *s = out.iter().sum::<f32>() * (2.0 / 8.0);
+        }
+        for (f, t) in feed.iter_mut().zip(taps.iter()) {
+            for (((f, &o), &s), &input) in f[..n]
+                .iter_mut()
+                .zip(&t[..n])
+                .zip(&sums[..n])
+                .zip(&inputs[..n])
+            {
+                *f = flush(o - s + input);
             }
-            let l = out[0] - out[2] + out[4] - out[6];
-            let r = out[1] - out[3] + out[5] - out[7];
+        }
+        for j in 0..n {
+            let l = taps[0][j] - taps[2][j] + taps[4][j] - taps[6][j];
+            let r = taps[1][j] - taps[3][j] + taps[5][j] - taps[7][j];
             out_l[j] = l * 0.35;
             out_r[j] = r * 0.35;
         }
