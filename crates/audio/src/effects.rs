@@ -987,40 +987,81 @@ impl Eq3 {
             }
             return;
         }
-        // Per band: coefficients and state, one lane per channel.
-        let mut b0 = [[0.0f32; 2]; 3];
-        let mut b1 = [[0.0f32; 2]; 3];
-        let mut b2 = [[0.0f32; 2]; 3];
-        let mut a0 = [[0.0f32; 2]; 3];
-        let mut a1 = [[0.0f32; 2]; 3];
-        let mut z0 = [[0.0f32; 2]; 3];
-        let mut z1 = [[0.0f32; 2]; 3];
+        // The three bands of both channels side by side as a wavefront: at step `t` band `k`
+        // (lanes `2k`, `2k + 1`: left, right) filters frame `t - k`, its input being what band
+        // `k - 1` gave at the step before. The six lanes (two idle) do not wait on each other
+        // within a step; each is the arithmetic of [`Biquad::process`] in the same order (the
+        // same bits). A lane whose frame is outside the block keeps its state.
+        let n = l.len().min(r.len());
+        let (mut b0, mut b1, mut b2) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+        let (mut a0, mut a1) = ([0.0f32; 8], [0.0f32; 8]);
+        let (mut z0, mut z1) = ([0.0f32; 8], [0.0f32; 8]);
         for k in 0..3 {
             for c in 0..2 {
-                let q = &self.bands[c][k];
-                (b0[k][c], b1[k][c], b2[k][c]) = (q.b[0], q.b[1], q.b[2]);
-                (a0[k][c], a1[k][c]) = (q.a[0], q.a[1]);
-                (z0[k][c], z1[k][c]) = (q.z[0], q.z[1]);
+                let (q, j) = (&self.bands[c][k], 2 * k + c);
+                (b0[j], b1[j], b2[j]) = (q.b[0], q.b[1], q.b[2]);
+                (a0[j], a1[j]) = (q.a[0], q.a[1]);
+                (z0[j], z1[j]) = (q.z[0], q.z[1]);
             }
         }
-        for (xl, xr) in l.iter_mut().zip(r.iter_mut()) {
-            let mut x = [*xl, *xr];
-            for k in 0..3 {
-                let mut y = [0.0f32; 2];
-                for c in 0..2 {
-                    y[c] = b0[k][c] * x[c] + z0[k][c];
-                    let n0 = b1[k][c] * x[c] - a0[k][c] * y[c] + z1[k][c];
-                    let n1 = b2[k][c] * x[c] - a1[k][c] * y[c];
-                    z0[k][c] = if n0.abs() < 1e-15 { 0.0 } else { n0 };
-                    z1[k][c] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
-                }
-                x = y;
+        // One step: every lane's output for input `x`; lanes not in `live` keep their state.
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn step(
+            x: &[f32; 8],
+            live: &[bool; 8],
+            b: (&[f32; 8], &[f32; 8], &[f32; 8]),
+            a: (&[f32; 8], &[f32; 8]),
+            z0: &mut [f32; 8],
+            z1: &mut [f32; 8],
+        ) -> [f32; 8] {
+            let mut y = [0.0f32; 8];
+            for j in 0..8 {
+                y[j] = b.0[j] * x[j] + z0[j];
+                let n0 = b.1[j] * x[j] - a.0[j] * y[j] + z1[j];
+                let n1 = b.2[j] * x[j] - a.1[j] * y[j];
+                let n0 = if n0.abs() < 1e-15 { 0.0 } else { n0 };
+                let n1 = if n1.abs() < 1e-15 { 0.0 } else { n1 };
+                z0[j] = if live[j] { n0 } else { z0[j] };
+                z1[j] = if live[j] { n1 } else { z1[j] };
             }
-            (*xl, *xr) = (x[0], x[1]);
+            y
+        }
+        let (bs, as_) = ((&b0, &b1, &b2), (&a0, &a1));
+        let mut x = [0.0f32; 8];
+        // The edges: steps where some band has no frame in the block.
+        let edge = |t: usize,
+                    x: &mut [f32; 8],
+                    z: (&mut [f32; 8], &mut [f32; 8]),
+                    l: &mut [f32],
+                    r: &mut [f32]| {
+            if t < n {
+                (x[0], x[1]) = (l[t], r[t]);
+            }
+            let live: [bool; 8] = core::array::from_fn(|j| j < 6 && t >= j / 2 && t - j / 2 < n);
+            let y = step(x, &live, bs, as_, z.0, z.1);
+            if t >= 2 {
+                (l[t - 2], r[t - 2]) = (y[4], y[5]);
+            }
+            (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
+        };
+        for t in 0..2.min(n + 2) {
+            edge(t, &mut x, (&mut z0, &mut z1), l, r);
+        }
+        if n > 2 {
+            for t in 2..n {
+                (x[0], x[1]) = (l[t], r[t]);
+                let y = step(&x, &[true; 8], bs, as_, &mut z0, &mut z1);
+                (l[t - 2], r[t - 2]) = (y[4], y[5]);
+                (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
+            }
+        }
+        for t in 2.max(n)..n + 2 {
+            edge(t, &mut x, (&mut z0, &mut z1), l, r);
         }
         for k in 0..3 {
             for c in 0..2 {
-                self.bands[c][k].z = [z0[k][c], z1[k][c]];
+                self.bands[c][k].z = [z0[2 * k + c], z1[2 * k + c]];
             }
         }
     }
