@@ -796,31 +796,23 @@ impl Chorus {
             self.rate = rate;
             self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
-        let mut dl = [0.0f32; MAX_BLOCK];
-        let mut dr = [0.0f32; MAX_BLOCK];
         let (mut sl, mut cl) = self.lfo;
+        let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
         // The LFO as a rotating unit vector, each frame's delays from where it was before
-        // the frame's rotation.
+        // the frame's rotation. The rotation is a chain from frame to frame; the reads, which
+        // do not feed it, run in its shadow in the same loop.
         for i in 0..n {
+            wl[i] = self.l.read_frac_back(ms(sl) * self.sr, n - 1 - i);
+            wr[i] = self.r.read_frac_back(ms(cl) * self.sr, n - 1 - i);
             let (s, c) = (
                 sl * self.rot.1 + cl * self.rot.0,
                 cl * self.rot.1 - sl * self.rot.0,
             );
             // Keep it on the unit circle (rounding would slowly change its size).
             let k = 1.5 - 0.5 * (s * s + c * c);
-            (dl[i], dr[i]) = (sl, cl);
             (sl, cl) = (s * k, c * k);
         }
         self.lfo = (sl, cl);
-        let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
-        for i in 0..n {
-            dl[i] = ms(dl[i]) * self.sr;
-            dr[i] = ms(dr[i]) * self.sr;
-        }
-        for i in 0..n {
-            wl[i] = self.l.read_frac_back(dl[i], n - 1 - i);
-            wr[i] = self.r.read_frac_back(dr[i], n - 1 - i);
-        }
     }
 
     pub fn clear(&mut self) {
