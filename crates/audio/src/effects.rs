@@ -971,11 +971,26 @@ impl Eq3 {
     /// the two channels run side by side in lanes with nothing ticked or checked per frame,
     /// each lane the arithmetic of [`Biquad::process`] in the same order (the same bits).
     pub fn process_block(&mut self, frame: u64, l: &mut [f32], r: &mut [f32]) {
+        self.process_block_tap(frame, l, r, |_, _, _| {});
+    }
+
+    /// [`Eq3::process_block`], handing each frame's output (its index, left, right) to `tap`
+    /// as soon as it is computed, in order: the compressor's detector, a chain from frame to
+    /// frame of its own, then runs in the same loop as the bands' chains.
+    #[inline(always)]
+    pub fn process_block_tap(
+        &mut self,
+        frame: u64,
+        l: &mut [f32],
+        r: &mut [f32],
+        mut tap: impl FnMut(usize, f32, f32),
+    ) {
         let steady =
             (0..3).all(|i| self.gains[i].settled() && self.gains[i].value() == self.applied[i]);
         if !steady {
             for (i, (x, y)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
                 (*x, *y) = self.process(frame + i as u64, *x, *y);
+                tap(i, *x, *y);
             }
             return;
         }
@@ -1032,24 +1047,30 @@ impl Eq3 {
             }
             let live: [bool; 8] = core::array::from_fn(|j| j < 6 && t >= j / 2 && t - j / 2 < n);
             let y = step(x, &live, bs, as_, z.0, z.1);
-            if t >= 2 {
-                (l[t - 2], r[t - 2]) = (y[4], y[5]);
-            }
             (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
+            (t >= 2).then(|| {
+                (l[t - 2], r[t - 2]) = (y[4], y[5]);
+                (y[4], y[5])
+            })
         };
         for t in 0..2.min(n + 2) {
-            edge(t, &mut x, (&mut z0, &mut z1), l, r);
+            if let Some((yl, yr)) = edge(t, &mut x, (&mut z0, &mut z1), l, r) {
+                tap(t - 2, yl, yr);
+            }
         }
         if n > 2 {
             for t in 2..n {
                 (x[0], x[1]) = (l[t], r[t]);
                 let y = step(&x, &[true; 8], bs, as_, &mut z0, &mut z1);
                 (l[t - 2], r[t - 2]) = (y[4], y[5]);
+                tap(t - 2, y[4], y[5]);
                 (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
             }
         }
         for t in 2.max(n)..n + 2 {
-            edge(t, &mut x, (&mut z0, &mut z1), l, r);
+            if let Some((yl, yr)) = edge(t, &mut x, (&mut z0, &mut z1), l, r) {
+                tap(t - 2, yl, yr);
+            }
         }
         for k in 0..3 {
             for c in 0..2 {
@@ -1123,15 +1144,27 @@ impl Compressor {
     /// compressor's time).
     pub fn gains(&mut self, l: &[f32], r: &[f32], g: &mut [f32]) {
         for ((g, l), r) in g.iter_mut().zip(l).zip(r) {
-            let x = l.abs().max(r.abs());
-            let c = if x > self.env {
-                self.attack
-            } else {
-                self.release
-            };
-            self.env = flush(self.env + (x - self.env) * c);
-            *g = self.env;
+            *g = self.detect(*l, *r);
         }
+        self.gains_from_envelope(g);
+    }
+
+    /// The detector's step for one frame: its envelope after it.
+    #[inline(always)]
+    pub fn detect(&mut self, l: f32, r: f32) -> f32 {
+        let x = l.abs().max(r.abs());
+        let c = if x > self.env {
+            self.attack
+        } else {
+            self.release
+        };
+        self.env = flush(self.env + (x - self.env) * c);
+        self.env
+    }
+
+    /// The second half of [`Compressor::gains`]: `g` holds each frame's envelope from
+    /// [`Compressor::detect`] and gets its gain.
+    pub fn gains_from_envelope(&self, g: &mut [f32]) {
         if self.ratio <= 1.0 {
             g.fill(1.0);
             return;
@@ -1718,18 +1751,23 @@ impl MasterChain {
         } else {
             tick_n(&mut self.drive, n);
         }
-        if run_eq {
+        let mut gains = [1.0f32; MAX_BLOCK];
+        let gains = &mut gains[..n];
+        if run_eq && run_comp {
+            // The compressor's detector in the EQ's loop (two chains side by side).
+            let comp = &mut self.comp;
+            self.eq
+                .process_block_tap(frame, l, r, |i, xl, xr| gains[i] = comp.detect(xl, xr));
+            self.comp.gains_from_envelope(gains);
+        } else if run_eq {
             self.eq.process_block(frame, l, r);
+        } else if run_comp {
+            self.comp.gains(l, r, gains);
         }
         let mut wet = [0.0f32; MAX_BLOCK];
         let wet = &mut wet[..n];
         tick_into(&mut self.makeup, level);
         tick_into(&mut self.wet, wet);
-        let mut gains = [1.0f32; MAX_BLOCK];
-        let gains = &mut gains[..n];
-        if run_comp {
-            self.comp.gains(l, r, gains);
-        }
         for i in 0..n {
             let g = gains[i];
             let mk = level[i];
