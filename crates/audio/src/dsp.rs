@@ -383,6 +383,10 @@ pub struct SvfBank {
     out: [u8; BANK],
     /// The lanes' input, then output, frame by frame.
     buf: [[f32; BANK]; crate::engine::MAX_BLOCK],
+    /// Coefficients (`a1`, `a2`, `a3`, `k`) a lane takes from a frame on (a gliding filter's
+    /// control-rate updates, [`SvfBank::set_at`]), and per frame the lanes that take new ones.
+    coef: [[[f32; 4]; BANK]; crate::engine::MAX_BLOCK],
+    mark: [u8; crate::engine::MAX_BLOCK],
 }
 
 impl SvfBank {
@@ -395,7 +399,15 @@ impl SvfBank {
         k: [0.0; BANK],
         out: [0; BANK],
         buf: [[0.0; BANK]; crate::engine::MAX_BLOCK],
+        coef: [[[0.0; 4]; BANK]; crate::engine::MAX_BLOCK],
+        mark: [0; crate::engine::MAX_BLOCK],
     };
+
+    /// Lane `j` takes `f`'s coefficients from frame `i` of the next [`SvfBank::run`] on.
+    pub fn set_at(&mut self, j: usize, i: usize, f: &Svf) {
+        self.coef[i][j] = [f.a1, f.a2, f.a3, f.k];
+        self.mark[i] |= 1 << j;
+    }
 
     /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high), with the
     /// input `x` (at most [`crate::engine::MAX_BLOCK`] frames).
@@ -423,9 +435,25 @@ impl SvfBank {
         self.out[j] = 0;
     }
 
-    /// Runs every lane over `n` frames.
+    /// Runs every lane over `n` frames (lanes given coefficients by [`SvfBank::set_at`] change
+    /// them on those frames).
     pub fn run(&mut self, n: usize) {
-        self.run_lanes(n, 1e-15);
+        if self.mark[..n].iter().all(|&m| m == 0) {
+            self.run_lanes(0..n, 1e-15);
+            return;
+        }
+        let mut s = 0;
+        while s < n {
+            let mut m = core::mem::take(&mut self.mark[s]);
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                [self.a1[j], self.a2[j], self.a3[j], self.k[j]] = self.coef[s][j];
+                m &= m - 1;
+            }
+            let e = (s + 1..n).find(|&e| self.mark[e] != 0).unwrap_or(n);
+            self.run_lanes(s..e, 1e-15);
+            s = e;
+        }
     }
 
     /// Runs every lane over `n` frames as [`Svf::process`] alone, without flushing denormal
@@ -433,15 +461,15 @@ impl SvfBank {
     pub fn run_exact(&mut self, n: usize) {
         // No state is below 0 in magnitude. The same loop as `run` (a flag known at compile
         // time gave a loop LLVM no longer vectorized: 3.5 times the instructions).
-        self.run_lanes(n, 0.0);
+        self.run_lanes(0..n, 0.0);
     }
 
     #[inline(never)]
-    fn run_lanes(&mut self, n: usize, floor: f32) {
+    fn run_lanes(&mut self, frames: core::ops::Range<usize>, floor: f32) {
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
         let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
         let out = self.out;
-        for frame in self.buf[..n].iter_mut() {
+        for frame in self.buf[frames].iter_mut() {
             for j in 0..BANK {
                 let x = frame[j];
                 let v3 = x - ic2[j];

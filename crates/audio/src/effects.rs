@@ -699,6 +699,42 @@ impl Filter {
         }
     }
 
+    /// Whether the filter is on and not fading, and not [`Filter::steady_output`]: it glides,
+    /// each frame one [`Svf`] step with coefficients that change on some frames
+    /// ([`Filter::glide`]); the output it keeps (0 low, 1 band, 2 high).
+    pub fn glide_output(&self) -> Option<u8> {
+        if self.fade_left != 0 || self.steady_output().is_some() {
+            return None;
+        }
+        match self.mode {
+            FilterMode::Off => None,
+            FilterMode::LowPass => Some(0),
+            FilterMode::BandPass => Some(1),
+            FilterMode::HighPass => Some(2),
+        }
+    }
+
+    /// While [`Filter::glide_output`]: the glides over `n` frames from absolute frame `frame`,
+    /// the coefficients computed on the frames [`Filter::process`] computes them on; `at(i,
+    /// svf)` after each, `svf` holding the coefficients frame `i` on uses. The state is not
+    /// stepped (the caller runs the frames, e.g. in a [`crate::dsp::SvfBank`]).
+    #[inline]
+    pub fn glide(&mut self, frame: u64, n: usize, mut at: impl FnMut(usize, &Svf)) {
+        for i in 0..n {
+            let now = (self.cutoff.tick(), self.res.tick());
+            if now != self.applied
+                && (self.fresh
+                    || (frame + i as u64).is_multiple_of(GLIDE_FRAMES)
+                    || (self.cutoff.settled() && self.res.settled()))
+            {
+                self.svf.set(libm::exp2f(now.0), now.1, self.sr);
+                self.applied = now;
+                self.fresh = false;
+                at(i, &self.svf);
+            }
+        }
+    }
+
     /// The state-variable filter itself (for [`crate::dsp::SvfBank`], while steady).
     pub fn svf_mut(&mut self) -> &mut Svf {
         &mut self.svf
@@ -1420,8 +1456,9 @@ impl TrackInserts {
     }
 
     /// Drive and filter, in place, on a stretch of the track's (mono) bus starting at
-    /// absolute frame `frame`. With `defer`, a steady filter is left for the caller to run
-    /// (with others, in a [`crate::dsp::SvfBank`]): then it returns true.
+    /// absolute frame `frame`. With `defer`, a steady or gliding (not fading) filter is left
+    /// for the caller to run (with others, in a [`crate::dsp::SvfBank`], a gliding one's
+    /// coefficients from [`Filter::glide`]): then it returns true.
     pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
@@ -1441,7 +1478,8 @@ impl TrackInserts {
                 }
             }
         }
-        if defer && self.filter.steady_output().is_some() {
+        if defer && (self.filter.steady_output().is_some() || self.filter.glide_output().is_some())
+        {
             return true;
         }
         self.filter.process_block(bus, frame);
@@ -1795,6 +1833,80 @@ mod tests {
     use super::*;
 
     const SR: f32 = 48_000.0;
+
+    /// Gliding filters side by side in the bank ([`Filter::glide`], [`SvfBank::set_at`]) give
+    /// the bits of each filter on its own, in odd stretches, with glides starting and
+    /// arriving inside them, and a steady filter in the same bank.
+    #[test]
+    fn gliding_filters_in_the_bank_match_one_by_one() {
+        use crate::dsp::SvfBank;
+        let modes = [
+            FilterMode::LowPass,
+            FilterMode::BandPass,
+            FilterMode::HighPass,
+            FilterMode::LowPass,
+        ];
+        let make = || {
+            modes.map(|m| {
+                let mut f = Filter::new(SR);
+                f.reset(m, 800.0, 0.3);
+                f
+            })
+        };
+        let (mut alone, mut banked) = (make(), make());
+        let mut bank = Box::new(SvfBank::EMPTY);
+        let mut seed = 1u32;
+        let mut frame = 0u64;
+        for (round, n) in [37usize, 128, 5, 91, 128, 64, 128, 128, 77, 128]
+            .iter()
+            .enumerate()
+        {
+            // New targets for some filters (the last one stays steady).
+            for (i, (a, b)) in alone.iter_mut().zip(banked.iter_mut()).enumerate().take(3) {
+                if (round + i) % 3 == 0 {
+                    let c = 200.0 * (1 + (round * 7 + i * 3) % 20) as f32;
+                    let r = 0.1 * ((round + i) % 9) as f32;
+                    a.set(c, r);
+                    b.set(c, r);
+                }
+            }
+            let x: Vec<f32> = (0..*n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+                })
+                .collect();
+            let mut bufs: Vec<Vec<f32>> = (0..4).map(|_| x.clone()).collect();
+            for (f, b) in alone.iter_mut().zip(bufs.iter_mut()) {
+                f.process_block(b, frame);
+            }
+            for (j, f) in banked.iter_mut().enumerate() {
+                if let Some(out) = f.steady_output() {
+                    bank.load(j, f.svf_mut(), out, &x);
+                } else {
+                    let out = f.glide_output().unwrap();
+                    bank.load(j, f.svf_mut(), out, &x);
+                    f.glide(frame, *n, |i, svf| bank.set_at(j, i, svf));
+                }
+            }
+            for j in 4..crate::dsp::BANK {
+                bank.clear(j);
+            }
+            bank.run(*n);
+            for (j, f) in banked.iter_mut().enumerate() {
+                let mut y = vec![0.0; *n];
+                bank.store(j, f.svf_mut(), &mut y);
+                let same = y
+                    .iter()
+                    .zip(&bufs[j])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "filter {j}, stretch {round}");
+            }
+            frame += *n as u64;
+        }
+    }
 
     /// T30 (Schroeder backward integration, -5 to -35 dB) doubled: the RT60 of an impulse
     /// response.

@@ -384,20 +384,28 @@ pub struct Engine {
     drum_lanes: Vec<DrumLane>,
 }
 
-/// The steady filters of tracks `lanes` over `range` of their buses, in the bank.
+/// The filters of tracks `lanes` over `range` of their buses, in the bank: steady ones, and
+/// gliding ones whose coefficients change on the frames their own loop would change them
+/// (`frame` is the range's first absolute frame).
 fn run_bank(
     bank: &mut SvfBank,
     lanes: &[usize],
     inserts: &mut [TrackInserts],
     buses: &mut [[f32; MAX_BLOCK]; MAX_TRACKS],
     range: core::ops::Range<usize>,
+    frame: u64,
 ) {
     for j in 0..BANK {
         match lanes.get(j) {
             Some(&ti) => {
                 let f = &mut inserts[ti].filter;
-                let out = f.steady_output().unwrap_or(0);
-                bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                if let Some(out) = f.steady_output() {
+                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                } else {
+                    let out = f.glide_output().unwrap_or(0);
+                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                    f.glide(frame, range.len(), |i, svf| bank.set_at(j, i, svf));
+                }
             }
             None => bank.clear(j),
         }
@@ -1203,7 +1211,7 @@ impl Engine {
                     lanes[count] = ti;
                     count += 1;
                     if count == BANK {
-                        run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b);
+                        run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b, at);
                         count = 0;
                     }
                 }
@@ -1219,6 +1227,7 @@ impl Engine {
                     &mut self.inserts,
                     buses,
                     a..b,
+                    at,
                 );
             }
             self.frame = seg_end;
