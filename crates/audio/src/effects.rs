@@ -297,10 +297,25 @@ impl Reverb {
     /// before it: they are read as one run, the network runs frame by frame on the runs, and
     /// each line's writes go back as one run.
     pub fn process_block(&mut self, x: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
+        self.process_block_tap(x, out_l, out_r, &mut NoTap);
+    }
+
+    /// [`Reverb::process_block`], calling `tap.frame(j)` once per frame `j` in order in the
+    /// loop of the damping chains: another chain from frame to frame (the delay's feedback)
+    /// then runs beside them.
+    #[inline(always)]
+    fn process_block_tap(
+        &mut self,
+        x: &[f32],
+        out_l: &mut [f32],
+        out_r: &mut [f32],
+        tap: &mut impl FrameTap,
+    ) {
         let n = x.len().min(out_l.len()).min(out_r.len());
         if n > MAX_BLOCK || self.lengths.iter().any(|&len| len < n) {
             for i in 0..n {
                 (out_l[i], out_r[i]) = self.process(x[i]);
+                tap.frame(i);
             }
             return;
         }
@@ -335,6 +350,7 @@ impl Reverb {
                 lp[i] = flush(v + (lp[i] - v) * damp);
                 taps[i][j] = lp[i] * gains[i];
             }
+            tap.frame(j);
         }
         self.lp = lp;
         let mut sums = [0.0f32; MAX_BLOCK];
@@ -469,31 +485,35 @@ impl Delay {
     /// done nothing.
     fn process_block(&mut self, xl: &[f32], xr: &[f32], wl: &mut [f32], wr: &mut [f32]) -> bool {
         let n = xl.len();
+        let Some(mut run) = self.block_start(n, wl, wr) else {
+            return false;
+        };
+        for i in 0..n {
+            run.frame(i, xl[i], xr[i], wl[i], wr[i]);
+        }
+        run.finish(self, n);
+        true
+    }
+
+    /// The block path's start (`n` frames): with the time settled on a whole number of frames
+    /// at least `n`, each line's reads for the block as one run into `wl`/`wr`; then
+    /// [`DelayRun::frame`] for each frame in order and [`DelayRun::finish`].
+    fn block_start(&mut self, n: usize, wl: &mut [f32], wr: &mut [f32]) -> Option<DelayRun> {
         let f = self.frames.value();
         let whole = f as usize;
         if !self.frames.settled() || f < 1.0 || whole as f32 != f || whole < n || n > MAX_BLOCK {
-            return false;
+            return None;
         }
         self.l.read_run(whole, &mut wl[..n]);
         self.r.read_run(whole, &mut wr[..n]);
-        let mut to_l = [0.0f32; MAX_BLOCK];
-        let mut to_r = [0.0f32; MAX_BLOCK];
-        let (mut lp0, mut lp1) = self.lp;
-        for i in 0..n {
-            let (dl, dr) = (wl[i], wr[i]);
-            lp0 = flush(dl + (lp0 - dl) * self.tone);
-            lp1 = flush(dr + (lp1 - dr) * self.tone);
-            let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
-            (to_l[i], to_r[i]) = if self.ping_pong {
-                (0.5 * (xl[i] + xr[i]) + fr, fl)
-            } else {
-                (xl[i] + fl, xr[i] + fr)
-            };
-        }
-        self.lp = (lp0, lp1);
-        self.l.write_run(&to_l[..n]);
-        self.r.write_run(&to_r[..n]);
-        true
+        Some(DelayRun {
+            lp: self.lp,
+            tone: self.tone,
+            feedback: self.feedback,
+            ping_pong: self.ping_pong,
+            to_l: [0.0; MAX_BLOCK],
+            to_r: [0.0; MAX_BLOCK],
+        })
     }
 
     /// Jumps to the time last set (no glide: nothing is sounding yet).
@@ -506,6 +526,72 @@ impl Delay {
         self.l.clear();
         self.r.clear();
         self.lp = (0.0, 0.0);
+    }
+}
+
+/// Work run frame by frame inside another effect's loop ([`Reverb::process_block_tap`]).
+trait FrameTap {
+    fn frame(&mut self, j: usize);
+}
+
+/// Nothing beside.
+struct NoTap;
+
+impl FrameTap for NoTap {
+    #[inline(always)]
+    fn frame(&mut self, _: usize) {}
+}
+
+/// The delay's block path beside the reverb: its run, the delay's input (`xl`, `xr`) and its
+/// lines' outputs (`dl`, `dr`) for the block.
+struct DelayTap<'a> {
+    run: &'a mut DelayRun,
+    xl: &'a [f32],
+    xr: &'a [f32],
+    dl: &'a [f32],
+    dr: &'a [f32],
+}
+
+impl FrameTap for DelayTap<'_> {
+    #[inline(always)]
+    fn frame(&mut self, j: usize) {
+        self.run
+            .frame(j, self.xl[j], self.xr[j], self.dl[j], self.dr[j]);
+    }
+}
+
+/// A block of the delay's block path under way ([`Delay::block_start`]): the loop's low-pass
+/// and feedback frame by frame, the lines' writes kept for the end.
+struct DelayRun {
+    lp: (f32, f32),
+    tone: f32,
+    feedback: f32,
+    ping_pong: bool,
+    to_l: [f32; MAX_BLOCK],
+    to_r: [f32; MAX_BLOCK],
+}
+
+impl DelayRun {
+    /// Frame `i`: the input `xl`/`xr`, the lines' outputs `dl`/`dr` (read at the start).
+    #[inline(always)]
+    fn frame(&mut self, i: usize, xl: f32, xr: f32, dl: f32, dr: f32) {
+        let (lp0, lp1) = self.lp;
+        let lp0 = flush(dl + (lp0 - dl) * self.tone);
+        let lp1 = flush(dr + (lp1 - dr) * self.tone);
+        self.lp = (lp0, lp1);
+        let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
+        (self.to_l[i], self.to_r[i]) = if self.ping_pong {
+            (0.5 * (xl + xr) + fr, fl)
+        } else {
+            (xl + fl, xr + fr)
+        };
+    }
+
+    /// The block's writes into the lines, and the low-pass's state back.
+    fn finish(self, d: &mut Delay, n: usize) {
+        d.lp = self.lp;
+        d.l.write_run(&self.to_l[..n]);
+        d.r.write_run(&self.to_r[..n]);
     }
 }
 
@@ -1713,8 +1799,32 @@ impl MasterChain {
         // A level's glide, frame by frame (it depends on nothing the signal does).
         let mut level = [0.0f32; MAX_BLOCK];
         let level = &mut level[..n];
-        if run_reverb {
+        let mut wet_l = [0.0f32; MAX_BLOCK];
+        let mut wet_r = [0.0f32; MAX_BLOCK];
+        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
+        // With both on, the delay's block path (its feedback a chain from frame to frame) runs
+        // in the reverb's loop of damping chains.
+        let mut delay_done = false;
+        let delay_run = if run_reverb && run_delay && tempo_switch.is_none_or(|(at, _)| at >= n) {
+            self.delay.block_start(n, wet_l, wet_r)
+        } else {
+            None
+        };
+        if let Some(mut run) = delay_run {
+            let mut tap = DelayTap {
+                run: &mut run,
+                xl: &del_l[..n],
+                xr: &del_r[..n],
+                dl: wet_l,
+                dr: wet_r,
+            };
+            self.reverb.process_block_tap(&rev[..n], l, r, &mut tap);
+            run.finish(&mut self.delay, n);
+            delay_done = true;
+        } else if run_reverb {
             self.reverb.process_block(&rev[..n], l, r);
+        }
+        if run_reverb {
             tick_into(&mut self.reverb_mix, level);
             for i in 0..n {
                 let rm = level[i];
@@ -1726,14 +1836,12 @@ impl MasterChain {
             r.copy_from_slice(&right[..n]);
             tick_n(&mut self.reverb_mix, n);
         }
-        let mut wet_l = [0.0f32; MAX_BLOCK];
-        let mut wet_r = [0.0f32; MAX_BLOCK];
-        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
-        if run_delay
-            && tempo_switch.is_none_or(|(at, _)| at >= n)
-            && self
-                .delay
-                .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r)
+        if delay_done
+            || (run_delay
+                && tempo_switch.is_none_or(|(at, _)| at >= n)
+                && self
+                    .delay
+                    .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r))
         {
             tick_into(&mut self.delay_mix, level);
             for i in 0..n {
