@@ -1314,6 +1314,24 @@ impl Engine {
             &self.send_del[1][..n],
             self.tempo_switch,
         );
+        // The limiter's gain is a chain from frame to frame. Recovering towards 1 it stops
+        // moving once a step is below rounding (a fixed point just under 1, where it sits
+        // most of the time); there, while no frame needs less, every frame's gain is that same
+        // value: the frames are independent and run several at once (the same bits).
+        let g0 = self.limiter + (1.0 - self.limiter) * self.limiter_release;
+        if g0 == self.limiter {
+            let over = (0..n).fold(false, |a, i| {
+                let (l, r) = (left[i] * MASTER_GAIN, right[i] * MASTER_GAIN);
+                a | (l.abs().max(r.abs()) * g0 > CEILING)
+            });
+            if !over {
+                for (l, r) in left[..n].iter_mut().zip(right[..n].iter_mut()) {
+                    *l = (*l * MASTER_GAIN * g0).clamp(-CEILING, CEILING);
+                    *r = (*r * MASTER_GAIN * g0).clamp(-CEILING, CEILING);
+                }
+                return;
+            }
+        }
         for i in 0..n {
             let l = left[i] * MASTER_GAIN;
             let r = right[i] * MASTER_GAIN;
