@@ -499,34 +499,10 @@ impl Voice {
                     l.x[f] = v.noise.sample();
                 }
                 Drum::Clap => {
-                    let ms = t as f32 * 1000.0 / sr;
-                    let burst = if ms < 30.0 {
-                        let within = ms % 10.0;
-                        libm::expf(-within / 2.0)
-                    } else {
-                        0.0
-                    };
-                    l.p0[f] = burst.max(amp * 0.7);
+                    l.p0[f] = clap_burst(t, sr).max(amp * 0.7);
                     l.x[f] = v.noise.sample();
                 }
-                Drum::HatClosed | Drum::HatOpen => {
-                    const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
-                    let base = 330.0 * v.freq / sr;
-                    let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
-                    let mut ph: [f32; 8] = core::array::from_fn(|i| v.ph[i].0);
-                    let p = advance_lanes(&mut ph, &inc);
-                    for (q, p) in v.ph.iter_mut().zip(ph) {
-                        q.0 = p;
-                    }
-                    // The sum of the six ±1s, from how many are +1: a small whole number, exact
-                    // either way (and +0.0 for none, as the sum gives).
-                    let mut up = 0i32;
-                    for q in &p[..6] {
-                        up += (*q < 0.5) as i32;
-                    }
-                    let m = (2 * up - 6) as f32;
-                    l.x[f] = m * 0.2;
-                }
+                Drum::HatClosed | Drum::HatOpen => l.x[f] = v.hat_cluster() * 0.2,
                 Drum::TomLow | Drum::TomMid | Drum::TomHigh => {
                     let fr = v.freq * (1.0 + 0.6 * aux);
                     l.p0[f] = v.ph[0].advance(fr / sr);
@@ -1308,6 +1284,28 @@ impl Voice {
         *self = v;
     }
 
+    /// One frame of the hats' six detuned squares (the classic metallic cluster), summed. They
+    /// go straight into a 6.5-9 kHz band, so plain squares do: band-limiting them changes
+    /// nothing audible. Side by side in lanes (two of eight idle); the sum of the six ±1s comes
+    /// from how many are +1: a small whole number, exact in any order (+0.0 for none, as a sum
+    /// gives).
+    #[inline(always)]
+    fn hat_cluster(&mut self) -> f32 {
+        const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
+        let base = 330.0 * self.freq / self.sr;
+        let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
+        let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
+        let p = advance_lanes(&mut ph, &inc);
+        for (q, p) in self.ph.iter_mut().zip(ph) {
+            q.0 = p;
+        }
+        let mut up = 0i32;
+        for q in &p[..6] {
+            up += (*q < 0.5) as i32;
+        }
+        (2 * up - 6) as f32
+    }
+
     #[inline(always)]
     fn next_drum(&mut self, d: Drum) -> f32 {
         let sr = self.sr;
@@ -1344,32 +1342,12 @@ impl Voice {
                 tone * aux + n * amp * 1.6
             }
             Drum::Clap => {
-                // Three quick bursts, then a tail.
-                let ms = t as f32 * 1000.0 / sr;
-                let burst = if ms < 30.0 {
-                    let within = ms % 10.0;
-                    libm::expf(-within / 2.0)
-                } else {
-                    0.0
-                };
-                let env = burst.max(amp * 0.7);
+                let env = clap_burst(t, sr).max(amp * 0.7);
                 let b = self.f1.process(self.noise.sample()).band;
                 self.f2.process(b).band * env * 3.0
             }
             Drum::HatClosed | Drum::HatOpen => {
-                // Six detuned squares (the classic metallic cluster). They go straight into a
-                // 6.5-9 kHz band, so plain squares do: band-limiting them changes nothing audible.
-                // Side by side in lanes (two of eight idle); a sum of ±1s is exact in any order.
-                const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
-                let base = 330.0 * self.freq / sr;
-                let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
-                let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
-                let p = advance_lanes(&mut ph, &inc);
-                for (q, p) in self.ph.iter_mut().zip(ph) {
-                    q.0 = p;
-                }
-                let sq: [f32; 8] = core::array::from_fn(|i| if p[i] < 0.5 { 1.0 } else { -1.0 });
-                let m = (sq[0] + sq[1]) + (sq[2] + sq[3]) + (sq[4] + sq[5]);
+                let m = self.hat_cluster();
                 let b = self.f1.process(m * 0.2).band;
                 self.f2.process(b).high * amp * 3.2
             }
@@ -1467,6 +1445,18 @@ impl Voice {
             self.active = false;
         }
         y * env
+    }
+}
+
+/// The clap's three quick bursts (every 10 ms for 30 ms), `t` frames after its trigger; its
+/// tail follows the amplitude envelope.
+#[inline(always)]
+fn clap_burst(t: u32, sr: f32) -> f32 {
+    let ms = t as f32 * 1000.0 / sr;
+    if ms < 30.0 {
+        libm::expf(-(ms % 10.0) / 2.0)
+    } else {
+        0.0
     }
 }
 
