@@ -22,10 +22,9 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
-
-use std::process::Command;
 
 use crate::{cargo, ensure_wasm_target, fail, must, run, rustup_home, step};
 
@@ -268,8 +267,8 @@ pub fn build_wasm(profile: &str, package: &str, artifact: &str) -> String {
 pub const APP_TOOLCHAIN: &str = "nightly-2026-05-20";
 
 /// The bin folder of [`APP_TOOLCHAIN`], installed with rustup (with `rust-src`, from which
-/// `-Zbuild-std` compiles the standard library for wasm32) when it is not there yet. It is called by path,
-/// so a PATH without rustup's proxies still builds once the toolchain is installed.
+/// `-Zbuild-std` compiles the standard library for wasm32) when it is not there yet. It is
+/// called by path, so a PATH without rustup's proxies still builds once it is installed.
 fn app_toolchain() -> PathBuf {
     let home = rustup_home();
     let vv = Command::new("rustc")
