@@ -404,7 +404,7 @@ pub fn must(cmd: &mut Command, what: &str) {
             let program = cmd.get_program().to_string_lossy().into_owned();
             let hint = match program.as_str() {
                 "node" | "npm" | "npx" => "install Node.js 20 or newer (https://nodejs.org) and make sure it is on PATH",
-                "rustup" => "install Rust with rustup (https://rustup.rs), or add the target yourself: rustup target add wasm32-unknown-unknown",
+                "rustup" => "install Rust with rustup (https://rustup.rs), or run the rustup command above yourself",
                 "apt-get" => "install Chromium with your system's package manager and set CHROMIUM to its path",
                 _ => "install it, or put it on PATH",
             };
