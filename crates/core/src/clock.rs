@@ -176,6 +176,99 @@ impl ClockEstimator {
     }
 }
 
+/// Where the audio output is, from the browser's `getOutputTimestamp()` readings: the output's
+/// lag (performance ms minus context ms, output latency included) that maps the engine's frames
+/// to the moment they are heard.
+///
+/// One reading is not trustworthy on a busy machine: the browser stamps a reading when its audio
+/// callback runs, and a callback that runs late makes that one reading's lag late by as much,
+/// though nothing was heard later. Acting on it moves the schedule twice (there and back), which
+/// players hear as two steps out of time. So the lag is the median of recent readings, and a
+/// change of the lag (the output stalled or dropped audio, so everything after is heard earlier
+/// or later) counts only once [`Self::CONFIRM`] readings in a row agree on it.
+#[derive(Clone, Debug, Default)]
+pub struct OutputClock {
+    /// The current segment's lags (ms), newest last, at most [`Self::KEEP`].
+    lags: VecDeque<f64>,
+    /// Readings off the current lag, newest last: a jump if [`Self::CONFIRM`] of them agree.
+    candidates: Vec<f64>,
+    /// The last reading taken, to skip a repeat (no audio callback since).
+    last: Option<(f64, f64)>,
+    /// The lag moved since [`Self::take_jump`] was last asked.
+    jumped: bool,
+}
+
+impl OutputClock {
+    /// Readings whose median is the lag (about a third of a second when read every 25 ms): few
+    /// enough to follow the audio clock's slow drift, many enough that a burst of late readings
+    /// cannot move it.
+    pub const KEEP: usize = 15;
+    /// A reading further than this (ms) from the lag is not the same output position: a late
+    /// reading, or the start of a jump.
+    pub const JUMP_MS: f64 = 2.0;
+    /// Readings in a row, within [`Self::JUMP_MS`] of each other and off the lag, that make a jump.
+    pub const CONFIRM: usize = 3;
+
+    /// Takes one `getOutputTimestamp()` reading (context seconds, performance ms); true if it
+    /// confirmed a jump of the lag.
+    pub fn read(&mut self, context_s: f64, performance_ms: f64) -> bool {
+        if !(context_s.is_finite() && performance_ms.is_finite())
+            || self.last == Some((context_s, performance_ms))
+        {
+            return false;
+        }
+        self.last = Some((context_s, performance_ms));
+        let lag = performance_ms - context_s * 1000.0;
+        let Some(current) = self.lag() else {
+            self.lags.push_back(lag);
+            return false;
+        };
+        if (lag - current).abs() <= Self::JUMP_MS {
+            self.candidates.clear();
+            self.lags.push_back(lag);
+            if self.lags.len() > Self::KEEP {
+                self.lags.pop_front();
+            }
+            return false;
+        }
+        // Off the lag: late, or a new lag. Candidates that disagree with this one are dropped.
+        self.candidates.retain(|c| (c - lag).abs() <= Self::JUMP_MS);
+        self.candidates.push(lag);
+        if self.candidates.len() < Self::CONFIRM {
+            return false;
+        }
+        self.lags = self.candidates.drain(..).collect();
+        self.jumped = true;
+        true
+    }
+
+    /// Readings taken in the current segment (since the first, or since the last jump).
+    pub fn readings(&self) -> usize {
+        self.lags.len()
+    }
+
+    /// The output's lag (ms): performance time at which context time 0 would be heard. None
+    /// before the first reading.
+    pub fn lag(&self) -> Option<f64> {
+        if self.lags.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = self.lags.iter().copied().collect();
+        sorted::sort_by(&mut v, f64::total_cmp);
+        let n = v.len();
+        Some(if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        })
+    }
+
+    /// Whether the lag jumped since the last call (and forgets it).
+    pub fn take_jump(&mut self) -> bool {
+        std::mem::take(&mut self.jumped)
+    }
+}
+
 /// How far ahead of the server's clock a shared transport change (play, stop, a new tempo) is
 /// anchored, so that it reaches every player before it is due: the base lead, or more when a
 /// player's round trip needs it (its one-way delay, its jitter and its scheduling, generously
@@ -347,5 +440,62 @@ mod tests {
             assert!((steps_per_ms(t) * step_ms(t) - 1.0).abs() < 1e-12);
         }
         assert_eq!(step_ms(120), 125.0);
+    }
+
+    /// Readings every 25 ms of an output heard `lag` ms after its context time.
+    fn feed(c: &mut OutputClock, from_ms: f64, n: usize, lag: impl Fn(usize) -> f64) {
+        for i in 0..n {
+            let ctx_s = (from_ms + i as f64 * 25.0) / 1000.0;
+            c.read(ctx_s, ctx_s * 1000.0 + lag(i));
+        }
+    }
+
+    #[test]
+    fn output_clock_ignores_late_readings() {
+        let mut c = OutputClock::default();
+        assert_eq!(c.lag(), None);
+        feed(&mut c, 0.0, 20, |_| 40.0);
+        assert_eq!(c.lag(), Some(40.0));
+        // Late callbacks: single readings, and two in a row, up to 30 ms late.
+        feed(&mut c, 500.0, 12, |i| match i {
+            3 => 70.0,
+            6 | 7 => 45.0,
+            9 => 43.0,
+            _ => 40.0,
+        });
+        assert_eq!(c.lag(), Some(40.0));
+        assert!(!c.take_jump(), "no jump from late readings");
+        // A repeated reading (no callback since) counts once.
+        let mut c = OutputClock::default();
+        c.read(2.0, 2040.0);
+        c.read(2.0, 2040.0);
+        assert_eq!(c.readings(), 1);
+    }
+
+    #[test]
+    fn output_clock_follows_a_jump_once_confirmed() {
+        let mut c = OutputClock::default();
+        feed(&mut c, 0.0, 20, |_| 40.0);
+        // The output stalled: everything from now on is heard 90 ms later.
+        feed(&mut c, 500.0, 2, |_| 130.0);
+        assert_eq!(c.lag(), Some(40.0), "two readings do not make a jump");
+        assert!(c.read(0.575, 575.0 + 130.1), "the third confirms it");
+        assert_eq!(c.lag(), Some(130.0));
+        assert!(c.take_jump());
+        assert!(!c.take_jump(), "told once");
+        // Dropped audio: heard earlier by 10 ms, with a late reading in between.
+        feed(&mut c, 600.0, 5, |i| if i == 1 { 150.0 } else { 120.0 });
+        assert_eq!(c.lag(), Some(120.0));
+        assert!(c.take_jump());
+    }
+
+    #[test]
+    fn output_clock_follows_drift() {
+        let mut c = OutputClock::default();
+        // 50 ppm of drift over a minute: 3 ms, in steps far below the jump threshold.
+        feed(&mut c, 0.0, 2400, |i| 40.0 + i as f64 * 25.0 * 50e-6);
+        let lag = c.lag().unwrap();
+        assert!((lag - 43.0).abs() < 0.05, "{lag}");
+        assert!(!c.take_jump());
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use keyboardia_audio::control;
 use keyboardia_audio::offline::pattern_from_session_with;
+use keyboardia_core::clock::OutputClock;
 use keyboardia_core::model::{SessionState, Transport};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,9 +23,9 @@ struct Audio {
     samples: HashMap<String, Option<u8>>,
     /// The last transport sent: (its anchor frame, the transport itself).
     last: Option<(f64, Transport)>,
-    /// The output's latency as `getOutputTimestamp()` last showed it (performance ms minus
-    /// context ms): a sudden change means the output stalled and everything is heard later.
-    output_lag: Option<f64>,
+    /// Where the output is: the lag from context time to heard performance time, from recent
+    /// `getOutputTimestamp()` readings (see [`read_output`]).
+    output: OutputClock,
     /// Taps the master output for the level meter (not connected onwards).
     meter: Option<web_sys::AnalyserNode>,
     /// The master effects last sent (none yet: the first are sent settling, so a player who
@@ -177,9 +178,13 @@ pub async fn start() -> Result<(), JsValue> {
     });
     // Nothing is scheduled until the context reports where its output really is: before the
     // first rendered quantum, getOutputTimestamp() has no reading, and guessing the output
-    // latency put a late joiner 10 ms off.
+    // latency put a late joiner 10 ms off. A few readings, so one late one does not decide.
+    let mut output = OutputClock::default();
     for _ in 0..100 {
-        if output_timestamp(&ctx).is_some() {
+        if let Some((ctx_t, perf_t)) = output_timestamp(&ctx) {
+            output.read(ctx_t, perf_t);
+        }
+        if output.readings() >= OutputClock::CONFIRM {
             break;
         }
         sleep_ms(10).await;
@@ -192,7 +197,7 @@ pub async fn start() -> Result<(), JsValue> {
             sample_rate,
             samples: HashMap::new(),
             last: None,
-            output_lag: None,
+            output,
             meter,
             fx_sent: None,
         })
@@ -402,9 +407,15 @@ fn output_timestamp(ctx: &AudioContext) -> Option<(f64, f64)> {
     (perf_t > 0.0).then_some((ctx_t, perf_t))
 }
 
-/// A change of the output's latency beyond this (ms) between two mappings is the output
-/// jumping (a stall), not measurement noise (`getOutputTimestamp()` moves by about 0.1 ms).
-const OUTPUT_JUMP_MS: f64 = 2.0;
+/// Reads where the output is (called every 25 ms while the page is open); true if the output
+/// jumped (it stalled or dropped audio), so the schedule should be re-mapped now.
+pub fn read_output() -> bool {
+    AUDIO.with(|a| {
+        let mut a = a.borrow_mut();
+        let Some(a) = a.as_mut() else { return false };
+        output_timestamp(&a.ctx).is_some_and(|(ctx_t, perf_t)| a.output.read(ctx_t, perf_t))
+    })
+}
 
 /// Corrections smaller than this (s) are noise, not drift: left alone.
 const CORRECTION_FLOOR_S: f64 = 0.00015;
@@ -428,8 +439,8 @@ pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
 }
 
 /// Maps the shared transport (server time) to the engine's frames and sends it. Called when
-/// the transport or the clock estimate changes, and four times a second while running, because the
-/// audio clock drifts from the system clock. A new transport is sent as such; the same
+/// the transport or the clock estimate changes, four times a second while running (the audio
+/// clock drifts from the system clock), and as soon as the output jumped. A new transport is sent as such; the same
 /// transport mapped to a slightly different frame (a better clock estimate, drift) is sent as
 /// an anchor correction, which the engine slews to instead of jumping.
 pub fn set_transport(tr: Transport, offset: Option<f64>) {
@@ -437,13 +448,12 @@ pub fn set_transport(tr: Transport, offset: Option<f64>) {
     let Some(offset) = offset else { return };
     let msg = AUDIO.with(|a| {
         a.borrow_mut().as_mut().and_then(|a| {
-            let (ctx_t, perf_t) = output_timestamp(&a.ctx)?;
-            let frame = (ctx_t + (tr.anchor_time - offset - perf_t) / 1000.0) * a.sample_rate;
-            let lag = perf_t - ctx_t * 1000.0;
-            let output_jumped = a
-                .output_lag
-                .is_some_and(|l| (l - lag).abs() > OUTPUT_JUMP_MS);
-            a.output_lag = Some(lag);
+            if let Some((ctx_t, perf_t)) = output_timestamp(&a.ctx) {
+                a.output.read(ctx_t, perf_t);
+            }
+            let lag = a.output.lag()?;
+            let frame = (tr.anchor_time - offset - lag) / 1000.0 * a.sample_rate;
+            let output_jumped = a.output.take_jump();
             match a.last {
                 Some((f, t)) if t == tr => {
                     // Within the readings' own noise (getOutputTimestamp() is on a 0.1 ms

@@ -133,16 +133,21 @@ pub(crate) fn SessionPage(id: String) -> impl IntoView {
             }
         }
     });
-    // The transport follows the session, the clock estimate, and (four times a second) the
-    // audio clock's drift against the system clock and any jump of the output.
+    // The transport follows the session, the clock estimate, (four times a second) the audio
+    // clock's drift against the system clock, and at once a jump of the output. Where the output
+    // is, is read every 25 ms: one reading can be late on a busy machine, so it takes several.
     let retime = RwSignal::new(0u32);
+    let mut ticks = 0u32;
     let retime_tick = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
-        retime.update(|n| *n = n.wrapping_add(1));
+        ticks = ticks.wrapping_add(1);
+        if audio::read_output() || ticks.is_multiple_of(10) {
+            retime.update(|n| *n = n.wrapping_add(1));
+        }
     });
     if let Some(w) = web_sys::window() {
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
             retime_tick.as_ref().unchecked_ref(),
-            250,
+            25,
         );
     }
     retime_tick.forget();
