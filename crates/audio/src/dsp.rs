@@ -95,18 +95,24 @@ pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32;
 }
 
 /// [`poly_blep`] of every lane: zero unless a lane is near a wrap, which is rare, and then the
-/// same branches lane by lane (so the same bits, and no division on most frames).
+/// same branches for the lanes near one only (so the same bits, and no division on most
+/// frames: with eight voices' oscillators side by side, some lane is near a wrap on most
+/// frames, but only one or two of them).
 #[inline(always)]
 fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N]) -> [f32; N] {
-    // Near a wrap in some lane: lane masks, OR-ed together (both vectorize).
+    // Near a wrap: one bit per lane (the comparisons vectorize).
     let mut near = [0u32; N];
     for j in 0..N {
-        near[j] = (t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32;
+        near[j] = ((t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32) << j;
     }
-    if near.iter().fold(0, |a, b| a | b) == 0 {
-        return [0.0; N];
+    let mut mask = near.iter().fold(0, |a, b| a | b);
+    let mut b = [0.0; N];
+    while mask != 0 {
+        let j = mask.trailing_zeros() as usize;
+        b[j] = poly_blep(t[j], dt[j]);
+        mask &= mask - 1;
     }
-    core::array::from_fn(|j| poly_blep(t[j], dt[j]))
+    b
 }
 
 /// [`saw`] of every lane (the same bits).
@@ -171,15 +177,61 @@ pub fn peak_abs(x: &[f32]) -> f32 {
     m.iter().fold(0.0, |p, v| if *v > p { *v } else { p })
 }
 
-/// floor(x), inline (libm's is a call), for |x| well inside the i32 range.
+/// floor(x), inline (libm's is a call), for |x| below 2^23 (every fraction of a float below
+/// 2^23 is exact). Rounds |x| to a whole number by adding and taking away 2^23 (exact there),
+/// puts the sign back, and steps down one when that went above `x`: plain arithmetic and
+/// selects, so a loop of these vectorizes (a conversion through `i32` did not: it saturates).
+/// floor has one right answer, so this gives the bits any exact floor gives (but for -0.0,
+/// which gives -0.0 here).
 #[inline]
 pub fn floor(x: f32) -> f32 {
-    let i = x as i32 as f32;
-    if i > x {
-        i - 1.0
+    const BIG: f32 = 8_388_608.0; // 2^23
+    let r = ((x.abs() + BIG) - BIG).copysign(x);
+    if r > x {
+        r - 1.0
     } else {
-        i
+        r
     }
+}
+
+/// log2(x) for a positive, normal `x`, in plain arithmetic (relative error about 1e-7, like
+/// libm's): the exponent from the bits, the mantissa folded into [0.707, 1.414) and its
+/// logarithm from the series of atanh((m - 1) / (m + 1)). Selects, no calls, so a loop of these
+/// vectorizes; bit-identical natively and in wasm.
+#[inline(always)]
+pub fn log2_approx(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > core::f32::consts::SQRT_2;
+    let m = if big { m * 0.5 } else { m };
+    let e = e as f32 + if big { 1.0 } else { 0.0 };
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    // 2 / ln 2 * (t + t^3/3 + t^5/5 + t^7/7 + t^9/9); |t| < 0.172.
+    let s = t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0)))));
+    e + s * (2.0 / core::f32::consts::LN_2)
+}
+
+/// 2^y for y in [-126, 127] (below: 2^-126), in plain arithmetic (relative error about 2e-7):
+/// the nearest whole power from the bits, times a polynomial of the rest (within ±1/2).
+/// Selects, no calls, so a loop of these vectorizes; bit-identical natively and in wasm.
+#[inline(always)]
+pub fn exp2_approx(y: f32) -> f32 {
+    let y = if y < -126.0 { -126.0 } else { y };
+    let i = floor(y + 0.5);
+    let f = y - i;
+    // e^(f ln 2), Taylor to the 7th power: the next term is below 2e-9 for |f| <= 1/2.
+    let z = f * core::f32::consts::LN_2;
+    let p = 1.0
+        + z * (1.0
+            + z * (1.0 / 2.0
+                + z * (1.0 / 6.0
+                    + z * (1.0 / 24.0
+                        + z * (1.0 / 120.0 + z * (1.0 / 720.0 + z * (1.0 / 5040.0)))))));
+    // 2^i from the bits: i + 127 is the low bits of i + 127 + 2^23 (a whole number below 2^23).
+    let k = (i + (127.0 + 8_388_608.0)).to_bits() & 0x007f_ffff;
+    p * f32::from_bits(k << 23)
 }
 
 /// A smooth saturator close to tanh (exact at 0, reaches ±1 at ±3 and stays there).
@@ -331,6 +383,10 @@ pub struct SvfBank {
     out: [u8; BANK],
     /// The lanes' input, then output, frame by frame.
     buf: [[f32; BANK]; crate::engine::MAX_BLOCK],
+    /// Coefficients (`a1`, `a2`, `a3`, `k`) a lane takes from a frame on (a gliding filter's
+    /// control-rate updates, [`SvfBank::set_at`]), and per frame the lanes that take new ones.
+    coef: [[[f32; 4]; BANK]; crate::engine::MAX_BLOCK],
+    mark: [u8; crate::engine::MAX_BLOCK],
 }
 
 impl SvfBank {
@@ -343,7 +399,15 @@ impl SvfBank {
         k: [0.0; BANK],
         out: [0; BANK],
         buf: [[0.0; BANK]; crate::engine::MAX_BLOCK],
+        coef: [[[0.0; 4]; BANK]; crate::engine::MAX_BLOCK],
+        mark: [0; crate::engine::MAX_BLOCK],
     };
+
+    /// Lane `j` takes `f`'s coefficients from frame `i` of the next [`SvfBank::run`] on.
+    pub fn set_at(&mut self, j: usize, i: usize, f: &Svf) {
+        self.coef[i][j] = [f.a1, f.a2, f.a3, f.k];
+        self.mark[i] |= 1 << j;
+    }
 
     /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high), with the
     /// input `x` (at most [`crate::engine::MAX_BLOCK`] frames).
@@ -371,12 +435,41 @@ impl SvfBank {
         self.out[j] = 0;
     }
 
-    /// Runs every lane over `n` frames.
+    /// Runs every lane over `n` frames (lanes given coefficients by [`SvfBank::set_at`] change
+    /// them on those frames).
     pub fn run(&mut self, n: usize) {
+        if self.mark[..n].iter().all(|&m| m == 0) {
+            self.run_lanes(0..n, 1e-15);
+            return;
+        }
+        let mut s = 0;
+        while s < n {
+            let mut m = core::mem::take(&mut self.mark[s]);
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                [self.a1[j], self.a2[j], self.a3[j], self.k[j]] = self.coef[s][j];
+                m &= m - 1;
+            }
+            let e = (s + 1..n).find(|&e| self.mark[e] != 0).unwrap_or(n);
+            self.run_lanes(s..e, 1e-15);
+            s = e;
+        }
+    }
+
+    /// Runs every lane over `n` frames as [`Svf::process`] alone, without flushing denormal
+    /// states: the drum voices' filters (their voices end at -60 dB, long before).
+    pub fn run_exact(&mut self, n: usize) {
+        // No state is below 0 in magnitude. The same loop as `run` (a flag known at compile
+        // time gave a loop LLVM no longer vectorized: 3.5 times the instructions).
+        self.run_lanes(0..n, 0.0);
+    }
+
+    #[inline(never)]
+    fn run_lanes(&mut self, frames: core::ops::Range<usize>, floor: f32) {
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
         let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
         let out = self.out;
-        for frame in self.buf[..n].iter_mut() {
+        for frame in self.buf[frames].iter_mut() {
             for j in 0..BANK {
                 let x = frame[j];
                 let v3 = x - ic2[j];
@@ -384,8 +477,8 @@ impl SvfBank {
                 let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
                 let n1 = 2.0 * v1 - ic1[j];
                 let n2 = 2.0 * v2 - ic2[j];
-                ic1[j] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
-                ic2[j] = if n2.abs() < 1e-15 { 0.0 } else { n2 };
+                ic1[j] = if n1.abs() < floor { 0.0 } else { n1 };
+                ic2[j] = if n2.abs() < floor { 0.0 } else { n2 };
                 let high = x - k[j] * v1 - v2;
                 frame[j] = match out[j] {
                     0 => v2,
@@ -561,6 +654,50 @@ mod tests {
                 assert_eq!(p[j].to_bits(), b[j].advance(inc[j]).to_bits());
             }
         }
+    }
+
+    #[test]
+    fn floor_is_exact() {
+        let mut n = Noise::new(11);
+        let mut xs: Vec<f32> = (0..100_000).map(|_| n.sample() * 3.0).collect();
+        xs.extend([
+            0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.999_999_9,
+            -0.000_001,
+            4e6,
+        ]);
+        for x in xs {
+            assert_eq!(floor(x), libm::floorf(x), "{x}");
+        }
+    }
+
+    #[test]
+    fn log2_and_exp2_approximations_are_close() {
+        let mut worst: f32 = 0.0;
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            let err = (log2_approx(x) - libm::log2f(x)).abs() / libm::log2f(x).abs().max(1.0);
+            worst = worst.max(err);
+            x *= 1.000_37;
+        }
+        assert!(worst < 3e-7, "log2: worst {worst}");
+        let mut worst: f32 = 0.0;
+        let mut y = -125.0f32;
+        while y < 127.0 {
+            let want = libm::exp2f(y);
+            worst = worst.max((exp2_approx(y) - want).abs() / want);
+            y += 0.000_731;
+        }
+        assert!(worst < 3e-7, "exp2: worst {worst}");
+        assert_eq!(exp2_approx(0.0), 1.0);
+        assert_eq!(exp2_approx(-1000.0), libm::exp2f(-126.0));
     }
 
     #[test]

@@ -297,10 +297,25 @@ impl Reverb {
     /// before it: they are read as one run, the network runs frame by frame on the runs, and
     /// each line's writes go back as one run.
     pub fn process_block(&mut self, x: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
+        self.process_block_tap(x, out_l, out_r, &mut NoTap);
+    }
+
+    /// [`Reverb::process_block`], calling `tap.frame(j)` once per frame `j` in order in the
+    /// loop of the damping chains: another chain from frame to frame (the delay's feedback)
+    /// then runs beside them.
+    #[inline(always)]
+    fn process_block_tap(
+        &mut self,
+        x: &[f32],
+        out_l: &mut [f32],
+        out_r: &mut [f32],
+        tap: &mut impl FrameTap,
+    ) {
         let n = x.len().min(out_l.len()).min(out_r.len());
         if n > MAX_BLOCK || self.lengths.iter().any(|&len| len < n) {
             for i in 0..n {
                 (out_l[i], out_r[i]) = self.process(x[i]);
+                tap.frame(i);
             }
             return;
         }
@@ -320,21 +335,42 @@ impl Reverb {
                 *input = self.pre.read(self.predelay);
             }
         }
-        let (taps, feed) = (&*self.taps, &mut *self.feed);
+        // Only the damping is a chain from frame to frame (and no line's output for this block
+        // depends on its input for this block): first the eight damping chains side by side,
+        // each line's output replacing its tap; then the mixing, the feedback and the outputs
+        // frame-wise over the whole block, which vectorizes across frames. The same operations
+        // in the same order per frame as [`Reverb::process`].
+        let (taps, feed) = (&mut *self.taps, &mut *self.feed);
+        let (damp, gains) = (self.damp, self.gains);
+        let mut lp = self.lp;
+        #[allow(clippy::needless_range_loop)] // eight chains side by side, frame by frame
         for j in 0..n {
-            let input = inputs[j];
-            let mut out = [0.0f32; 8];
-            for (i, o) in out.iter_mut().enumerate() {
+            for i in 0..8 {
                 let v = taps[i][j];
-                self.lp[i] = flush(v + (self.lp[i] - v) * self.damp);
-                *o = self.lp[i] * self.gains[i];
+                lp[i] = flush(v + (lp[i] - v) * damp);
+                taps[i][j] = lp[i] * gains[i];
             }
-            let sum: f32 = out.iter().sum::<f32>() * (2.0 / 8.0);
-            for (f, o) in feed.iter_mut().zip(out) {
-                f[j] = flush(o - sum + input);
+            tap.frame(j);
+        }
+        self.lp = lp;
+        let mut sums = [0.0f32; MAX_BLOCK];
+        for (j, s) in sums[..n].iter_mut().enumerate() {
+            let out: [f32; 8] = core::array::from_fn(|i| taps[i][j]);
+            *s = out.iter().sum::<f32>() * (2.0 / 8.0);
+        }
+        for (f, t) in feed.iter_mut().zip(taps.iter()) {
+            for (((f, &o), &s), &input) in f[..n]
+                .iter_mut()
+                .zip(&t[..n])
+                .zip(&sums[..n])
+                .zip(&inputs[..n])
+            {
+                *f = flush(o - s + input);
             }
-            let l = out[0] - out[2] + out[4] - out[6];
-            let r = out[1] - out[3] + out[5] - out[7];
+        }
+        for j in 0..n {
+            let l = taps[0][j] - taps[2][j] + taps[4][j] - taps[6][j];
+            let r = taps[1][j] - taps[3][j] + taps[5][j] - taps[7][j];
             out_l[j] = l * 0.35;
             out_r[j] = r * 0.35;
         }
@@ -449,31 +485,35 @@ impl Delay {
     /// done nothing.
     fn process_block(&mut self, xl: &[f32], xr: &[f32], wl: &mut [f32], wr: &mut [f32]) -> bool {
         let n = xl.len();
+        let Some(mut run) = self.block_start(n, wl, wr) else {
+            return false;
+        };
+        for i in 0..n {
+            run.frame(i, xl[i], xr[i], wl[i], wr[i]);
+        }
+        run.finish(self, n);
+        true
+    }
+
+    /// The block path's start (`n` frames): with the time settled on a whole number of frames
+    /// at least `n`, each line's reads for the block as one run into `wl`/`wr`; then
+    /// [`DelayRun::frame`] for each frame in order and [`DelayRun::finish`].
+    fn block_start(&mut self, n: usize, wl: &mut [f32], wr: &mut [f32]) -> Option<DelayRun> {
         let f = self.frames.value();
         let whole = f as usize;
         if !self.frames.settled() || f < 1.0 || whole as f32 != f || whole < n || n > MAX_BLOCK {
-            return false;
+            return None;
         }
         self.l.read_run(whole, &mut wl[..n]);
         self.r.read_run(whole, &mut wr[..n]);
-        let mut to_l = [0.0f32; MAX_BLOCK];
-        let mut to_r = [0.0f32; MAX_BLOCK];
-        let (mut lp0, mut lp1) = self.lp;
-        for i in 0..n {
-            let (dl, dr) = (wl[i], wr[i]);
-            lp0 = flush(dl + (lp0 - dl) * self.tone);
-            lp1 = flush(dr + (lp1 - dr) * self.tone);
-            let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
-            (to_l[i], to_r[i]) = if self.ping_pong {
-                (0.5 * (xl[i] + xr[i]) + fr, fl)
-            } else {
-                (xl[i] + fl, xr[i] + fr)
-            };
-        }
-        self.lp = (lp0, lp1);
-        self.l.write_run(&to_l[..n]);
-        self.r.write_run(&to_r[..n]);
-        true
+        Some(DelayRun {
+            lp: self.lp,
+            tone: self.tone,
+            feedback: self.feedback,
+            ping_pong: self.ping_pong,
+            to_l: [0.0; MAX_BLOCK],
+            to_r: [0.0; MAX_BLOCK],
+        })
     }
 
     /// Jumps to the time last set (no glide: nothing is sounding yet).
@@ -486,6 +526,72 @@ impl Delay {
         self.l.clear();
         self.r.clear();
         self.lp = (0.0, 0.0);
+    }
+}
+
+/// Work run frame by frame inside another effect's loop ([`Reverb::process_block_tap`]).
+trait FrameTap {
+    fn frame(&mut self, j: usize);
+}
+
+/// Nothing beside.
+struct NoTap;
+
+impl FrameTap for NoTap {
+    #[inline(always)]
+    fn frame(&mut self, _: usize) {}
+}
+
+/// The delay's block path beside the reverb: its run, the delay's input (`xl`, `xr`) and its
+/// lines' outputs (`dl`, `dr`) for the block.
+struct DelayTap<'a> {
+    run: &'a mut DelayRun,
+    xl: &'a [f32],
+    xr: &'a [f32],
+    dl: &'a [f32],
+    dr: &'a [f32],
+}
+
+impl FrameTap for DelayTap<'_> {
+    #[inline(always)]
+    fn frame(&mut self, j: usize) {
+        self.run
+            .frame(j, self.xl[j], self.xr[j], self.dl[j], self.dr[j]);
+    }
+}
+
+/// A block of the delay's block path under way ([`Delay::block_start`]): the loop's low-pass
+/// and feedback frame by frame, the lines' writes kept for the end.
+struct DelayRun {
+    lp: (f32, f32),
+    tone: f32,
+    feedback: f32,
+    ping_pong: bool,
+    to_l: [f32; MAX_BLOCK],
+    to_r: [f32; MAX_BLOCK],
+}
+
+impl DelayRun {
+    /// Frame `i`: the input `xl`/`xr`, the lines' outputs `dl`/`dr` (read at the start).
+    #[inline(always)]
+    fn frame(&mut self, i: usize, xl: f32, xr: f32, dl: f32, dr: f32) {
+        let (lp0, lp1) = self.lp;
+        let lp0 = flush(dl + (lp0 - dl) * self.tone);
+        let lp1 = flush(dr + (lp1 - dr) * self.tone);
+        self.lp = (lp0, lp1);
+        let (fl, fr) = (lp0 * self.feedback, lp1 * self.feedback);
+        (self.to_l[i], self.to_r[i]) = if self.ping_pong {
+            (0.5 * (xl + xr) + fr, fl)
+        } else {
+            (xl + fl, xr + fr)
+        };
+    }
+
+    /// The block's writes into the lines, and the low-pass's state back.
+    fn finish(self, d: &mut Delay, n: usize) {
+        d.lp = self.lp;
+        d.l.write_run(&self.to_l[..n]);
+        d.r.write_run(&self.to_r[..n]);
     }
 }
 
@@ -679,6 +785,42 @@ impl Filter {
         }
     }
 
+    /// Whether the filter is on and not fading, and not [`Filter::steady_output`]: it glides,
+    /// each frame one [`Svf`] step with coefficients that change on some frames
+    /// ([`Filter::glide`]); the output it keeps (0 low, 1 band, 2 high).
+    pub fn glide_output(&self) -> Option<u8> {
+        if self.fade_left != 0 || self.steady_output().is_some() {
+            return None;
+        }
+        match self.mode {
+            FilterMode::Off => None,
+            FilterMode::LowPass => Some(0),
+            FilterMode::BandPass => Some(1),
+            FilterMode::HighPass => Some(2),
+        }
+    }
+
+    /// While [`Filter::glide_output`]: the glides over `n` frames from absolute frame `frame`,
+    /// the coefficients computed on the frames [`Filter::process`] computes them on; `at(i,
+    /// svf)` after each, `svf` holding the coefficients frame `i` on uses. The state is not
+    /// stepped (the caller runs the frames, e.g. in a [`crate::dsp::SvfBank`]).
+    #[inline]
+    pub fn glide(&mut self, frame: u64, n: usize, mut at: impl FnMut(usize, &Svf)) {
+        for i in 0..n {
+            let now = (self.cutoff.tick(), self.res.tick());
+            if now != self.applied
+                && (self.fresh
+                    || (frame + i as u64).is_multiple_of(GLIDE_FRAMES)
+                    || (self.cutoff.settled() && self.res.settled()))
+            {
+                self.svf.set(libm::exp2f(now.0), now.1, self.sr);
+                self.applied = now;
+                self.fresh = false;
+                at(i, &self.svf);
+            }
+        }
+    }
+
     /// The state-variable filter itself (for [`crate::dsp::SvfBank`], while steady).
     pub fn svf_mut(&mut self) -> &mut Svf {
         &mut self.svf
@@ -776,31 +918,23 @@ impl Chorus {
             self.rate = rate;
             self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
-        let mut dl = [0.0f32; MAX_BLOCK];
-        let mut dr = [0.0f32; MAX_BLOCK];
         let (mut sl, mut cl) = self.lfo;
+        let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
         // The LFO as a rotating unit vector, each frame's delays from where it was before
-        // the frame's rotation.
+        // the frame's rotation. The rotation is a chain from frame to frame; the reads, which
+        // do not feed it, run in its shadow in the same loop.
         for i in 0..n {
+            wl[i] = self.l.read_frac_back(ms(sl) * self.sr, n - 1 - i);
+            wr[i] = self.r.read_frac_back(ms(cl) * self.sr, n - 1 - i);
             let (s, c) = (
                 sl * self.rot.1 + cl * self.rot.0,
                 cl * self.rot.1 - sl * self.rot.0,
             );
             // Keep it on the unit circle (rounding would slowly change its size).
             let k = 1.5 - 0.5 * (s * s + c * c);
-            (dl[i], dr[i]) = (sl, cl);
             (sl, cl) = (s * k, c * k);
         }
         self.lfo = (sl, cl);
-        let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
-        for i in 0..n {
-            dl[i] = ms(dl[i]) * self.sr;
-            dr[i] = ms(dr[i]) * self.sr;
-        }
-        for i in 0..n {
-            wl[i] = self.l.read_frac_back(dl[i], n - 1 - i);
-            wr[i] = self.r.read_frac_back(dr[i], n - 1 - i);
-        }
     }
 
     pub fn clear(&mut self) {
@@ -959,48 +1093,110 @@ impl Eq3 {
     /// the two channels run side by side in lanes with nothing ticked or checked per frame,
     /// each lane the arithmetic of [`Biquad::process`] in the same order (the same bits).
     pub fn process_block(&mut self, frame: u64, l: &mut [f32], r: &mut [f32]) {
+        self.process_block_tap(frame, l, r, |_, _, _| {});
+    }
+
+    /// [`Eq3::process_block`], handing each frame's output (its index, left, right) to `tap`
+    /// as soon as it is computed, in order: the compressor's detector, a chain from frame to
+    /// frame of its own, then runs in the same loop as the bands' chains.
+    #[inline(always)]
+    pub fn process_block_tap(
+        &mut self,
+        frame: u64,
+        l: &mut [f32],
+        r: &mut [f32],
+        mut tap: impl FnMut(usize, f32, f32),
+    ) {
         let steady =
             (0..3).all(|i| self.gains[i].settled() && self.gains[i].value() == self.applied[i]);
         if !steady {
             for (i, (x, y)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
                 (*x, *y) = self.process(frame + i as u64, *x, *y);
+                tap(i, *x, *y);
             }
             return;
         }
-        // Per band: coefficients and state, one lane per channel.
-        let mut b0 = [[0.0f32; 2]; 3];
-        let mut b1 = [[0.0f32; 2]; 3];
-        let mut b2 = [[0.0f32; 2]; 3];
-        let mut a0 = [[0.0f32; 2]; 3];
-        let mut a1 = [[0.0f32; 2]; 3];
-        let mut z0 = [[0.0f32; 2]; 3];
-        let mut z1 = [[0.0f32; 2]; 3];
+        // The three bands of both channels side by side as a wavefront: at step `t` band `k`
+        // (lanes `2k`, `2k + 1`: left, right) filters frame `t - k`, its input being what band
+        // `k - 1` gave at the step before. The six lanes (two idle) do not wait on each other
+        // within a step; each is the arithmetic of [`Biquad::process`] in the same order (the
+        // same bits). A lane whose frame is outside the block keeps its state.
+        let n = l.len().min(r.len());
+        let (mut b0, mut b1, mut b2) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+        let (mut a0, mut a1) = ([0.0f32; 8], [0.0f32; 8]);
+        let (mut z0, mut z1) = ([0.0f32; 8], [0.0f32; 8]);
         for k in 0..3 {
             for c in 0..2 {
-                let q = &self.bands[c][k];
-                (b0[k][c], b1[k][c], b2[k][c]) = (q.b[0], q.b[1], q.b[2]);
-                (a0[k][c], a1[k][c]) = (q.a[0], q.a[1]);
-                (z0[k][c], z1[k][c]) = (q.z[0], q.z[1]);
+                let (q, j) = (&self.bands[c][k], 2 * k + c);
+                (b0[j], b1[j], b2[j]) = (q.b[0], q.b[1], q.b[2]);
+                (a0[j], a1[j]) = (q.a[0], q.a[1]);
+                (z0[j], z1[j]) = (q.z[0], q.z[1]);
             }
         }
-        for (xl, xr) in l.iter_mut().zip(r.iter_mut()) {
-            let mut x = [*xl, *xr];
-            for k in 0..3 {
-                let mut y = [0.0f32; 2];
-                for c in 0..2 {
-                    y[c] = b0[k][c] * x[c] + z0[k][c];
-                    let n0 = b1[k][c] * x[c] - a0[k][c] * y[c] + z1[k][c];
-                    let n1 = b2[k][c] * x[c] - a1[k][c] * y[c];
-                    z0[k][c] = if n0.abs() < 1e-15 { 0.0 } else { n0 };
-                    z1[k][c] = if n1.abs() < 1e-15 { 0.0 } else { n1 };
-                }
-                x = y;
+        // One step: every lane's output for input `x`; lanes not in `live` keep their state.
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn step(
+            x: &[f32; 8],
+            live: &[bool; 8],
+            b: (&[f32; 8], &[f32; 8], &[f32; 8]),
+            a: (&[f32; 8], &[f32; 8]),
+            z0: &mut [f32; 8],
+            z1: &mut [f32; 8],
+        ) -> [f32; 8] {
+            let mut y = [0.0f32; 8];
+            for j in 0..8 {
+                y[j] = b.0[j] * x[j] + z0[j];
+                let n0 = b.1[j] * x[j] - a.0[j] * y[j] + z1[j];
+                let n1 = b.2[j] * x[j] - a.1[j] * y[j];
+                let n0 = if n0.abs() < 1e-15 { 0.0 } else { n0 };
+                let n1 = if n1.abs() < 1e-15 { 0.0 } else { n1 };
+                z0[j] = if live[j] { n0 } else { z0[j] };
+                z1[j] = if live[j] { n1 } else { z1[j] };
             }
-            (*xl, *xr) = (x[0], x[1]);
+            y
+        }
+        let (bs, as_) = ((&b0, &b1, &b2), (&a0, &a1));
+        let mut x = [0.0f32; 8];
+        // The edges: steps where some band has no frame in the block.
+        let edge = |t: usize,
+                    x: &mut [f32; 8],
+                    z: (&mut [f32; 8], &mut [f32; 8]),
+                    l: &mut [f32],
+                    r: &mut [f32]| {
+            if t < n {
+                (x[0], x[1]) = (l[t], r[t]);
+            }
+            let live: [bool; 8] = core::array::from_fn(|j| j < 6 && t >= j / 2 && t - j / 2 < n);
+            let y = step(x, &live, bs, as_, z.0, z.1);
+            (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
+            (t >= 2).then(|| {
+                (l[t - 2], r[t - 2]) = (y[4], y[5]);
+                (y[4], y[5])
+            })
+        };
+        for t in 0..2.min(n + 2) {
+            if let Some((yl, yr)) = edge(t, &mut x, (&mut z0, &mut z1), l, r) {
+                tap(t - 2, yl, yr);
+            }
+        }
+        if n > 2 {
+            for t in 2..n {
+                (x[0], x[1]) = (l[t], r[t]);
+                let y = step(&x, &[true; 8], bs, as_, &mut z0, &mut z1);
+                (l[t - 2], r[t - 2]) = (y[4], y[5]);
+                tap(t - 2, y[4], y[5]);
+                (x[2], x[3], x[4], x[5]) = (y[0], y[1], y[2], y[3]);
+            }
+        }
+        for t in 2.max(n)..n + 2 {
+            if let Some((yl, yr)) = edge(t, &mut x, (&mut z0, &mut z1), l, r) {
+                tap(t - 2, yl, yr);
+            }
         }
         for k in 0..3 {
             for c in 0..2 {
-                self.bands[c][k].z = [z0[k][c], z1[k][c]];
+                self.bands[c][k].z = [z0[2 * k + c], z1[2 * k + c]];
             }
         }
     }
@@ -1063,9 +1259,21 @@ impl Compressor {
         self.threshold_db = p.threshold_db;
     }
 
-    /// The gain to apply to this frame (before make-up).
-    #[inline]
-    pub fn gain(&mut self, l: f32, r: f32) -> f32 {
+    /// The gain to apply to each frame of `l`, `r` (before make-up), into `g`. The detector
+    /// runs frame by frame first (each frame waits on the one before); then the gains, which
+    /// do not, several frames at once, in base 2 with plain-arithmetic logarithm and power
+    /// (`log2_approx`, `exp2_approx`: libm's calls per frame were a third of the
+    /// compressor's time).
+    pub fn gains(&mut self, l: &[f32], r: &[f32], g: &mut [f32]) {
+        for ((g, l), r) in g.iter_mut().zip(l).zip(r) {
+            *g = self.detect(*l, *r);
+        }
+        self.gains_from_envelope(g);
+    }
+
+    /// The detector's step for one frame: its envelope after it.
+    #[inline(always)]
+    pub fn detect(&mut self, l: f32, r: f32) -> f32 {
         let x = l.abs().max(r.abs());
         let c = if x > self.env {
             self.attack
@@ -1073,17 +1281,32 @@ impl Compressor {
             self.release
         };
         self.env = flush(self.env + (x - self.env) * c);
-        if self.env <= self.threshold || self.ratio <= 1.0 {
-            return 1.0;
+        self.env
+    }
+
+    /// The second half of [`Compressor::gains`]: `g` holds each frame's envelope from
+    /// [`Compressor::detect`] and gets its gain.
+    pub fn gains_from_envelope(&self, g: &mut [f32]) {
+        if self.ratio <= 1.0 {
+            g.fill(1.0);
+            return;
         }
         // In dB: 20 log10(env) - threshold; the gain 10^(-over (1 - 1/ratio) / 20), both through
-        // base 2 (cheaper than log10 and a general power).
+        // base 2.
         const DB_PER_OCTAVE: f32 = 6.020_6;
-        let over = DB_PER_OCTAVE * libm::log2f(self.env) - self.threshold_db;
-        if over <= 0.0 {
-            return 1.0;
+        let (threshold, threshold_db) = (self.threshold, self.threshold_db);
+        let slope = 1.0 - 1.0 / self.ratio;
+        for g in g.iter_mut() {
+            let env = *g;
+            // `env` above the threshold is positive and normal; below, the value is not used.
+            let over = DB_PER_OCTAVE * crate::dsp::log2_approx(env.max(1e-30)) - threshold_db;
+            let gain = crate::dsp::exp2_approx(-over * slope / DB_PER_OCTAVE);
+            *g = if env <= threshold || over <= 0.0 {
+                1.0
+            } else {
+                gain
+            };
         }
-        libm::exp2f(-over * (1.0 - 1.0 / self.ratio) / DB_PER_OCTAVE)
     }
 
     pub fn clear(&mut self) {
@@ -1319,8 +1542,9 @@ impl TrackInserts {
     }
 
     /// Drive and filter, in place, on a stretch of the track's (mono) bus starting at
-    /// absolute frame `frame`. With `defer`, a steady filter is left for the caller to run
-    /// (with others, in a [`crate::dsp::SvfBank`]): then it returns true.
+    /// absolute frame `frame`. With `defer`, a steady or gliding (not fading) filter is left
+    /// for the caller to run (with others, in a [`crate::dsp::SvfBank`], a gliding one's
+    /// coefficients from [`Filter::glide`]): then it returns true.
     pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
@@ -1340,7 +1564,8 @@ impl TrackInserts {
                 }
             }
         }
-        if defer && self.filter.steady_output().is_some() {
+        if defer && (self.filter.steady_output().is_some() || self.filter.glide_output().is_some())
+        {
             return true;
         }
         self.filter.process_block(bus, frame);
@@ -1574,8 +1799,32 @@ impl MasterChain {
         // A level's glide, frame by frame (it depends on nothing the signal does).
         let mut level = [0.0f32; MAX_BLOCK];
         let level = &mut level[..n];
-        if run_reverb {
+        let mut wet_l = [0.0f32; MAX_BLOCK];
+        let mut wet_r = [0.0f32; MAX_BLOCK];
+        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
+        // With both on, the delay's block path (its feedback a chain from frame to frame) runs
+        // in the reverb's loop of damping chains.
+        let mut delay_done = false;
+        let delay_run = if run_reverb && run_delay && tempo_switch.is_none_or(|(at, _)| at >= n) {
+            self.delay.block_start(n, wet_l, wet_r)
+        } else {
+            None
+        };
+        if let Some(mut run) = delay_run {
+            let mut tap = DelayTap {
+                run: &mut run,
+                xl: &del_l[..n],
+                xr: &del_r[..n],
+                dl: wet_l,
+                dr: wet_r,
+            };
+            self.reverb.process_block_tap(&rev[..n], l, r, &mut tap);
+            run.finish(&mut self.delay, n);
+            delay_done = true;
+        } else if run_reverb {
             self.reverb.process_block(&rev[..n], l, r);
+        }
+        if run_reverb {
             tick_into(&mut self.reverb_mix, level);
             for i in 0..n {
                 let rm = level[i];
@@ -1587,14 +1836,12 @@ impl MasterChain {
             r.copy_from_slice(&right[..n]);
             tick_n(&mut self.reverb_mix, n);
         }
-        let mut wet_l = [0.0f32; MAX_BLOCK];
-        let mut wet_r = [0.0f32; MAX_BLOCK];
-        let (wet_l, wet_r) = (&mut wet_l[..n], &mut wet_r[..n]);
-        if run_delay
-            && tempo_switch.is_none_or(|(at, _)| at >= n)
-            && self
-                .delay
-                .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r)
+        if delay_done
+            || (run_delay
+                && tempo_switch.is_none_or(|(at, _)| at >= n)
+                && self
+                    .delay
+                    .process_block(&del_l[..n], &del_r[..n], wet_l, wet_r))
         {
             tick_into(&mut self.delay_mix, level);
             for i in 0..n {
@@ -1650,19 +1897,25 @@ impl MasterChain {
         } else {
             tick_n(&mut self.drive, n);
         }
-        if run_eq {
+        let mut gains = [1.0f32; MAX_BLOCK];
+        let gains = &mut gains[..n];
+        if run_eq && run_comp {
+            // The compressor's detector in the EQ's loop (two chains side by side).
+            let comp = &mut self.comp;
+            self.eq
+                .process_block_tap(frame, l, r, |i, xl, xr| gains[i] = comp.detect(xl, xr));
+            self.comp.gains_from_envelope(gains);
+        } else if run_eq {
             self.eq.process_block(frame, l, r);
+        } else if run_comp {
+            self.comp.gains(l, r, gains);
         }
         let mut wet = [0.0f32; MAX_BLOCK];
         let wet = &mut wet[..n];
         tick_into(&mut self.makeup, level);
         tick_into(&mut self.wet, wet);
         for i in 0..n {
-            let g = if run_comp {
-                self.comp.gain(l[i], r[i])
-            } else {
-                1.0
-            };
+            let g = gains[i];
             let mk = level[i];
             let (wl, wr) = (l[i] * (g * mk), r[i] * (g * mk));
             let w = wet[i];
@@ -1688,6 +1941,80 @@ mod tests {
     use super::*;
 
     const SR: f32 = 48_000.0;
+
+    /// Gliding filters side by side in the bank ([`Filter::glide`], [`SvfBank::set_at`]) give
+    /// the bits of each filter on its own, in odd stretches, with glides starting and
+    /// arriving inside them, and a steady filter in the same bank.
+    #[test]
+    fn gliding_filters_in_the_bank_match_one_by_one() {
+        use crate::dsp::SvfBank;
+        let modes = [
+            FilterMode::LowPass,
+            FilterMode::BandPass,
+            FilterMode::HighPass,
+            FilterMode::LowPass,
+        ];
+        let make = || {
+            modes.map(|m| {
+                let mut f = Filter::new(SR);
+                f.reset(m, 800.0, 0.3);
+                f
+            })
+        };
+        let (mut alone, mut banked) = (make(), make());
+        let mut bank = Box::new(SvfBank::EMPTY);
+        let mut seed = 1u32;
+        let mut frame = 0u64;
+        for (round, n) in [37usize, 128, 5, 91, 128, 64, 128, 128, 77, 128]
+            .iter()
+            .enumerate()
+        {
+            // New targets for some filters (the last one stays steady).
+            for (i, (a, b)) in alone.iter_mut().zip(banked.iter_mut()).enumerate().take(3) {
+                if (round + i) % 3 == 0 {
+                    let c = 200.0 * (1 + (round * 7 + i * 3) % 20) as f32;
+                    let r = 0.1 * ((round + i) % 9) as f32;
+                    a.set(c, r);
+                    b.set(c, r);
+                }
+            }
+            let x: Vec<f32> = (0..*n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+                })
+                .collect();
+            let mut bufs: Vec<Vec<f32>> = (0..4).map(|_| x.clone()).collect();
+            for (f, b) in alone.iter_mut().zip(bufs.iter_mut()) {
+                f.process_block(b, frame);
+            }
+            for (j, f) in banked.iter_mut().enumerate() {
+                if let Some(out) = f.steady_output() {
+                    bank.load(j, f.svf_mut(), out, &x);
+                } else {
+                    let out = f.glide_output().unwrap();
+                    bank.load(j, f.svf_mut(), out, &x);
+                    f.glide(frame, *n, |i, svf| bank.set_at(j, i, svf));
+                }
+            }
+            for j in 4..crate::dsp::BANK {
+                bank.clear(j);
+            }
+            bank.run(*n);
+            for (j, f) in banked.iter_mut().enumerate() {
+                let mut y = vec![0.0; *n];
+                bank.store(j, f.svf_mut(), &mut y);
+                let same = y
+                    .iter()
+                    .zip(&bufs[j])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "filter {j}, stretch {round}");
+            }
+            frame += *n as u64;
+        }
+    }
 
     /// T30 (Schroeder backward integration, -5 to -35 dB) doubled: the RT60 of an impulse
     /// response.

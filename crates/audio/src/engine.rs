@@ -13,7 +13,9 @@
 
 use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
-use crate::instrument::{Drum, Instrument, SampleData, Voice, LANES};
+use crate::instrument::{
+    render_drums, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES, LANES,
+};
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
 };
@@ -376,24 +378,34 @@ pub struct Engine {
     tempo_switch: Option<(usize, f64)>,
     /// The first frame of the block being rendered.
     block_start: u64,
-    /// Runs the tracks' steady filters side by side.
+    /// Runs the tracks' steady filters side by side (and the drum voices' filters).
     bank: SvfBank,
+    /// The drum voices' stretches (`render_drums`).
+    drum_lanes: Vec<DrumLane>,
 }
 
-/// The steady filters of tracks `lanes` over `range` of their buses, in the bank.
+/// The filters of tracks `lanes` over `range` of their buses, in the bank: steady ones, and
+/// gliding ones whose coefficients change on the frames their own loop would change them
+/// (`frame` is the range's first absolute frame).
 fn run_bank(
     bank: &mut SvfBank,
     lanes: &[usize],
     inserts: &mut [TrackInserts],
     buses: &mut [[f32; MAX_BLOCK]; MAX_TRACKS],
     range: core::ops::Range<usize>,
+    frame: u64,
 ) {
     for j in 0..BANK {
         match lanes.get(j) {
             Some(&ti) => {
                 let f = &mut inserts[ti].filter;
-                let out = f.steady_output().unwrap_or(0);
-                bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                if let Some(out) = f.steady_output() {
+                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                } else {
+                    let out = f.glide_output().unwrap_or(0);
+                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                    f.glide(frame, range.len(), |i, svf| bank.set_at(j, i, svf));
+                }
             }
             None => bank.clear(j),
         }
@@ -455,6 +467,7 @@ impl Engine {
             tempo_switch: None,
             block_start: 0,
             bank: SvfBank::EMPTY,
+            drum_lanes: vec![DrumLane::ZERO; DRUM_LANES],
         })
     }
 
@@ -1107,6 +1120,8 @@ impl Engine {
                 samples,
                 sampled,
                 kernel,
+                drum_lanes,
+                bank,
                 ..
             } = self;
             // Each track's sounding voices, in pool order. When they are all voices of one
@@ -1115,8 +1130,12 @@ impl Engine {
             let mut count = [0u8; MAX_TRACKS];
             let mut first = [0u8; MAX_TRACKS];
             let mut ready = [true; MAX_TRACKS];
+            // Tracks whose voices are all drums go through `render_drums` (in passes, their
+            // filters side by side; the same bits as one by one).
+            let mut drums = [true; MAX_TRACKS];
             for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
                 let t = v.track as usize;
+                drums[t] &= Voice::drum_passes(v.instrument);
                 if count[t] == 0 {
                     first[t] = vi as u8;
                 } else {
@@ -1125,8 +1144,23 @@ impl Engine {
                 count[t] += 1;
                 ready[t] &= v.lanes_ready();
             }
+            let mut which = [0u8; DRUM_LANES];
+            let mut k = 0;
+            for vi in 0..voices.len() {
+                if voices[vi].active && drums[voices[vi].track as usize] {
+                    which[k] = vi as u8;
+                    k += 1;
+                    if k == DRUM_LANES {
+                        render_drums(voices, &which, buses, a..b, drum_lanes, bank);
+                        k = 0;
+                    }
+                }
+            }
+            if k > 0 {
+                render_drums(voices, &which[..k], buses, a..b, drum_lanes, bank);
+            }
             for t in 0..MAX_TRACKS {
-                if count[t] < 2 || count[t] as usize > LANES || !ready[t] {
+                if drums[t] || count[t] < 2 || count[t] as usize > LANES || !ready[t] {
                     continue;
                 }
                 let mut group = [Voice::IDLE; LANES];
@@ -1146,7 +1180,7 @@ impl Engine {
             }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;
-                if count[t] >= 2 && count[t] as usize <= LANES && ready[t] {
+                if drums[t] || (count[t] >= 2 && count[t] as usize <= LANES && ready[t]) {
                     continue;
                 }
                 if let Instrument::Sampled(s) = v.instrument {
@@ -1177,7 +1211,7 @@ impl Engine {
                     lanes[count] = ti;
                     count += 1;
                     if count == BANK {
-                        run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b);
+                        run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b, at);
                         count = 0;
                     }
                 }
@@ -1193,6 +1227,7 @@ impl Engine {
                     &mut self.inserts,
                     buses,
                     a..b,
+                    at,
                 );
             }
             self.frame = seg_end;
@@ -1279,6 +1314,24 @@ impl Engine {
             &self.send_del[1][..n],
             self.tempo_switch,
         );
+        // The limiter's gain is a chain from frame to frame. Recovering towards 1 it stops
+        // moving once a step is below rounding (a fixed point just under 1, where it sits
+        // most of the time); there, while no frame needs less, every frame's gain is that same
+        // value: the frames are independent and run several at once (the same bits).
+        let g0 = self.limiter + (1.0 - self.limiter) * self.limiter_release;
+        if g0 == self.limiter {
+            let over = (0..n).fold(false, |a, i| {
+                let (l, r) = (left[i] * MASTER_GAIN, right[i] * MASTER_GAIN);
+                a | (l.abs().max(r.abs()) * g0 > CEILING)
+            });
+            if !over {
+                for (l, r) in left[..n].iter_mut().zip(right[..n].iter_mut()) {
+                    *l = (*l * MASTER_GAIN * g0).clamp(-CEILING, CEILING);
+                    *r = (*r * MASTER_GAIN * g0).clamp(-CEILING, CEILING);
+                }
+                return;
+            }
+        }
         for i in 0..n {
             let l = left[i] * MASTER_GAIN;
             let r = right[i] * MASTER_GAIN;
