@@ -437,6 +437,7 @@ impl SvfBank {
 
     /// Runs every lane over `n` frames (lanes given coefficients by [`SvfBank::set_at`] change
     /// them on those frames).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn run(&mut self, n: usize) {
         if self.mark[..n].iter().all(|&m| m == 0) {
             self.run_lanes(0..n, 1e-15);
@@ -458,6 +459,7 @@ impl SvfBank {
 
     /// Runs every lane over `n` frames as [`Svf::process`] alone, without flushing denormal
     /// states: the drum voices' filters (their voices end at -60 dB, long before).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn run_exact(&mut self, n: usize) {
         // No state is below 0 in magnitude. The same loop as `run` (a flag known at compile
         // time gave a loop LLVM no longer vectorized: 3.5 times the instructions).

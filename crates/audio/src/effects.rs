@@ -296,6 +296,7 @@ impl Reverb {
     /// Every line is longer than a block, so each line's reads for the block were all written
     /// before it: they are read as one run, the network runs frame by frame on the runs, and
     /// each line's writes go back as one run.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process_block(&mut self, x: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
         self.process_block_tap(x, out_l, out_r, &mut NoTap);
     }
@@ -483,6 +484,7 @@ impl Delay {
     /// all written before it, so they are read as one run, the loop runs frame by frame and
     /// its writes go back as one run (the same samples). Otherwise returns false, having
     /// done nothing.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn process_block(&mut self, xl: &[f32], xr: &[f32], wl: &mut [f32], wr: &mut [f32]) -> bool {
         let n = xl.len();
         let Some(mut run) = self.block_start(n, wl, wr) else {
@@ -498,6 +500,7 @@ impl Delay {
     /// The block path's start (`n` frames): with the time settled on a whole number of frames
     /// at least `n`, each line's reads for the block as one run into `wl`/`wr`; then
     /// [`DelayRun::frame`] for each frame in order and [`DelayRun::finish`].
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn block_start(&mut self, n: usize, wl: &mut [f32], wr: &mut [f32]) -> Option<DelayRun> {
         let f = self.frames.value();
         let whole = f as usize;
@@ -828,6 +831,7 @@ impl Filter {
 
     /// [`Filter::process`] over a stretch starting at absolute frame `frame`, in place: the
     /// same samples, with a fast path while nothing glides or fades (the usual case).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process_block(&mut self, buf: &mut [f32], frame: u64) {
         if self.steady_output().is_none() {
             for (i, x) in buf.iter_mut().enumerate() {
@@ -902,6 +906,7 @@ impl Chorus {
     /// then read it back `delay` frames ago; here the block is written first and frame `i`
     /// reads `n - 1 - i` frames further back, the same samples (the lines hold a block more
     /// than the longest delay).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn process_block(
         &mut self,
         l: &[f32],
@@ -1092,6 +1097,7 @@ impl Eq3 {
     /// settled and their coefficients applied (nothing would change them within the block),
     /// the two channels run side by side in lanes with nothing ticked or checked per frame,
     /// each lane the arithmetic of [`Biquad::process`] in the same order (the same bits).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process_block(&mut self, frame: u64, l: &mut [f32], r: &mut [f32]) {
         self.process_block_tap(frame, l, r, |_, _, _| {});
     }
@@ -1264,6 +1270,7 @@ impl Compressor {
     /// do not, several frames at once, in base 2 with plain-arithmetic logarithm and power
     /// (`log2_approx`, `exp2_approx`: libm's calls per frame were a third of the
     /// compressor's time).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn gains(&mut self, l: &[f32], r: &[f32], g: &mut [f32]) {
         for ((g, l), r) in g.iter_mut().zip(l).zip(r) {
             *g = self.detect(*l, *r);
@@ -1286,6 +1293,7 @@ impl Compressor {
 
     /// The second half of [`Compressor::gains`]: `g` holds each frame's envelope from
     /// [`Compressor::detect`] and gets its gain.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn gains_from_envelope(&self, g: &mut [f32]) {
         if self.ratio <= 1.0 {
             g.fill(1.0);
@@ -1545,6 +1553,7 @@ impl TrackInserts {
     /// absolute frame `frame`. With `defer`, a steady or gliding (not fading) filter is left
     /// for the caller to run (with others, in a [`crate::dsp::SvfBank`], a gliding one's
     /// coefficients from [`Filter::glide`]): then it returns true.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
@@ -1726,6 +1735,7 @@ impl MasterChain {
     /// `del_l`/`del_r` the delay send; `frame` is the block's first frame; `tempo_switch` a
     /// tempo change at that offset in the block.
     #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process(
         &mut self,
         frame: u64,

@@ -191,6 +191,7 @@ pub const DRUM_LANES: usize = 16;
 /// at once cost about one), then its sines and the output formula several frames at once, then
 /// the frames into the bus. Every frame's arithmetic is that of [`Voice::render`] and each
 /// voice adds into its bus in pool order, so the result is the same bits.
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 pub fn render_drums(
     voices: &mut [Voice],
     which: &[u8],
@@ -448,6 +449,7 @@ impl Voice {
     /// The first pass of [`render_drums`]: the drum's frame-by-frame chains over `n` frames
     /// (at most [`MB`]), as [`Voice::next_drum`] steps them, into `l`; finds the frame it ends
     /// on. The filters' input past that frame is zero.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn drum_source(&mut self, l: &mut DrumLane, n: usize) {
         macro_rules! each {
             ($d:expr, [$($v:ident),*]) => {
@@ -545,6 +547,7 @@ impl Voice {
 
     /// The last pass of [`render_drums`]: the drum's output from its chains and filtered
     /// signal in `l` (the formulas of [`Voice::next_drum`], frames side by side), into `out`.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn drum_finish(&mut self, l: &mut DrumLane, out: &mut [f32]) {
         let Instrument::Drum(d) = self.instrument else {
             return;
@@ -600,6 +603,7 @@ impl Voice {
     /// lone voice leaves the processor idle, while four chains at once cost about one. Every
     /// lane does the arithmetic of [`Voice::render`] for its voice, and each frame's outputs
     /// are added into `out` in pool order, so the result is the same bits.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn render_lanes(vs: &mut [Voice], out: &mut [f32]) {
         let s = match vs[0].instrument {
             Instrument::Synth(s) => s,
@@ -927,6 +931,7 @@ impl Voice {
     }
 
     /// Adds this voice's output for `out.len()` frames into `out`.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn render(&mut self, out: &mut [f32], sample: Option<&SampleData<'_>>) {
         // Dispatch once per block, into a loop compiled for that one instrument.
         macro_rules! each {
@@ -964,6 +969,7 @@ impl Voice {
 
     /// Adds this sampled-instrument voice's output into `out`. Without its instrument (not
     /// loaded, or unloaded since) the voice ends silently.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn render_sampled(
         &mut self,
         out: &mut [f32],
