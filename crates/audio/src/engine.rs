@@ -400,11 +400,10 @@ fn run_bank(
         match lanes.get(j) {
             Some(&ti) => {
                 let f = &mut inserts[ti].filter;
-                if let Some(out) = f.steady_output() {
-                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
-                } else {
-                    let out = f.glide_output().unwrap_or(0);
-                    bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                let steady = f.steady_output();
+                let out = steady.or_else(|| f.glide_output()).unwrap_or(0);
+                bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                if steady.is_none() {
                     f.glide(frame, range.len(), |i, svf| bank.set_at(j, i, svf));
                 }
             }
@@ -1182,10 +1181,11 @@ impl Engine {
             if k > 0 {
                 render_drums(voices, &which[..k], buses, a..b, drum_lanes, bank);
             }
-            for t in 0..MAX_TRACKS {
-                if drums[t] || count[t] < 2 || count[t] as usize > LANES || !ready[t] {
-                    continue;
-                }
+            // Tracks whose voices run side by side in lanes (the drums went above).
+            let laned: [bool; MAX_TRACKS] = core::array::from_fn(|t| {
+                !drums[t] && count[t] >= 2 && count[t] as usize <= LANES && ready[t]
+            });
+            for t in (0..MAX_TRACKS).filter(|&t| laned[t]) {
                 let mut group = [Voice::IDLE; LANES];
                 let mut at = [0usize; LANES];
                 let mut k = 0;
@@ -1203,7 +1203,7 @@ impl Engine {
             }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;
-                if drums[t] || (count[t] >= 2 && count[t] as usize <= LANES && ready[t]) {
+                if drums[t] || laned[t] {
                     continue;
                 }
                 if let Instrument::Sampled(s) = v.instrument {

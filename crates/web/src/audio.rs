@@ -440,9 +440,10 @@ pub fn set_pattern(s: &SessionState, personal: &HashMap<String, (bool, bool)>) {
 
 /// Maps the shared transport (server time) to the engine's frames and sends it. Called when
 /// the transport or the clock estimate changes, four times a second while running (the audio
-/// clock drifts from the system clock), and as soon as the output jumped. A new transport is sent as such; the same
-/// transport mapped to a slightly different frame (a better clock estimate, drift) is sent as
-/// an anchor correction, which the engine slews to instead of jumping.
+/// clock drifts from the system clock), and as soon as the output jumped. A new transport is
+/// sent as such; the same transport mapped to a slightly different frame (a better clock
+/// estimate, drift) is sent as an anchor correction, which the engine slews to instead of
+/// jumping.
 pub fn set_transport(tr: Transport, offset: Option<f64>) {
     // No trustworthy clock yet: schedule nothing rather than something wrong.
     let Some(offset) = offset else { return };
