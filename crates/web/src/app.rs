@@ -15,7 +15,7 @@ use crate::audio;
 use crate::header::light_theme;
 use crate::live;
 use crate::live::Signals;
-use crate::pages::Landing;
+use crate::pages::landing;
 use crate::pages::SessionPage;
 use keyboardia_audio::CATALOG;
 use keyboardia_core::protocol::Edit;
@@ -32,7 +32,7 @@ pub fn App() -> impl IntoView {
         Some(id) if !id.is_empty() => {
             view! { <SessionPage id=id.trim_end_matches('/').to_string()/> }.into_any()
         }
-        _ => view! { <Landing/> }.into_any(),
+        _ => Suspend::new(async { crate::lazy::view_or_notice(landing().await) }).into_any(),
     }
 }
 

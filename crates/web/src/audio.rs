@@ -111,7 +111,23 @@ pub async fn start() -> Result<(), JsValue> {
         return Ok(());
     }
     let ctx = AudioContext::new()?;
-    JsFuture::from(ctx.resume()?).await?;
+    let resumed = ctx.resume()?;
+    crate::lazy::run(connect(ctx, resumed)).await
+}
+
+/// The rest of [`start`], once the context exists (created in the gesture itself, as browsers
+/// ask): the worklet, the engine, the meters. In a wasm module of its own, fetched when the
+/// player first starts the sound.
+#[leptos::wasm_split::wasm_split(sound, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn connect(
+    ctx: AudioContext,
+    resumed: js_sys::Promise,
+) -> Result<crate::lazy::Task<Result<(), JsValue>>, crate::lazy::NotLoaded> {
+    Ok(Box::pin(connect_now(ctx, resumed)))
+}
+
+async fn connect_now(ctx: AudioContext, resumed: js_sys::Promise) -> Result<(), JsValue> {
+    JsFuture::from(resumed).await?;
     let processor = asset_url("kb-worklet", "/worklet/processor.js");
     JsFuture::from(ctx.audio_worklet()?.add_module(&processor)?).await?;
     let window = web_sys::window().ok_or("no window")?;

@@ -13,6 +13,7 @@ mod effects_panel;
 mod grid;
 mod header;
 mod key;
+mod lazy;
 mod live;
 mod pages;
 mod pattern_tools;

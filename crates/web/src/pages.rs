@@ -23,6 +23,13 @@ use leptos::task::spawn_local;
 use std::collections::HashMap;
 use wasm_bindgen::JsCast;
 
+/// The landing page, in a wasm module of its own: a player who follows a session's link never
+/// fetches it.
+#[leptos::wasm_split::wasm_split(landing, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub(crate) fn landing() -> Result<AnyView, crate::lazy::NotLoaded> {
+    Ok(view! { <Landing/> }.into_any())
+}
+
 #[component]
 pub(crate) fn Landing() -> impl IntoView {
     let error = RwSignal::new(None::<String>);

@@ -345,10 +345,16 @@ pub(crate) fn PatternMenu(track_id: String, #[prop(into)] name: Signal<String>) 
             <div class="tools-menu" role="dialog" aria-label=move || format!("Pattern tools: {}", name.get())
                 style=move || { let (t, l) = pos.get(); format!("top:{t}px;left:{l}px") }
                 on:keydown=keys>
-                <PatternTools track_id=tid.clone() done=close/>
+                {let tid = tid.clone(); move || { let tid = tid.clone(); Suspend::new(async move { crate::lazy::view_or_notice(tools_view(tid, close).await) }) }}
             </div>
         </Show>
     }
+}
+
+/// The tools, in the sheets' wasm module (fetched the first time a menu or a sheet opens).
+#[leptos::wasm_split::wasm_split(sheets, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn tools_view(track_id: String, done: Callback<()>) -> Result<AnyView, crate::lazy::NotLoaded> {
+    Ok(view! { <PatternTools track_id=track_id done=done/> }.into_any())
 }
 
 #[cfg(test)]

@@ -322,7 +322,7 @@ pub fn Picker(
                     </div>
             </div>
             <Show when=move || credits.get()>
-                <Credits on_close=Callback::new(move |_| credits.set(false))/>
+                {move || Suspend::new(async move { crate::lazy::view_or_notice(credits_view(Callback::new(move |_| credits.set(false))).await) })}
             </Show>
         </div>
     }
@@ -350,6 +350,12 @@ fn scroll_active() {
 
 /// The licence and credit of every instrument, by licence (the full texts ship with the
 /// sample library as CREDITS.txt).
+/// The credits, in the sheets' wasm module (fetched when first needed).
+#[leptos::wasm_split::wasm_split(sheets, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn credits_view(on_close: Callback<()>) -> Result<AnyView, crate::lazy::NotLoaded> {
+    Ok(view! { <Credits on_close=on_close/> }.into_any())
+}
+
 #[component]
 pub fn Credits(on_close: Callback<()>) -> impl IntoView {
     let mut keys: Vec<&'static str> = catalogue::all().iter().map(|e| e.licence).collect();

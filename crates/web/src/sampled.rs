@@ -242,9 +242,9 @@ pub fn ensure(id: &str, notes: Vec<(u8, u8)>) -> bool {
             }
             wasm_bindgen_futures::spawn_local(async move {
                 let r = if fresh {
-                    load(id, base).await
+                    crate::lazy::run(load_task(id, base)).await
                 } else {
-                    pump(id).await
+                    crate::lazy::run(pump_task(id)).await
                 };
                 if let Err(e) = r {
                     web_sys::console::warn_1(&JsValue::from_str(&format!(
@@ -349,6 +349,24 @@ fn next_file(id: &str) -> Option<(u8, String, Vec<usize>)> {
     })
 }
 
+/// [`load`] and [`pump`] (and the FLAC decoder) are in a wasm module of their own, fetched with
+/// the first sampled instrument, not with the page.
+#[leptos::wasm_split::wasm_split(samples, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn load_task(
+    id: &'static str,
+    base: u8,
+) -> Result<crate::lazy::Task<Result<(), JsValue>>, crate::lazy::NotLoaded> {
+    Ok(Box::pin(load(id, base)))
+}
+
+#[leptos::wasm_split::wasm_split(samples, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn pump_task(
+    id: &'static str,
+) -> Result<crate::lazy::Task<Result<(), JsValue>>, crate::lazy::NotLoaded> {
+    Ok(Box::pin(pump(id)))
+}
+
+/// Loads instrument `id` into slot `base`: its manifest, then its files (`pump`).
 async fn load(id: &'static str, base: u8) -> Result<(), JsValue> {
     // The instrument's document: its manifest, and the library's version, which the zone URLs
     // carry so the files can be cached for good (a new library is new URLs).

@@ -38,34 +38,7 @@ pub(crate) fn SheetView() -> impl IntoView {
             );
         }
         if open {
-            request_animation_frame(|| {
-                let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-                    return;
-                };
-                let inside = doc
-                    .active_element()
-                    .and_then(|a| a.closest(".sheet").ok().flatten())
-                    .is_some();
-                if inside {
-                    return;
-                }
-                for sel in [
-                    ".sheet .roll-area",
-                    ".sheet .pick[aria-pressed=true]",
-                    ".sheet .pick",
-                    ".sheet .sheet-body input, .sheet .sheet-body select, .sheet .sheet-body button",
-                ] {
-                    if let Some(el) = doc
-                        .query_selector(sel)
-                        .ok()
-                        .flatten()
-                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-                    {
-                        let _ = el.focus();
-                        return;
-                    }
-                }
-            });
+            request_animation_frame(|| focus_into_sheet(60));
         } else if was_open == Some(true) {
             if let Some(el) = opener.get_value() {
                 if el.is_connected() {
@@ -86,19 +59,8 @@ pub(crate) fn SheetView() -> impl IntoView {
     };
     move || {
         ui.sheet.get().map(|s| {
-            let (class, body) = match s {
-                Sheet::Track(id) => ("track-sheet", view! { <TrackSettings id=id/> }.into_any()),
-                Sheet::Instrument(id) => {
-                    ("picker-sheet", view! { <InstrumentSheet id=id/> }.into_any())
-                }
-                Sheet::AddTrack => ("picker-sheet", view! { <AddTrackSheet/> }.into_any()),
-                Sheet::Lock(id, k) => ("lock-sheet", view! { <LockEditor id=id step=k/> }.into_any()),
-                Sheet::Publish => ("publish-sheet", view! { <PublishSheet/> }.into_any()),
-                Sheet::Help => ("help-sheet", view! { <HelpSheet/> }.into_any()),
-                Sheet::More => ("more-sheet", view! { <MoreSheet/> }.into_any()),
-                Sheet::Roll(id) => ("roll-sheet", view! { <PianoRoll id=id/> }.into_any()),
-                Sheet::Effects => ("effects-sheet", view! { <EffectsSheet/> }.into_any()),
-            };
+            let class = sheet_class(&s);
+            let body = Suspend::new(async move { crate::lazy::view_or_notice(sheet_body(s).await) });
             view! {
                 <div class="scrim" on:pointerdown=move |_| down_on_scrim.set_value(true) on:click=close></div>
                 <aside class=format!("sheet {class}") role="dialog" aria-labelledby="sheet-title">
@@ -106,6 +68,73 @@ pub(crate) fn SheetView() -> impl IntoView {
                 </aside>
             }
         })
+    }
+}
+
+/// Moves focus into the open sheet (unless it is already there): its first control of note. The
+/// sheet's body may still be on its way (its wasm module is fetched when a sheet first opens), so
+/// this looks again on each of the next `frames` animation frames until there is one.
+fn focus_into_sheet(frames: u32) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let inside = doc
+        .active_element()
+        .and_then(|a| a.closest(".sheet").ok().flatten())
+        .is_some();
+    if inside || doc.query_selector(".sheet").ok().flatten().is_none() {
+        return;
+    }
+    for sel in [
+        ".sheet .roll-area",
+        ".sheet .pick[aria-pressed=true]",
+        ".sheet .pick",
+        ".sheet .sheet-body input, .sheet .sheet-body select, .sheet .sheet-body button",
+    ] {
+        if let Some(el) = doc
+            .query_selector(sel)
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+            return;
+        }
+    }
+    if frames > 0 {
+        request_animation_frame(move || focus_into_sheet(frames - 1));
+    }
+}
+
+/// What a sheet shows. Its views (track settings, the picker, the piano roll, the effects panel,
+/// publish, more, shortcuts, the step editor) are in their own wasm module, fetched the first
+/// time a sheet opens, so a first visit downloads less (`crate::lazy`).
+#[leptos::wasm_split::wasm_split(sheets, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn sheet_body(s: Sheet) -> Result<AnyView, crate::lazy::NotLoaded> {
+    Ok(match s {
+        Sheet::Track(id) => view! { <TrackSettings id=id/> }.into_any(),
+        Sheet::Instrument(id) => view! { <InstrumentSheet id=id/> }.into_any(),
+        Sheet::AddTrack => view! { <AddTrackSheet/> }.into_any(),
+        Sheet::Lock(id, k) => view! { <LockEditor id=id step=k/> }.into_any(),
+        Sheet::Publish => view! { <PublishSheet/> }.into_any(),
+        Sheet::Help => view! { <HelpSheet/> }.into_any(),
+        Sheet::More => view! { <MoreSheet/> }.into_any(),
+        Sheet::Roll(id) => view! { <PianoRoll id=id/> }.into_any(),
+        Sheet::Effects => view! { <EffectsSheet/> }.into_any(),
+    })
+}
+
+/// The sheet's class, for its size and layout.
+fn sheet_class(s: &Sheet) -> &'static str {
+    match s {
+        Sheet::Track(_) => "track-sheet",
+        Sheet::Instrument(_) | Sheet::AddTrack => "picker-sheet",
+        Sheet::Lock(..) => "lock-sheet",
+        Sheet::Publish => "publish-sheet",
+        Sheet::Help => "help-sheet",
+        Sheet::More => "more-sheet",
+        Sheet::Roll(_) => "roll-sheet",
+        Sheet::Effects => "effects-sheet",
     }
 }
 
