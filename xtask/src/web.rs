@@ -452,12 +452,33 @@ fn place_split(pkg: &Path, dist: &Path, js: &str, keep: &mut BTreeSet<String>) -
     modules.sort();
     for m in modules {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
-        urls.push(format!(
-            "/{}",
-            place(&name, &std::fs::read(&m).expect("split module"))
-        ));
+        let bytes = strip_custom_sections(&std::fs::read(&m).expect("split module"));
+        urls.push(format!("/{}", place(&name, &bytes)));
     }
     urls
+}
+
+/// `wasm` without its custom sections (function names, producers, target features), as
+/// wasm-bindgen's `remove_name_section` leaves the main module: the split modules' names were
+/// 60-80% of their bytes.
+fn strip_custom_sections(wasm: &[u8]) -> Vec<u8> {
+    let mut module = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.unwrap_or_else(|e| {
+            eprintln!("xtask: a split module does not parse: {e}");
+            fail(1)
+        });
+        if matches!(payload, wasmparser::Payload::CustomSection(_)) {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &wasm[range.start as usize..range.end as usize],
+            });
+        }
+    }
+    module.finish()
 }
 
 /// wasm-bindgen's generated glue must match the `wasm-bindgen` crate the app links exactly.

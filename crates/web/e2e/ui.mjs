@@ -516,7 +516,8 @@ await test('recording: a one-bar count-in, then the elapsed time and the microph
     await sleep(80);
   }
   assert(peak > 0, 'the level meter never moved');
-  await p.waitForSelector('[data-testid=recording]:has-text("Recording 0:02")', { timeout: 3000 });
+  // At least two seconds in (a loaded machine may be past 0:02 by the time it looks).
+  await p.locator('[data-testid=recording]', { hasText: /Recording 0:0[2-9]/ }).waitFor({ timeout: 3000 });
   await shot(p, 'desktop-recording');
   await p.click('.record');
   await p.waitForSelector('.message:has-text("is a track now")', { timeout: 15000 });
