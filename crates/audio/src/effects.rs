@@ -1781,24 +1781,7 @@ impl MasterChain {
         let run_comp = comp.ratio > 1.0;
         let n = left.len().min(right.len());
         if n > MAX_BLOCK {
-            // Longer than a block: in blocks (each frame's arithmetic is the same either way).
-            let mut at = 0;
-            while at < n {
-                let m = (n - at).min(MAX_BLOCK);
-                let switch = tempo_switch
-                    .filter(|(i, _)| (at..at + m).contains(i))
-                    .map(|(i, t)| (i - at, t));
-                self.process(
-                    frame + at as u64,
-                    &mut left[at..at + m],
-                    &mut right[at..at + m],
-                    &rev[at..at + m],
-                    &del_l[at..at + m],
-                    &del_r[at..at + m],
-                    switch,
-                );
-                at += m;
-            }
+            self.process_in_blocks(frame, left, right, rev, del_l, del_r, tempo_switch);
             return;
         }
         // Stage by stage over the block, each frame's arithmetic in the same order as one
@@ -1932,6 +1915,42 @@ impl MasterChain {
             let (dl, dr) = (left[i], right[i]);
             left[i] = dl + (wl - dl) * w;
             right[i] = dr + (wr - dr) * w;
+        }
+    }
+
+    /// [`Self::process`] of more than [`MAX_BLOCK`] frames, block by block (each frame's
+    /// arithmetic is the same either way). Out of line: `process` calling itself could not be
+    /// inlined (LLVM inlines no recursive function), and it must be, into the engine's AVX2
+    /// render.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn process_in_blocks(
+        &mut self,
+        frame: u64,
+        left: &mut [f32],
+        right: &mut [f32],
+        rev: &[f32],
+        del_l: &[f32],
+        del_r: &[f32],
+        tempo_switch: Option<(usize, f64)>,
+    ) {
+        let n = left.len().min(right.len());
+        let mut at = 0;
+        while at < n {
+            let m = (n - at).min(MAX_BLOCK);
+            let switch = tempo_switch
+                .filter(|(i, _)| (at..at + m).contains(i))
+                .map(|(i, t)| (i - at, t));
+            self.process(
+                frame + at as u64,
+                &mut left[at..at + m],
+                &mut right[at..at + m],
+                &rev[at..at + m],
+                &del_l[at..at + m],
+                &del_r[at..at + m],
+                switch,
+            );
+            at += m;
         }
     }
 
