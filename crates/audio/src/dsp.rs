@@ -160,7 +160,7 @@ pub fn sine_select(p: f32) -> f32 {
 /// The largest `|x|` (0 for none; NaNs ignored): what `x.iter().fold(0.0, |p, v| p.max(v.abs()))`
 /// gives, but with eight running maxima side by side rather than one chain waiting on itself
 /// every frame (a maximum does not depend on the order, so the value is the same).
-#[inline]
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 pub fn peak_abs(x: &[f32]) -> f32 {
     let mut m = [0.0f32; 8];
     let mut chunks = x.chunks_exact(8);

@@ -84,6 +84,19 @@ struct Line {
     pos: usize,
 }
 
+/// `delay.clamp(1, n)` for a line of `n >= 1` samples, without `clamp`'s check of its bounds
+/// (a call of its own in the AVX2 render, twice a frame in the chorus).
+#[inline(always)]
+fn clamp_delay(delay: usize, n: usize) -> usize {
+    if delay < 1 {
+        1
+    } else if delay > n {
+        n
+    } else {
+        delay
+    }
+}
+
 impl Line {
     fn new(capacity: usize) -> Line {
         Line {
@@ -97,7 +110,7 @@ impl Line {
     fn read(&self, delay: usize) -> f32 {
         let n = self.buf.len();
         // `pos < n` and `1 <= delay <= n`: one conditional subtraction instead of a division.
-        let mut i = self.pos + n - delay.clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(delay, n);
         if i >= n {
             i -= n;
         }
@@ -127,7 +140,7 @@ impl Line {
         let whole = d as i32;
         let frac = d - whole as f32;
         let n = self.buf.len();
-        let mut i = self.pos + n - (whole as usize + back).clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(whole as usize + back, n);
         if i >= n {
             i -= n;
         }
@@ -151,7 +164,7 @@ impl Line {
     /// written before the first of those frames).
     fn read_run(&self, delay: usize, out: &mut [f32]) {
         let n = self.buf.len();
-        let mut i = self.pos + n - delay.clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(delay, n);
         if i >= n {
             i -= n;
         }
@@ -354,10 +367,17 @@ impl Reverb {
             tap.frame(j);
         }
         self.lp = lp;
+        // Each frame's eight outputs summed in order, as `Iterator::sum` of them (from -0.0,
+        // and -0.0 + x is x), frames side by side.
         let mut sums = [0.0f32; MAX_BLOCK];
-        for (j, s) in sums[..n].iter_mut().enumerate() {
-            let out: [f32; 8] = core::array::from_fn(|i| taps[i][j]);
-            *s = out.iter().sum::<f32>() * (2.0 / 8.0);
+        sums[..n].copy_from_slice(&taps[0][..n]);
+        for t in &taps[1..] {
+            for (s, o) in sums[..n].iter_mut().zip(&t[..n]) {
+                *s += o;
+            }
+        }
+        for s in sums[..n].iter_mut() {
+            *s *= 2.0 / 8.0;
         }
         for (f, t) in feed.iter_mut().zip(taps.iter()) {
             for (((f, &o), &s), &input) in f[..n]
@@ -1895,8 +1915,14 @@ impl MasterChain {
         if run_eq && run_comp {
             // The compressor's detector in the EQ's loop (two chains side by side).
             let comp = &mut self.comp;
-            self.eq
-                .process_block_tap(frame, l, r, |i, xl, xr| gains[i] = comp.detect(xl, xr));
+            self.eq.process_block_tap(
+                frame,
+                l,
+                r,
+                // Inlined into the AVX2 render (it was a call every frame).
+                #[cfg_attr(target_arch = "x86_64", inline(always))]
+                |i, xl, xr| gains[i] = comp.detect(xl, xr),
+            );
             self.comp.gains_from_envelope(gains);
         } else if run_eq {
             self.eq.process_block(frame, l, r);
