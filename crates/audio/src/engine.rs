@@ -353,6 +353,9 @@ pub struct Engine {
     age: u64,
     buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
     gains: [Gain; MAX_TRACKS],
+    /// Each track's pan gains (before mute and solo) and the bits of the pan and volume they
+    /// are for: their cosine and sine again only when those change, not every block.
+    pan_gains: [Option<((u32, u32), (f32, f32))>; MAX_TRACKS],
     samples: Vec<SampleSlot>,
     /// Loaded sampled instruments, each held once and played by any track that names its slot,
     /// with each zone's half-rate copy.
@@ -444,6 +447,7 @@ impl Engine {
             age: 0,
             buses: [[0.0; MAX_BLOCK]; MAX_TRACKS],
             gains: [Gain::default(); MAX_TRACKS],
+            pan_gains: [None; MAX_TRACKS],
             samples,
             sampled,
             kernel: Kernel::new(),
@@ -838,20 +842,28 @@ impl Engine {
         }
     }
 
-    fn target_gain(&self, i: usize) -> (f32, f32) {
+    /// Track `i`'s gains to the left and right; `any_solo`: whether some track is soloed.
+    fn target_gain(&mut self, i: usize, any_solo: bool) -> (f32, f32) {
         let p = &self.pattern;
         if i >= p.track_count {
             return (0.0, 0.0);
         }
         let t = &p.tracks[i];
-        let any_solo = p.tracks[..p.track_count].iter().any(|t| t.soloed);
         if t.muted || (any_solo && !t.soloed) {
             return (0.0, 0.0);
+        }
+        let key = (t.pan.to_bits(), t.volume.to_bits());
+        if let Some((k, g)) = self.pan_gains[i] {
+            if k == key {
+                return g;
+            }
         }
         // Equal-power pan.
         let theta = (t.pan.clamp(-1.0, 1.0) + 1.0) * core::f32::consts::FRAC_PI_4;
         let v = t.volume.clamp(0.0, 1.0);
-        (v * libm::cosf(theta), v * libm::sinf(theta))
+        let g = (v * libm::cosf(theta), v * libm::sinf(theta));
+        self.pan_gains[i] = Some((key, g));
+        g
     }
 
     /// The next frame (absolute) at which something happens, if before `limit`.
@@ -1268,8 +1280,9 @@ impl Engine {
             d[..n].fill(0.0);
         }
         let wants_sends = self.master.wants_sends();
+        let any_solo = self.pattern.tracks[..tracks].iter().any(|t| t.soloed);
         for ti in 0..MAX_TRACKS {
-            let target = self.target_gain(ti);
+            let target = self.target_gain(ti, any_solo);
             let gain = &mut self.gains[ti];
             gain.aim(target);
             if ti >= tracks && gain.remaining == 0 {
