@@ -595,6 +595,49 @@ impl Adsr {
         }
     }
 
+    /// [`Adsr::tick`] for each frame of `out` in turn, the levels into `out`, up to and
+    /// including the frame it ends on; returns how many frames that is. The same levels, with a
+    /// loop of its own for each stage rather than a choice of stage every frame.
+    #[inline(always)]
+    pub fn tick_run(&mut self, out: &mut [f32]) -> usize {
+        let mut f = 0;
+        while f < out.len() {
+            match self.stage {
+                ATTACK => {
+                    while f < out.len() && self.stage == ATTACK {
+                        out[f] = self.tick();
+                        f += 1;
+                    }
+                }
+                DECAY => {
+                    // It never ends on its own (only by a release).
+                    let (s, m) = (self.sustain, self.decay_mul);
+                    let mut level = self.level;
+                    for o in out[f..].iter_mut() {
+                        level = s + (level - s) * m;
+                        *o = level;
+                    }
+                    self.level = level;
+                    return out.len();
+                }
+                RELEASE => {
+                    while f < out.len() {
+                        out[f] = self.tick();
+                        f += 1;
+                        if self.stage == 0 {
+                            return f;
+                        }
+                    }
+                }
+                _ => {
+                    out[f] = self.tick();
+                    return f + 1;
+                }
+            }
+        }
+        f
+    }
+
     #[inline]
     pub fn tick(&mut self) -> f32 {
         match self.stage {
@@ -624,6 +667,36 @@ impl Adsr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_run_ticks_as_frame_by_frame() {
+        // Through every stage: an attack into the decay, then (released) down to the end,
+        // in runs of several lengths.
+        for run in [1, 7, 128] {
+            let mut a = Adsr::start(0.003, 0.05, 0.6, 0.02, 48_000.0);
+            let mut b = a;
+            let mut frames = 0;
+            while !a.is_done() {
+                if frames >= 2_000 {
+                    a.release();
+                    b.release();
+                }
+                let mut out = vec![0.0f32; run];
+                let k = a.tick_run(&mut out);
+                let mut want = vec![];
+                for _ in 0..run {
+                    want.push(b.tick().to_bits());
+                    if b.is_done() {
+                        break;
+                    }
+                }
+                let got: Vec<u32> = out[..k].iter().map(|x| x.to_bits()).collect();
+                assert_eq!(got, want, "run of {run} from frame {frames}");
+                frames += k;
+            }
+            assert!(b.is_done() && frames > 2_000);
+        }
+    }
 
     #[test]
     fn notes_and_noise() {
