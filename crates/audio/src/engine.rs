@@ -336,6 +336,14 @@ struct SampleSlot {
     rate_ratio: f64,
 }
 
+/// A track's equal-power pan gains (left, right) and the bits of the pan and volume they are
+/// for.
+#[derive(Clone, Copy)]
+struct PanGains {
+    key: (u32, u32),
+    gains: (f32, f32),
+}
+
 /// The sound engine.
 pub struct Engine {
     sr: f32,
@@ -355,7 +363,7 @@ pub struct Engine {
     gains: [Gain; MAX_TRACKS],
     /// Each track's pan gains (before mute and solo) and the bits of the pan and volume they
     /// are for: their cosine and sine again only when those change, not every block.
-    pan_gains: [Option<((u32, u32), (f32, f32))>; MAX_TRACKS],
+    pan_gains: [Option<PanGains>; MAX_TRACKS],
     samples: Vec<SampleSlot>,
     /// Loaded sampled instruments, each held once and played by any track that names its slot,
     /// with each zone's half-rate copy.
@@ -853,16 +861,14 @@ impl Engine {
             return (0.0, 0.0);
         }
         let key = (t.pan.to_bits(), t.volume.to_bits());
-        if let Some((k, g)) = self.pan_gains[i] {
-            if k == key {
-                return g;
-            }
+        if let Some(p) = self.pan_gains[i].filter(|p| p.key == key) {
+            return p.gains;
         }
         // Equal-power pan.
         let theta = (t.pan.clamp(-1.0, 1.0) + 1.0) * core::f32::consts::FRAC_PI_4;
         let v = t.volume.clamp(0.0, 1.0);
         let g = (v * libm::cosf(theta), v * libm::sinf(theta));
-        self.pan_gains[i] = Some((key, g));
+        self.pan_gains[i] = Some(PanGains { key, gains: g });
         g
     }
 
