@@ -1633,6 +1633,26 @@ fn tick_n(s: &mut Smoothed, n: usize) {
     }
 }
 
+/// What the tracks send into the [`MasterChain`] over a block: the reverb's send (mono) and
+/// the delay's (left, right).
+#[derive(Clone, Copy, Debug)]
+pub struct Sends<'a> {
+    pub rev: &'a [f32],
+    pub del_l: &'a [f32],
+    pub del_r: &'a [f32],
+}
+
+impl<'a> Sends<'a> {
+    /// Frames `r` of each.
+    fn frames(self, r: core::ops::Range<usize>) -> Sends<'a> {
+        Sends {
+            rev: &self.rev[r.clone()],
+            del_l: &self.del_l[r.clone()],
+            del_r: &self.del_r[r],
+        }
+    }
+}
+
 /// The master chain: reverb and delay returns, then chorus, drive, equaliser, compressor; a
 /// bypass that crossfades to the dry mix. Each stage that is off (and settled) is skipped.
 #[derive(Clone, Debug)]
@@ -1751,21 +1771,18 @@ impl MasterChain {
                 && self.delay_clear)
     }
 
-    /// Processes a block in place: `left`/`right` hold the dry mix, `rev` the reverb send (mono),
-    /// `del_l`/`del_r` the delay send; `frame` is the block's first frame; `tempo_switch` a
-    /// tempo change at that offset in the block.
-    #[allow(clippy::too_many_arguments)]
+    /// Processes a block in place: `left`/`right` hold the dry mix, `sends` the sends; `frame`
+    /// is the block's first frame; `tempo_switch` a tempo change at that offset in the block.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process(
         &mut self,
         frame: u64,
         left: &mut [f32],
         right: &mut [f32],
-        rev: &[f32],
-        del_l: &[f32],
-        del_r: &[f32],
+        sends: Sends<'_>,
         tempo_switch: Option<(usize, f64)>,
     ) {
+        let Sends { rev, del_l, del_r } = sends;
         if self.is_idle() {
             if let Some((_, t)) = tempo_switch {
                 self.set_tempo(t);
@@ -1801,7 +1818,7 @@ impl MasterChain {
         let run_comp = comp.ratio > 1.0;
         let n = left.len().min(right.len());
         if n > MAX_BLOCK {
-            self.process_in_blocks(frame, left, right, rev, del_l, del_r, tempo_switch);
+            self.process_in_blocks(frame, left, right, sends, tempo_switch);
             return;
         }
         // Stage by stage over the block, each frame's arithmetic in the same order as one
@@ -1948,16 +1965,13 @@ impl MasterChain {
     /// arithmetic is the same either way). Out of line: `process` calling itself could not be
     /// inlined (LLVM inlines no recursive function), and it must be, into the engine's AVX2
     /// render.
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn process_in_blocks(
         &mut self,
         frame: u64,
         left: &mut [f32],
         right: &mut [f32],
-        rev: &[f32],
-        del_l: &[f32],
-        del_r: &[f32],
+        sends: Sends<'_>,
         tempo_switch: Option<(usize, f64)>,
     ) {
         let n = left.len().min(right.len());
@@ -1971,9 +1985,7 @@ impl MasterChain {
                 frame + at as u64,
                 &mut left[at..at + m],
                 &mut right[at..at + m],
-                &rev[at..at + m],
-                &del_l[at..at + m],
-                &del_r[at..at + m],
+                sends.frames(at..at + m),
                 switch,
             );
             at += m;

@@ -12,7 +12,7 @@
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
 use crate::dsp::{peak_abs, SvfBank, BANK};
-use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
+use crate::effects::{MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
     render_drums, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES, LANES,
 };
@@ -1351,9 +1351,11 @@ impl Engine {
             start,
             &mut left[..n],
             &mut right[..n],
-            &self.send_rev[..n],
-            &self.send_del[0][..n],
-            &self.send_del[1][..n],
+            Sends {
+                rev: &self.send_rev[..n],
+                del_l: &self.send_del[0][..n],
+                del_r: &self.send_del[1][..n],
+            },
             self.tempo_switch,
         );
         // The limiter's gain is a chain from frame to frame. Recovering towards 1 it stops
