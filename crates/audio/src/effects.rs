@@ -84,6 +84,19 @@ struct Line {
     pos: usize,
 }
 
+/// `delay.clamp(1, n)` for a line of `n >= 1` samples, without `clamp`'s check of its bounds
+/// (a call of its own in the AVX2 render, twice a frame in the chorus).
+#[inline(always)]
+fn clamp_delay(delay: usize, n: usize) -> usize {
+    if delay < 1 {
+        1
+    } else if delay > n {
+        n
+    } else {
+        delay
+    }
+}
+
 impl Line {
     fn new(capacity: usize) -> Line {
         Line {
@@ -97,7 +110,7 @@ impl Line {
     fn read(&self, delay: usize) -> f32 {
         let n = self.buf.len();
         // `pos < n` and `1 <= delay <= n`: one conditional subtraction instead of a division.
-        let mut i = self.pos + n - delay.clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(delay, n);
         if i >= n {
             i -= n;
         }
@@ -127,7 +140,7 @@ impl Line {
         let whole = d as i32;
         let frac = d - whole as f32;
         let n = self.buf.len();
-        let mut i = self.pos + n - (whole as usize + back).clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(whole as usize + back, n);
         if i >= n {
             i -= n;
         }
@@ -151,7 +164,7 @@ impl Line {
     /// written before the first of those frames).
     fn read_run(&self, delay: usize, out: &mut [f32]) {
         let n = self.buf.len();
-        let mut i = self.pos + n - delay.clamp(1, n);
+        let mut i = self.pos + n - clamp_delay(delay, n);
         if i >= n {
             i -= n;
         }
@@ -354,10 +367,17 @@ impl Reverb {
             tap.frame(j);
         }
         self.lp = lp;
+        // Each frame's eight outputs summed in order, as `Iterator::sum` of them (from -0.0,
+        // and -0.0 + x is x), frames side by side.
         let mut sums = [0.0f32; MAX_BLOCK];
-        for (j, s) in sums[..n].iter_mut().enumerate() {
-            let out: [f32; 8] = core::array::from_fn(|i| taps[i][j]);
-            *s = out.iter().sum::<f32>() * (2.0 / 8.0);
+        sums[..n].copy_from_slice(&taps[0][..n]);
+        for t in &taps[1..] {
+            for (s, o) in sums[..n].iter_mut().zip(&t[..n]) {
+                *s += o;
+            }
+        }
+        for s in sums[..n].iter_mut() {
+            *s *= 2.0 / 8.0;
         }
         for (f, t) in feed.iter_mut().zip(taps.iter()) {
             for (((f, &o), &s), &input) in f[..n]
@@ -1613,6 +1633,26 @@ fn tick_n(s: &mut Smoothed, n: usize) {
     }
 }
 
+/// What the tracks send into the [`MasterChain`] over a block: the reverb's send (mono) and
+/// the delay's (left, right).
+#[derive(Clone, Copy, Debug)]
+pub struct Sends<'a> {
+    pub rev: &'a [f32],
+    pub del_l: &'a [f32],
+    pub del_r: &'a [f32],
+}
+
+impl<'a> Sends<'a> {
+    /// Frames `r` of each.
+    fn frames(self, r: core::ops::Range<usize>) -> Sends<'a> {
+        Sends {
+            rev: &self.rev[r.clone()],
+            del_l: &self.del_l[r.clone()],
+            del_r: &self.del_r[r],
+        }
+    }
+}
+
 /// The master chain: reverb and delay returns, then chorus, drive, equaliser, compressor; a
 /// bypass that crossfades to the dry mix. Each stage that is off (and settled) is skipped.
 #[derive(Clone, Debug)]
@@ -1731,21 +1771,18 @@ impl MasterChain {
                 && self.delay_clear)
     }
 
-    /// Processes a block in place: `left`/`right` hold the dry mix, `rev` the reverb send (mono),
-    /// `del_l`/`del_r` the delay send; `frame` is the block's first frame; `tempo_switch` a
-    /// tempo change at that offset in the block.
-    #[allow(clippy::too_many_arguments)]
+    /// Processes a block in place: `left`/`right` hold the dry mix, `sends` the sends; `frame`
+    /// is the block's first frame; `tempo_switch` a tempo change at that offset in the block.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn process(
         &mut self,
         frame: u64,
         left: &mut [f32],
         right: &mut [f32],
-        rev: &[f32],
-        del_l: &[f32],
-        del_r: &[f32],
+        sends: Sends<'_>,
         tempo_switch: Option<(usize, f64)>,
     ) {
+        let Sends { rev, del_l, del_r } = sends;
         if self.is_idle() {
             if let Some((_, t)) = tempo_switch {
                 self.set_tempo(t);
@@ -1781,24 +1818,7 @@ impl MasterChain {
         let run_comp = comp.ratio > 1.0;
         let n = left.len().min(right.len());
         if n > MAX_BLOCK {
-            // Longer than a block: in blocks (each frame's arithmetic is the same either way).
-            let mut at = 0;
-            while at < n {
-                let m = (n - at).min(MAX_BLOCK);
-                let switch = tempo_switch
-                    .filter(|(i, _)| (at..at + m).contains(i))
-                    .map(|(i, t)| (i - at, t));
-                self.process(
-                    frame + at as u64,
-                    &mut left[at..at + m],
-                    &mut right[at..at + m],
-                    &rev[at..at + m],
-                    &del_l[at..at + m],
-                    &del_r[at..at + m],
-                    switch,
-                );
-                at += m;
-            }
+            self.process_in_blocks(frame, left, right, sends, tempo_switch);
             return;
         }
         // Stage by stage over the block, each frame's arithmetic in the same order as one
@@ -1912,8 +1932,14 @@ impl MasterChain {
         if run_eq && run_comp {
             // The compressor's detector in the EQ's loop (two chains side by side).
             let comp = &mut self.comp;
-            self.eq
-                .process_block_tap(frame, l, r, |i, xl, xr| gains[i] = comp.detect(xl, xr));
+            self.eq.process_block_tap(
+                frame,
+                l,
+                r,
+                // Inlined into the AVX2 render (it was a call every frame).
+                #[cfg_attr(target_arch = "x86_64", inline(always))]
+                |i, xl, xr| gains[i] = comp.detect(xl, xr),
+            );
             self.comp.gains_from_envelope(gains);
         } else if run_eq {
             self.eq.process_block(frame, l, r);
@@ -1932,6 +1958,37 @@ impl MasterChain {
             let (dl, dr) = (left[i], right[i]);
             left[i] = dl + (wl - dl) * w;
             right[i] = dr + (wr - dr) * w;
+        }
+    }
+
+    /// [`Self::process`] of more than [`MAX_BLOCK`] frames, block by block (each frame's
+    /// arithmetic is the same either way). Out of line: `process` calling itself could not be
+    /// inlined (LLVM inlines no recursive function), and it must be, into the engine's AVX2
+    /// render.
+    #[inline(never)]
+    fn process_in_blocks(
+        &mut self,
+        frame: u64,
+        left: &mut [f32],
+        right: &mut [f32],
+        sends: Sends<'_>,
+        tempo_switch: Option<(usize, f64)>,
+    ) {
+        let n = left.len().min(right.len());
+        let mut at = 0;
+        while at < n {
+            let m = (n - at).min(MAX_BLOCK);
+            let switch = tempo_switch
+                .filter(|(i, _)| (at..at + m).contains(i))
+                .map(|(i, t)| (i - at, t));
+            self.process(
+                frame + at as u64,
+                &mut left[at..at + m],
+                &mut right[at..at + m],
+                sends.frames(at..at + m),
+                switch,
+            );
+            at += m;
         }
     }
 

@@ -12,7 +12,7 @@
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
 use crate::dsp::{peak_abs, SvfBank, BANK};
-use crate::effects::{MasterChain, MasterFx, TrackFx, TrackInserts};
+use crate::effects::{MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
     render_drums, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES, LANES,
 };
@@ -336,6 +336,14 @@ struct SampleSlot {
     rate_ratio: f64,
 }
 
+/// A track's equal-power pan gains (left, right) and the bits of the pan and volume they are
+/// for.
+#[derive(Clone, Copy)]
+struct PanGains {
+    key: (u32, u32),
+    gains: (f32, f32),
+}
+
 /// The sound engine.
 pub struct Engine {
     sr: f32,
@@ -353,6 +361,9 @@ pub struct Engine {
     age: u64,
     buses: [[f32; MAX_BLOCK]; MAX_TRACKS],
     gains: [Gain; MAX_TRACKS],
+    /// Each track's pan gains (before mute and solo) and the bits of the pan and volume they
+    /// are for: their cosine and sine again only when those change, not every block.
+    pan_gains: [Option<PanGains>; MAX_TRACKS],
     samples: Vec<SampleSlot>,
     /// Loaded sampled instruments, each held once and played by any track that names its slot,
     /// with each zone's half-rate copy.
@@ -444,6 +455,7 @@ impl Engine {
             age: 0,
             buses: [[0.0; MAX_BLOCK]; MAX_TRACKS],
             gains: [Gain::default(); MAX_TRACKS],
+            pan_gains: [None; MAX_TRACKS],
             samples,
             sampled,
             kernel: Kernel::new(),
@@ -838,20 +850,26 @@ impl Engine {
         }
     }
 
-    fn target_gain(&self, i: usize) -> (f32, f32) {
+    /// Track `i`'s gains to the left and right; `any_solo`: whether some track is soloed.
+    fn target_gain(&mut self, i: usize, any_solo: bool) -> (f32, f32) {
         let p = &self.pattern;
         if i >= p.track_count {
             return (0.0, 0.0);
         }
         let t = &p.tracks[i];
-        let any_solo = p.tracks[..p.track_count].iter().any(|t| t.soloed);
         if t.muted || (any_solo && !t.soloed) {
             return (0.0, 0.0);
+        }
+        let key = (t.pan.to_bits(), t.volume.to_bits());
+        if let Some(p) = self.pan_gains[i].filter(|p| p.key == key) {
+            return p.gains;
         }
         // Equal-power pan.
         let theta = (t.pan.clamp(-1.0, 1.0) + 1.0) * core::f32::consts::FRAC_PI_4;
         let v = t.volume.clamp(0.0, 1.0);
-        (v * libm::cosf(theta), v * libm::sinf(theta))
+        let g = (v * libm::cosf(theta), v * libm::sinf(theta));
+        self.pan_gains[i] = Some(PanGains { key, gains: g });
+        g
     }
 
     /// The next frame (absolute) at which something happens, if before `limit`.
@@ -1268,8 +1286,9 @@ impl Engine {
             d[..n].fill(0.0);
         }
         let wants_sends = self.master.wants_sends();
+        let any_solo = self.pattern.tracks[..tracks].iter().any(|t| t.soloed);
         for ti in 0..MAX_TRACKS {
-            let target = self.target_gain(ti);
+            let target = self.target_gain(ti, any_solo);
             let gain = &mut self.gains[ti];
             gain.aim(target);
             if ti >= tracks && gain.remaining == 0 {
@@ -1332,9 +1351,11 @@ impl Engine {
             start,
             &mut left[..n],
             &mut right[..n],
-            &self.send_rev[..n],
-            &self.send_del[0][..n],
-            &self.send_del[1][..n],
+            Sends {
+                rev: &self.send_rev[..n],
+                del_l: &self.send_del[0][..n],
+                del_r: &self.send_del[1][..n],
+            },
             self.tempo_switch,
         );
         // The limiter's gain is a chain from frame to frame. Recovering towards 1 it stops

@@ -1108,19 +1108,20 @@ impl Voice {
     fn unfiltered_envelope(&mut self, x: &mut [f32]) -> usize {
         let n = x.len().min(MB);
         let mut env = [0.0f32; MB];
-        let mut live = n;
         let mut v = *self;
-        for (f, t) in (0..n).zip(v.t..) {
-            if t == v.gate {
-                v.env.release();
-            }
+        // Up to the gate's frame, then from it on, released (frame by frame, the release comes
+        // before that frame's step).
+        let gate = (v.gate.checked_sub(v.t).map_or(n, |g| g as usize)).min(n);
+        let mut live = v.env.tick_run(&mut env[..gate]);
+        if gate < n && !v.env.is_done() {
+            v.env.release();
+            live += v.env.tick_run(&mut env[gate..n]);
+        }
+        if v.env.is_done() {
+            v.active = false;
+        }
+        for _ in 0..live {
             v.aux *= v.aux_mul;
-            env[f] = v.env.tick();
-            if v.env.is_done() {
-                v.active = false;
-                live = f + 1;
-                break;
-            }
         }
         // `t` moves on in `emit_run`, with the frames heard.
         *self = v;
