@@ -94,51 +94,61 @@ pub fn advance_lanes<const N: usize>(ph: &mut [f32; N], inc: &[f32; N]) -> [f32;
     p
 }
 
-/// [`poly_blep`] of every lane: zero unless a lane is near a wrap, which is rare, and then the
-/// same branches for the lanes near one only (so the same bits, and no division on most
-/// frames: with eight voices' oscillators side by side, some lane is near a wrap on most
-/// frames, but only one or two of them).
+/// [`poly_blep`] of every lane, `inv` being `1.0 / dt` (infinite for a lane at rest, whose
+/// phase never moves and is never near a wrap). Computed in every lane and kept where a lane is
+/// near a wrap: no branch, so no mispredicted jump when some lanes are (with eight voices'
+/// oscillators side by side, that is most frames). The same bits as `poly_blep`. (Loops rather
+/// than `array::from_fn`, which is not always inlined: a call out of the AVX2 render costs more
+/// than the arithmetic.)
 #[inline(always)]
-fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N]) -> [f32; N] {
-    // Near a wrap: one bit per lane (the comparisons vectorize).
-    let mut near = [0u32; N];
-    for j in 0..N {
-        near[j] = ((t[j] < dt[j]) as u32 | (t[j] > 1.0 - dt[j]) as u32) << j;
-    }
-    let mut mask = near.iter().fold(0, |a, b| a | b);
+fn poly_blep_lanes<const N: usize>(t: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f32; N] {
     let mut b = [0.0; N];
-    while mask != 0 {
-        let j = mask.trailing_zeros() as usize;
-        b[j] = poly_blep(t[j], dt[j]);
-        mask &= mask - 1;
+    for j in 0..N {
+        let lo = t[j] < 0.5;
+        let u = if lo { t[j] } else { t[j] - 1.0 };
+        let x = u * inv[j];
+        let (c, s) = if lo { (-1.0, -1.0) } else { (1.0, 1.0) };
+        let y = x + c;
+        let v = y * (y * s);
+        b[j] = if u.abs() < dt[j] { v } else { 0.0 };
     }
     b
 }
 
-/// [`saw`] of every lane (the same bits).
+/// [`saw`] of every lane (the same bits); `inv` as [`poly_blep_lanes`] takes it.
 #[inline(always)]
-pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
-    let b = poly_blep_lanes(p, dt);
-    core::array::from_fn(|j| 2.0 * p[j] - 1.0 - b[j])
+pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f32; N] {
+    let mut b = poly_blep_lanes(p, dt, inv);
+    for j in 0..N {
+        b[j] = 2.0 * p[j] - 1.0 - b[j];
+    }
+    b
 }
 
-/// [`square`] of every lane (the same bits).
+/// [`saw`] or [`square`] of each lane, as `square` says (all ones for a square, zero for a
+/// saw; the same bits as either); `inv` as [`poly_blep_lanes`] takes it.
 #[inline(always)]
-pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N]) -> [f32; N] {
-    let q: [f32; N] = core::array::from_fn(|j| {
-        let q = p[j] + 0.5;
-        if q >= 1.0 {
-            q - 1.0
-        } else {
-            q
-        }
-    });
-    let a = poly_blep_lanes(p, dt);
-    let b = poly_blep_lanes(q, dt);
-    core::array::from_fn(|j| {
+pub fn saw_or_square_lanes<const N: usize>(
+    p: [f32; N],
+    dt: [f32; N],
+    inv: [f32; N],
+    square: [u32; N],
+) -> [f32; N] {
+    let mut q = [0.0; N];
+    for j in 0..N {
+        let x = p[j] + 0.5;
+        q[j] = if x >= 1.0 { x - 1.0 } else { x };
+    }
+    let a = poly_blep_lanes(p, dt, inv);
+    let b = poly_blep_lanes(q, dt, inv);
+    let mut o = [0.0; N];
+    for j in 0..N {
         let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
-        naive + a[j] - b[j]
-    })
+        let sq = naive + a[j] - b[j];
+        let saw = 2.0 * p[j] - 1.0 - a[j];
+        o[j] = f32::from_bits((sq.to_bits() & square[j]) | (saw.to_bits() & !square[j]));
+    }
+    o
 }
 
 /// [`sine`] with its fold as selects: the same bits for every input, and a loop of these over
@@ -252,12 +262,16 @@ pub fn soft_clip(x: f32) -> f32 {
 /// PolyBLEP residual, to band-limit the discontinuities of saw and square waves.
 #[inline]
 fn poly_blep(t: f32, dt: f32) -> f32 {
-    if t < dt {
-        let x = t / dt;
-        x + x - x * x - 1.0
-    } else if t > 1.0 - dt {
-        let x = (t - 1.0) / dt;
-        x * x + x + x + 1.0
+    // `u` is the signed distance to the nearest wrap; `x` runs from -1 to 1 across it. Just
+    // after the wrap the correction is -(x - 1)^2, just before it (x + 1)^2. Times the
+    // reciprocal, as the lanes do it (they compute it once per voice).
+    let lo = t < 0.5;
+    let u = if lo { t } else { t - 1.0 };
+    if u.abs() < dt {
+        let x = u * (1.0 / dt);
+        let (c, s) = if lo { (-1.0, -1.0) } else { (1.0, 1.0) };
+        let y = x + c;
+        y * (y * s)
     } else {
         0.0
     }
@@ -278,6 +292,30 @@ pub fn square(p: f32, dt: f32) -> f32 {
         q -= 1.0;
     }
     naive + poly_blep(p, dt) - poly_blep(q, dt)
+}
+
+/// tan(w) for w from 0 to 1.42 (a filter's prewarped cutoff, π·fc/sr with fc at most 0.45·sr):
+/// the sine's and the cosine's Taylor series (truncation error below 1e-9 there, far below an
+/// f32's rounding), divided. Plain arithmetic in a fixed order (no library call), so lanes side
+/// by side give the same bits as one call, natively and in WebAssembly.
+#[inline(always)]
+pub fn tan_small(w: f32) -> f32 {
+    let w2 = w * w;
+    let s = w
+        * (1.0
+            + w2 * (-1.0 / 6.0
+                + w2 * (1.0 / 120.0
+                    + w2 * (-1.0 / 5040.0
+                        + w2 * (1.0 / 362_880.0
+                            + w2 * (-1.0 / 39_916_800.0 + w2 * (1.0 / 6_227_020_800.0)))))));
+    let c = 1.0
+        + w2 * (-0.5
+            + w2 * (1.0 / 24.0
+                + w2 * (-1.0 / 720.0
+                    + w2 * (1.0 / 40_320.0
+                        + w2 * (-1.0 / 3_628_800.0
+                            + w2 * (1.0 / 479_001_600.0 + w2 * (-1.0 / 87_178_291_200.0)))))));
+    s / c
 }
 
 /// A state-variable filter (topology-preserving transform), giving low, band and high pass at
@@ -313,13 +351,33 @@ impl Svf {
     };
 
     /// Sets cutoff (Hz) and resonance (0 = none, towards 1 = self-oscillation).
+    #[inline]
     pub fn set(&mut self, cutoff: f32, res: f32, sr: f32) {
-        let fc = cutoff.clamp(20.0, sr * 0.45);
-        self.g = libm::tanf(PI * fc / sr);
-        self.k = 2.0 - 2.0 * res.clamp(0.0, 0.98);
-        self.a1 = 1.0 / (1.0 + self.g * (self.g + self.k));
-        self.a2 = self.g * self.a1;
-        self.a3 = self.g * self.a2;
+        [self.g, self.k, self.a1, self.a2, self.a3] = Svf::coefficients(cutoff, res, sr);
+    }
+
+    /// What [`Svf::set`] sets: `[g, k, a1, a2, a3]`. Plain arithmetic, so lanes side by side
+    /// compute the same bits ([`Svf::set_coefficients`] takes them back).
+    #[inline(always)]
+    #[allow(clippy::manual_clamp)] // see below
+    pub fn coefficients(cutoff: f32, res: f32, sr: f32) -> [f32; 5] {
+        // As `clamp` (which would panic on a lane at rest, and does not vectorize).
+        let fc = cutoff.max(20.0).min(sr * 0.45);
+        let g = tan_small(PI * fc / sr);
+        let k = 2.0 - 2.0 * res.max(0.0).min(0.98);
+        let a1 = 1.0 / (1.0 + g * (g + k));
+        let a2 = g * a1;
+        [g, k, a1, a2, g * a2]
+    }
+
+    /// The coefficients set now, as [`Svf::coefficients`] gives them.
+    pub fn coefficients_now(&self) -> [f32; 5] {
+        [self.g, self.k, self.a1, self.a2, self.a3]
+    }
+
+    /// Sets what [`Svf::coefficients`] computed.
+    pub fn set_coefficients(&mut self, c: [f32; 5]) {
+        [self.g, self.k, self.a1, self.a2, self.a3] = c;
     }
 
     /// The coefficients `[a1, a2, a3]` and state `[ic1, ic2]`, for lanes.

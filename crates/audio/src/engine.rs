@@ -14,7 +14,8 @@
 use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
-    render_drums, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES, LANES,
+    render_drums, render_synth_lanes, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES,
+    SYNTH_LANES,
 };
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
@@ -1164,25 +1165,16 @@ impl Engine {
                 bank,
                 ..
             } = self;
-            // Each track's sounding voices, in pool order. When they are all voices of one
-            // saw-and-square synth (a chord, overlapping notes), they run side by side in
-            // lanes (`Voice::render_lanes`, the same bits as one by one).
-            let mut count = [0u8; MAX_TRACKS];
-            let mut first = [0u8; MAX_TRACKS];
-            let mut ready = [true; MAX_TRACKS];
-            // Tracks whose voices are all drums go through `render_drums` (in passes, their
-            // filters side by side; the same bits as one by one).
+            // Which tracks' voices are all drums (they go through `render_drums`: in passes,
+            // their filters side by side) and which are all saw-and-square synth voices (they go
+            // through `render_synth_lanes`: eight voices of any of those synths and tracks side
+            // by side). Either way the same bits as one by one.
             let mut drums = [true; MAX_TRACKS];
-            for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
+            let mut laned = [true; MAX_TRACKS];
+            for v in voices.iter().filter(|v| v.active) {
                 let t = v.track as usize;
                 drums[t] &= Voice::drum_passes(v.instrument);
-                if count[t] == 0 {
-                    first[t] = vi as u8;
-                } else {
-                    ready[t] &= v.instrument == voices[first[t] as usize].instrument;
-                }
-                count[t] += 1;
-                ready[t] &= v.lanes_ready();
+                laned[t] &= v.lanes_ready();
             }
             let mut which = [0u8; DRUM_LANES];
             let mut k = 0;
@@ -1199,25 +1191,24 @@ impl Engine {
             if k > 0 {
                 render_drums(voices, &which[..k], buses, a..b, drum_lanes, bank);
             }
-            // Tracks whose voices run side by side in lanes (the drums went above).
-            let laned: [bool; MAX_TRACKS] = core::array::from_fn(|t| {
-                !drums[t] && count[t] >= 2 && count[t] as usize <= LANES && ready[t]
-            });
-            for t in (0..MAX_TRACKS).filter(|&t| laned[t]) {
-                let mut group = [Voice::IDLE; LANES];
-                let mut at = [0usize; LANES];
-                let mut k = 0;
-                for (vi, v) in voices.iter().enumerate().skip(first[t] as usize) {
-                    if v.active && v.track as usize == t {
-                        group[k] = *v;
-                        at[k] = vi;
-                        k += 1;
+            let mut which = [0u8; SYNTH_LANES];
+            let mut k = 0;
+            for vi in 0..voices.len() {
+                if voices[vi].active && laned[voices[vi].track as usize] {
+                    which[k] = vi as u8;
+                    k += 1;
+                    if k == SYNTH_LANES {
+                        render_synth_lanes(voices, &which, buses, a..b);
+                        k = 0;
                     }
                 }
-                Voice::render_lanes(&mut group[..k], &mut buses[t][a..b]);
-                for (g, vi) in group[..k].iter().zip(at) {
-                    voices[vi] = *g;
-                }
+            }
+            if k == 1 {
+                // One voice alone: its own loop costs less than eight lanes.
+                let v = &mut voices[which[0] as usize];
+                v.render(&mut buses[v.track as usize][a..b], None);
+            } else if k > 1 {
+                render_synth_lanes(voices, &which[..k], buses, a..b);
             }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;

@@ -147,9 +147,6 @@ impl Instrument {
     }
 }
 
-/// How many voices [`Voice::render_lanes`] runs side by side.
-pub const LANES: usize = 4;
-
 /// One drum voice's stretch in [`render_drums`]: what its frame-by-frame chains produce (the
 /// envelopes' values, the oscillators' phases, the filters' input and then output), so the
 /// rest is computed several frames or voices at once.
@@ -249,6 +246,480 @@ pub fn render_drums(
         let v = &mut voices[vi as usize];
         let t = v.track as usize;
         v.drum_finish(l, &mut buses[t][range.clone()]);
+    }
+}
+
+/// The oscillators of a saw-and-square synth voice in [`render_synth_lanes`]: four slots,
+/// each a phase increment, the PolyBLEP's increment and a weight. Slots 0, 1 and 3 are saws;
+/// slot 2 is a saw or a square. Their weighted sum, in slot order, times `scale`, is the voice's
+/// oscillator mix. An unused slot has no increment and no weight: it adds a zero, which changes
+/// no sum (an oscillator's output is never -0, so neither is a sum of them).
+#[derive(Clone, Copy)]
+struct OscSlots {
+    inc: [f32; 4],
+    /// Slot 2's PolyBLEP increment (the others' is their phase increment).
+    dt2: f32,
+    w: [f32; 4],
+    scale: f32,
+    square: bool,
+}
+
+impl OscSlots {
+    /// The slots of `s` at phase increment `inc`: the arithmetic of [`Voice::oscillators`].
+    #[inline(always)]
+    fn of(s: Synth, inc: f32) -> OscSlots {
+        match s {
+            Synth::Bass => {
+                let h = inc * 0.5;
+                OscSlots {
+                    inc: [inc, 0.0, h, 0.0],
+                    dt2: h,
+                    w: [0.7, 0.0, 0.4, 0.0],
+                    scale: 1.0,
+                    square: true,
+                }
+            }
+            Synth::Lead => {
+                let (i2, i3) = (inc * 1.004, inc * 0.996);
+                OscSlots {
+                    inc: [i2, i3, inc, 0.0],
+                    dt2: inc,
+                    w: [1.0, 1.0, 0.5, 0.0],
+                    scale: 0.4,
+                    square: true,
+                }
+            }
+            Synth::Pad => {
+                let ii = [1.0f32, 1.007, 0.993, 2.003].map(|d| inc * d);
+                OscSlots {
+                    inc: ii,
+                    dt2: ii[2],
+                    w: [1.0; 4],
+                    scale: 0.25,
+                    square: false,
+                }
+            }
+            Synth::Pluck => OscSlots {
+                inc: [inc, 0.0, inc * 1.001, 0.0],
+                dt2: inc,
+                w: [0.6, 0.0, 0.4, 0.0],
+                scale: 1.0,
+                square: true,
+            },
+            // Acid (the others never come here).
+            _ => OscSlots {
+                inc: [inc, 0.0, 0.0, 0.0],
+                dt2: 0.0,
+                w: [1.0, 0.0, 0.0, 0.0],
+                scale: 1.0,
+                square: false,
+            },
+        }
+    }
+}
+
+/// How many saw-and-square synth voices [`render_synth_lanes`] takes at once.
+pub const SYNTH_LANES: usize = 8;
+
+/// The state of up to [`SYNTH_LANES`] synth voices side by side, one per lane (an idle lane
+/// has no gain, no level and no increments: it adds zeros, which change no bus, since a bus
+/// starts at +0 and a sum is -0 only of two -0s).
+struct SynthLanes {
+    active: [bool; SYNTH_LANES],
+    /// Frames since the trigger, and when the gate closes.
+    t: [u32; SYNTH_LANES],
+    gate: [u32; SYNTH_LANES],
+    gain: [f32; SYNTH_LANES],
+    aux: [f32; SYNTH_LANES],
+    aux_mul: [f32; SYNTH_LANES],
+    level: [f32; SYNTH_LANES],
+    /// The envelope's step, `level = es + (level - es) * em + ei`.
+    es: [f32; SYNTH_LANES],
+    em: [f32; SYNTH_LANES],
+    ei: [f32; SYNTH_LANES],
+    attack: [bool; SYNTH_LANES],
+    release: [bool; SYNTH_LANES],
+    /// Thresholds of the rare turns: an attack ends at `top`, a release below `floor`
+    /// (infinite in neither stage, so the test vectorizes).
+    top: [f32; SYNTH_LANES],
+    floor: [f32; SYNTH_LANES],
+    attack_ended: [bool; SYNTH_LANES],
+    ended: [bool; SYNTH_LANES],
+    /// The filter's coefficients (`[g, k, a1, a2, a3]`) and state.
+    coef: [[f32; SYNTH_LANES]; 5],
+    ic1: [f32; SYNTH_LANES],
+    ic2: [f32; SYNTH_LANES],
+    /// The filter's cutoff, as `Voice::set_synth_filter` computes it: `base + (depth * m) *
+    /// m2`, m the modulation envelope (the level for the pad), m2 the modulation again for
+    /// acid (else 1); and its resonance.
+    base: [f32; SYNTH_LANES],
+    depth: [f32; SYNTH_LANES],
+    by_level: [bool; SYNTH_LANES],
+    res: [f32; SYNTH_LANES],
+    sr: [f32; SYNTH_LANES],
+    /// The oscillators (see [`OscSlots`]).
+    ph: [[f32; SYNTH_LANES]; 4],
+    inc: [[f32; SYNTH_LANES]; 4],
+    dt2: [f32; SYNTH_LANES],
+    w: [[f32; SYNTH_LANES]; 4],
+    scale: [f32; SYNTH_LANES],
+    /// Slot 2's square and acid's clip, as masks (all ones where they apply).
+    square: [u32; SYNTH_LANES],
+    acid: [u32; SYNTH_LANES],
+    last: [f32; SYNTH_LANES],
+}
+
+impl SynthLanes {
+    const IDLE: SynthLanes = SynthLanes {
+        active: [false; SYNTH_LANES],
+        t: [0; SYNTH_LANES],
+        gate: [0; SYNTH_LANES],
+        gain: [0.0; SYNTH_LANES],
+        aux: [0.0; SYNTH_LANES],
+        aux_mul: [0.0; SYNTH_LANES],
+        level: [0.0; SYNTH_LANES],
+        es: [0.0; SYNTH_LANES],
+        em: [1.0; SYNTH_LANES],
+        ei: [0.0; SYNTH_LANES],
+        attack: [false; SYNTH_LANES],
+        release: [false; SYNTH_LANES],
+        top: [f32::INFINITY; SYNTH_LANES],
+        floor: [f32::NEG_INFINITY; SYNTH_LANES],
+        attack_ended: [false; SYNTH_LANES],
+        ended: [false; SYNTH_LANES],
+        coef: [[0.0; SYNTH_LANES]; 5],
+        ic1: [0.0; SYNTH_LANES],
+        ic2: [0.0; SYNTH_LANES],
+        base: [0.0; SYNTH_LANES],
+        depth: [0.0; SYNTH_LANES],
+        by_level: [false; SYNTH_LANES],
+        res: [0.0; SYNTH_LANES],
+        sr: [48_000.0; SYNTH_LANES],
+        ph: [[0.0; SYNTH_LANES]; 4],
+        inc: [[0.0; SYNTH_LANES]; 4],
+        dt2: [0.0; SYNTH_LANES],
+        w: [[0.0; SYNTH_LANES]; 4],
+        scale: [1.0; SYNTH_LANES],
+        square: [0; SYNTH_LANES],
+        acid: [0; SYNTH_LANES],
+        last: [0.0; SYNTH_LANES],
+    };
+
+    /// Puts voice `v` (a sounding saw-and-square synth voice) in lane `j`.
+    #[inline(always)]
+    fn load(&mut self, j: usize, v: &Voice) {
+        let Instrument::Synth(s) = v.instrument else {
+            return;
+        };
+        self.active[j] = true;
+        self.t[j] = v.t;
+        self.gate[j] = v.gate;
+        self.gain[j] = v.gain;
+        self.aux[j] = v.aux;
+        self.aux_mul[j] = v.aux_mul;
+        self.level[j] = v.env.level;
+        [self.es[j], self.em[j], self.ei[j]] = v.env.lane_step();
+        self.attack[j] = v.env.in_attack();
+        self.release[j] = v.env.in_release();
+        self.top[j] = if self.attack[j] { 1.0 } else { f32::INFINITY };
+        self.floor[j] = if self.release[j] {
+            1e-5
+        } else {
+            f32::NEG_INFINITY
+        };
+        self.attack_ended[j] = false;
+        self.ended[j] = false;
+        let c = v.f1.coefficients_now();
+        for (o, c) in self.coef.iter_mut().zip(c) {
+            o[j] = c;
+        }
+        [self.ic1[j], self.ic2[j]] = v.f1.lane().1;
+        let f = v.freq;
+        (self.base[j], self.depth[j], self.res[j]) = match s {
+            Synth::Bass => (f * 3.0, 1400.0, 0.35),
+            Synth::Acid => (f * 2.0, 3600.0, 0.86),
+            Synth::Lead => (2400.0, 1800.0, 0.25),
+            Synth::Pad => (900.0, 500.0, 0.15),
+            _ => (f * 1.5, 5000.0, 0.2),
+        };
+        self.by_level[j] = s == Synth::Pad;
+        self.sr[j] = v.sr;
+        let o = OscSlots::of(s, v.freq / v.sr);
+        for i in 0..4 {
+            self.ph[i][j] = v.ph[i].0;
+            self.inc[i][j] = o.inc[i];
+            self.w[i][j] = o.w[i];
+        }
+        self.dt2[j] = o.dt2;
+        self.scale[j] = o.scale;
+        self.square[j] = if o.square { !0 } else { 0 };
+        self.acid[j] = if s == Synth::Acid { !0 } else { 0 };
+        self.last[j] = v.last;
+    }
+
+    /// Puts lane `j` back into its voice `v`.
+    #[inline(always)]
+    fn store(&self, j: usize, v: &mut Voice) {
+        v.aux = self.aux[j];
+        v.env
+            .set_from_lane(self.level[j], self.attack_ended[j], self.ended[j]);
+        v.f1.set_coefficients(core::array::from_fn(|i| self.coef[i][j]));
+        v.f1.set_state(self.ic1[j], self.ic2[j]);
+        for (p, o) in v.ph.iter_mut().zip(self.ph.iter()) {
+            p.0 = o[j];
+        }
+        v.last = self.last[j];
+        v.t = self.t[j];
+        v.active = self.active[j];
+    }
+}
+
+/// Renders the saw-and-square synth voices `which` (indexes into `voices`, in pool order, at
+/// most [`SYNTH_LANES`], each [`Voice::lanes_ready`]; any synths, any tracks) over `range` of
+/// their tracks' buses, side by side in SIMD lanes: one voice's filter and envelope wait on
+/// their previous frame, so a lone voice leaves the processor idle, while eight chains at once
+/// cost about one. Every lane does the arithmetic of [`Voice::render`] for its voice (each
+/// synth's oscillator mix as weighted slots, acid's clip chosen per lane; a voice's filter
+/// moves every 32 frames of its own time, so lanes move theirs on different frames), and each
+/// voice adds into its bus in pool order, so the result is the same bits as one by one.
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[allow(clippy::needless_range_loop)] // lanes side by side, indexed alike
+pub fn render_synth_lanes(
+    voices: &mut [Voice],
+    which: &[u8],
+    buses: &mut [[f32; MB]],
+    range: core::ops::Range<usize>,
+) {
+    const L: usize = SYNTH_LANES;
+    let k = which.len().min(L);
+    let which = &which[..k];
+    let len = range.len().min(MB);
+    let mut ln = SynthLanes::IDLE;
+    let mut loaded = [false; L];
+    for (j, &vi) in which.iter().enumerate() {
+        let v = &voices[vi as usize];
+        if v.active {
+            ln.load(j, v);
+            loaded[j] = true;
+        }
+    }
+    // Slots no lane uses are skipped (they would add zeros), and so are the squares and the
+    // clip when no lane has them.
+    let used = |i: usize| ln.w[i].iter().any(|w| *w != 0.0);
+    let (use1, use2, use3) = (used(1), used(2), used(3));
+    let any_square = ln.square.iter().any(|m| *m != 0);
+    let any_acid = ln.acid.iter().any(|m| *m != 0);
+    // The PolyBLEP's reciprocals (infinite in a slot at rest: never used there).
+    let mut inv = [[0.0f32; L]; 4];
+    for i in 0..4 {
+        let d = if i == 2 { ln.dt2 } else { ln.inc[i] };
+        for j in 0..L {
+            inv[i][j] = 1.0 / d[j];
+        }
+    }
+    // Each lane's output, frame by frame (added into the buses at the end).
+    let mut ys = [[0.0f32; L]; MB];
+    let mut done = 0;
+    while done < len {
+        // What the frame-by-frame voice checks each frame (its gate and its filter's control
+        // rate) happens only on these frames, so the stretch up to the next one runs without
+        // checks.
+        let mut n = len - done;
+        let mut update = [false; L];
+        let mut any = false;
+        for (j, &vi) in which.iter().enumerate() {
+            if !ln.active[j] {
+                continue;
+            }
+            any = true;
+            let t = ln.t[j];
+            if t == ln.gate[j] {
+                // The gate closes (rare): through the voice, as one by one.
+                let v = &mut voices[vi as usize];
+                ln.store(j, v);
+                v.env.release();
+                ln.load(j, v);
+            }
+            update[j] = t.is_multiple_of(32) && t > 0;
+            n = n.min((32 - t % 32) as usize);
+            if t < ln.gate[j] {
+                n = n.min((ln.gate[j] - t) as usize);
+            }
+        }
+        if !any {
+            break;
+        }
+        // Filters moving on this frame, side by side (the same bits as `Svf::set`).
+        if update.contains(&true) {
+            let mut c = [[0.0f32; L]; 5];
+            for j in 0..L {
+                let m = if ln.by_level[j] {
+                    ln.level[j]
+                } else {
+                    ln.aux[j]
+                };
+                let m2 = if ln.acid[j] != 0 { ln.aux[j] } else { 1.0 };
+                let cj = Svf::coefficients(ln.base[j] + ln.depth[j] * m * m2, ln.res[j], ln.sr[j]);
+                for (o, cj) in c.iter_mut().zip(cj) {
+                    o[j] = cj;
+                }
+            }
+            for (o, c) in ln.coef.iter_mut().zip(&c) {
+                for j in 0..L {
+                    o[j] = if update[j] { c[j] } else { o[j] };
+                }
+            }
+        }
+        // Frames each voice sounds in this stretch (fewer for one that ends in it).
+        let mut frames = [0u32; L];
+        for j in 0..L {
+            frames[j] = if ln.active[j] { n as u32 } else { 0 };
+        }
+        let SynthLanes {
+            active,
+            gain,
+            aux,
+            aux_mul,
+            level,
+            es,
+            em,
+            ei,
+            attack,
+            release,
+            top,
+            floor,
+            attack_ended,
+            ended,
+            coef,
+            ic1,
+            ic2,
+            ph,
+            inc,
+            dt2,
+            w,
+            scale,
+            square,
+            acid,
+            ..
+        } = &mut ln;
+        let [_, _, a1, a2, a3] = &*coef;
+        for (f, out) in ys[done..done + n].iter_mut().enumerate() {
+            // Oscillators, one voice per lane, summed by slot in order.
+            let o = saw_lanes(advance_lanes(&mut ph[0], &inc[0]), inc[0], inv[0]);
+            let mut x = [0.0f32; L];
+            for j in 0..L {
+                x[j] = w[0][j] * o[j];
+            }
+            if use1 {
+                let o = saw_lanes(advance_lanes(&mut ph[1], &inc[1]), inc[1], inv[1]);
+                for j in 0..L {
+                    x[j] += w[1][j] * o[j];
+                }
+            }
+            if use2 {
+                let p = advance_lanes(&mut ph[2], &inc[2]);
+                let o = if any_square {
+                    saw_or_square_lanes(p, *dt2, inv[2], *square)
+                } else {
+                    saw_lanes(p, *dt2, inv[2])
+                };
+                for j in 0..L {
+                    x[j] += w[2][j] * o[j];
+                }
+            }
+            if use3 {
+                let o = saw_lanes(advance_lanes(&mut ph[3], &inc[3]), inc[3], inv[3]);
+                for j in 0..L {
+                    x[j] += w[3][j] * o[j];
+                }
+            }
+            // Modulation and amplitude envelopes, the filter.
+            let mut y = [0.0f32; L];
+            for j in 0..L {
+                x[j] *= scale[j];
+                aux[j] *= aux_mul[j];
+                level[j] = es[j] + (level[j] - es[j]) * em[j] + ei[j];
+                let v3 = x[j] - ic2[j];
+                let v1 = a1[j] * ic1[j] + a2[j] * v3;
+                let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
+                ic1[j] = 2.0 * v1 - ic1[j];
+                ic2[j] = 2.0 * v2 - ic2[j];
+                y[j] = v2;
+            }
+            if any_acid {
+                for j in 0..L {
+                    let c = soft_clip(y[j] * 1.5) * 0.8;
+                    y[j] = f32::from_bits((c.to_bits() & acid[j]) | (y[j].to_bits() & !acid[j]));
+                }
+            }
+            // An attack reaching full level, a release reaching silence (rare).
+            let mut turns = [0u32; L];
+            for j in 0..L {
+                turns[j] = (level[j] >= top[j]) as u32 | (level[j] < floor[j]) as u32;
+            }
+            let turn = turns.iter().fold(0, |a, b| a | b) != 0;
+            if turn {
+                for (j, &vi) in which.iter().enumerate() {
+                    if attack[j] && level[j] >= 1.0 {
+                        level[j] = 1.0;
+                        attack[j] = false;
+                        top[j] = f32::INFINITY;
+                        attack_ended[j] = true;
+                        [es[j], em[j], ei[j]] = voices[vi as usize].env.decay_step();
+                    }
+                    if release[j] && level[j] < 1e-5 {
+                        level[j] = 0.0;
+                        release[j] = false;
+                        floor[j] = f32::NEG_INFINITY;
+                        ended[j] = true;
+                        (es[j], em[j], ei[j]) = (0.0, 1.0, 0.0);
+                    }
+                }
+            }
+            // A voice that ended has level 0 from then on: it adds zeros.
+            for j in 0..L {
+                out[j] = y[j] * level[j] * gain[j];
+            }
+            if turn {
+                for j in 0..L {
+                    if ended[j] && active[j] {
+                        active[j] = false;
+                        frames[j] = (f + 1) as u32;
+                    }
+                }
+            }
+        }
+        for j in 0..L {
+            if frames[j] > 0 {
+                ln.last[j] = ys[done + frames[j] as usize - 1][j];
+            }
+        }
+        for j in 0..L {
+            ln.t[j] += frames[j];
+        }
+        done += n;
+    }
+    // Into the buses, voice by voice in pool order (so each bus adds its voices in the order
+    // one by one would), four frames at a time; and the lanes back into their voices.
+    let at = range.start;
+    for (j, &vi) in which.iter().enumerate() {
+        if !loaded[j] {
+            continue;
+        }
+        let v = &mut voices[vi as usize];
+        let bus = &mut buses[v.track as usize][at..at + len];
+        let mut f = 0;
+        while f + 4 <= len {
+            let y = [ys[f][j], ys[f + 1][j], ys[f + 2][j], ys[f + 3][j]];
+            for (b, y) in bus[f..f + 4].iter_mut().zip(y) {
+                *b += y;
+            }
+            f += 4;
+        }
+        for (b, y) in bus[f..].iter_mut().zip(&ys[f..len]) {
+            *b += y[j];
+        }
+        ln.store(j, v);
     }
 }
 
@@ -403,7 +874,7 @@ impl Voice {
         };
     }
 
-    /// Whether a synth's voices can run side by side in [`Voice::render_lanes`].
+    /// Whether a synth's voices can run side by side in [`render_synth_lanes`].
     pub fn lanes_synth(i: Instrument) -> bool {
         matches!(
             i,
@@ -411,7 +882,7 @@ impl Voice {
         )
     }
 
-    /// Whether this voice may join others in [`Voice::render_lanes`] (no cut voice's remainder
+    /// Whether this voice may join others in [`render_synth_lanes`] (no cut voice's remainder
     /// fading in it).
     pub fn lanes_ready(&self) -> bool {
         self.active && self.declick == 0.0 && Voice::lanes_synth(self.instrument)
@@ -595,220 +1066,6 @@ impl Voice {
             Drum::Riser => {}
         }
         self.emit_run(x, &mut out[..n]);
-    }
-
-    /// Renders up to [`LANES`] voices of one saw-and-square synth (all the sounding voices of
-    /// their track, in pool order, none with a declick; see [`Voice::lanes_ready`]) side by
-    /// side in SIMD lanes: one voice's filter and envelope wait on their previous frame, so a
-    /// lone voice leaves the processor idle, while four chains at once cost about one. Every
-    /// lane does the arithmetic of [`Voice::render`] for its voice, and each frame's outputs
-    /// are added into `out` in pool order, so the result is the same bits.
-    #[cfg_attr(target_arch = "x86_64", inline(always))]
-    pub fn render_lanes(vs: &mut [Voice], out: &mut [f32]) {
-        let s = match vs[0].instrument {
-            Instrument::Synth(s) => s,
-            _ => return,
-        };
-        match s {
-            Synth::Bass => Voice::lanes(vs, out, Synth::Bass),
-            Synth::Acid => Voice::lanes(vs, out, Synth::Acid),
-            Synth::Lead => Voice::lanes(vs, out, Synth::Lead),
-            Synth::Pad => Voice::lanes(vs, out, Synth::Pad),
-            Synth::Pluck => Voice::lanes(vs, out, Synth::Pluck),
-            _ => {
-                for v in vs.iter_mut() {
-                    v.render(out, None);
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn lanes(vs: &mut [Voice], out: &mut [f32], s: Synth) {
-        const L: usize = LANES;
-        let k = vs.len().min(L);
-        let mut done = 0;
-        while done < out.len() {
-            // What the frame-by-frame voice checks each frame (its gate and its filter's
-            // control rate) happens only on these frames, so the stretch up to the next one runs
-            // without checks.
-            let mut n = out.len() - done;
-            let mut any = false;
-            for v in vs[..k].iter_mut().filter(|v| v.active) {
-                any = true;
-                if v.t == v.gate {
-                    v.env.release();
-                }
-                if v.t.is_multiple_of(32) && v.t > 0 {
-                    v.set_synth_filter(s);
-                }
-                n = n.min((32 - v.t % 32) as usize);
-                if v.t < v.gate {
-                    n = n.min((v.gate - v.t) as usize);
-                }
-            }
-            if !any {
-                return;
-            }
-            // Load the lanes (idle lanes silent and never added).
-            let mut active = [false; L];
-            let mut gain = [0.0f32; L];
-            let mut aux = [0.0f32; L];
-            let mut aux_mul = [0.0f32; L];
-            let mut level = [0.0f32; L];
-            let mut es = [0.0f32; L];
-            let mut em = [1.0f32; L];
-            let mut ei = [0.0f32; L];
-            let mut attack = [false; L];
-            // Thresholds of the rare turns: an attack ends at `top`, a release below `floor_`.
-            let mut top = [f32::INFINITY; L];
-            let mut floor_ = [f32::NEG_INFINITY; L];
-            let mut release = [false; L];
-            let mut attack_ended = [false; L];
-            let mut ended = [false; L];
-            let (mut a1, mut a2, mut a3) = ([0.0f32; L], [0.0f32; L], [0.0f32; L]);
-            let (mut ic1, mut ic2) = ([0.0f32; L], [0.0f32; L]);
-            let mut ph = [[0.0f32; L]; 4];
-            let mut inc = [0.0f32; L];
-            let mut last = [0.0f32; L];
-            for (j, v) in vs[..k].iter().enumerate() {
-                if !v.active {
-                    continue;
-                }
-                active[j] = true;
-                gain[j] = v.gain;
-                aux[j] = v.aux;
-                aux_mul[j] = v.aux_mul;
-                level[j] = v.env.level;
-                [es[j], em[j], ei[j]] = v.env.lane_step();
-                attack[j] = v.env.in_attack();
-                release[j] = v.env.in_release();
-                top[j] = if attack[j] { 1.0 } else { f32::INFINITY };
-                floor_[j] = if release[j] { 1e-5 } else { f32::NEG_INFINITY };
-                let (a, ic) = v.f1.lane();
-                [a1[j], a2[j], a3[j]] = a;
-                [ic1[j], ic2[j]] = ic;
-                for (o, p) in ph.iter_mut().zip(v.ph.iter()) {
-                    o[j] = p.0;
-                }
-                inc[j] = v.freq / v.sr;
-                last[j] = v.last;
-            }
-            // Frames each voice sounds in this stretch (fewer for one that ends in it).
-            let mut frames = [n as u32; L];
-            for (f, o) in out[done..done + n].iter_mut().enumerate() {
-                // Oscillators, one voice per lane.
-                let x: [f32; L] = match s {
-                    Synth::Bass => {
-                        let h = inc.map(|i| i * 0.5);
-                        let a = saw_lanes(advance_lanes(&mut ph[0], &inc), inc);
-                        let sub = square_lanes(advance_lanes(&mut ph[1], &h), h);
-                        core::array::from_fn(|j| a[j] * 0.7 + sub[j] * 0.4)
-                    }
-                    Synth::Acid => saw_lanes(advance_lanes(&mut ph[0], &inc), inc),
-                    Synth::Lead => {
-                        let i2 = inc.map(|i| i * 1.004);
-                        let i3 = inc.map(|i| i * 0.996);
-                        let a = saw_lanes(advance_lanes(&mut ph[0], &i2), i2);
-                        let b = saw_lanes(advance_lanes(&mut ph[1], &i3), i3);
-                        let c = square_lanes(advance_lanes(&mut ph[2], &inc), inc);
-                        core::array::from_fn(|j| (a[j] + b[j] + 0.5 * c[j]) * 0.4)
-                    }
-                    Synth::Pad => {
-                        let mut m = [0.0f32; L];
-                        for (i, d) in [1.0f32, 1.007, 0.993, 2.003].iter().enumerate() {
-                            let ii = inc.map(|i| i * d);
-                            let w = saw_lanes(advance_lanes(&mut ph[i], &ii), ii);
-                            for j in 0..L {
-                                m[j] += w[j];
-                            }
-                        }
-                        m.map(|m| m * 0.25)
-                    }
-                    _ => {
-                        // Pluck.
-                        let i1 = inc.map(|i| i * 1.001);
-                        let a = saw_lanes(advance_lanes(&mut ph[0], &inc), inc);
-                        let b = square_lanes(advance_lanes(&mut ph[1], &i1), inc);
-                        core::array::from_fn(|j| a[j] * 0.6 + b[j] * 0.4)
-                    }
-                };
-                // Modulation and amplitude envelopes.
-                let mut y = [0.0f32; L];
-                for j in 0..L {
-                    aux[j] *= aux_mul[j];
-                    level[j] = es[j] + (level[j] - es[j]) * em[j] + ei[j];
-                    // The filter.
-                    let v3 = x[j] - ic2[j];
-                    let v1 = a1[j] * ic1[j] + a2[j] * v3;
-                    let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
-                    ic1[j] = 2.0 * v1 - ic1[j];
-                    ic2[j] = 2.0 * v2 - ic2[j];
-                    y[j] = if s == Synth::Acid {
-                        soft_clip(v2 * 1.5) * 0.8
-                    } else {
-                        v2
-                    };
-                }
-                // An attack reaching full level, a release reaching silence (rare; tested
-                // against thresholds, infinite in lanes in neither stage, so it vectorizes).
-                let mut turns = [0u32; L];
-                for j in 0..L {
-                    turns[j] = (level[j] >= top[j]) as u32 | (level[j] < floor_[j]) as u32;
-                }
-                let turn = turns.iter().fold(0, |a, b| a | b) != 0;
-                if turn {
-                    for j in 0..L {
-                        if attack[j] && level[j] >= 1.0 {
-                            level[j] = 1.0;
-                            attack[j] = false;
-                            top[j] = f32::INFINITY;
-                            attack_ended[j] = true;
-                            [es[j], em[j], ei[j]] = vs[j].env.decay_step();
-                        }
-                        if release[j] && level[j] < 1e-5 {
-                            level[j] = 0.0;
-                            release[j] = false;
-                            floor_[j] = f32::NEG_INFINITY;
-                            ended[j] = true;
-                            (es[j], em[j], ei[j]) = (0.0, 1.0, 0.0);
-                        }
-                    }
-                }
-                for j in 0..L {
-                    y[j] = y[j] * level[j] * gain[j];
-                }
-                // Into the bus in pool order, only the voices still sounding this frame.
-                for j in 0..L {
-                    *o = if active[j] { *o + y[j] } else { *o };
-                    last[j] = if active[j] { y[j] } else { last[j] };
-                }
-                if turn {
-                    for j in 0..L {
-                        if ended[j] && active[j] {
-                            active[j] = false;
-                            frames[j] = (f + 1) as u32;
-                        }
-                    }
-                }
-            }
-            // Store the lanes back.
-            for (j, v) in vs[..k].iter_mut().enumerate() {
-                if !v.active {
-                    continue;
-                }
-                v.aux = aux[j];
-                v.env.set_from_lane(level[j], attack_ended[j], ended[j]);
-                v.f1.set_state(ic1[j], ic2[j]);
-                for (p, o) in v.ph.iter_mut().zip(ph.iter()) {
-                    p.0 = o[j];
-                }
-                v.last = last[j];
-                v.t += frames[j];
-                v.active = active[j];
-            }
-            done += n;
-        }
     }
 
     /// The last sample this voice produced.
@@ -1064,7 +1321,8 @@ impl Voice {
     /// envelopes), whose frames do not depend on each other once the phases are known, so the
     /// sines are computed several frames at once in SIMD lanes; then, frame by frame, all that
     /// does (gate, filter, envelopes). The others compute their saws and squares frame by frame
-    /// (their PolyBLEP corrections are rare branches; in lanes they would divide every frame).
+    /// here (a voice alone, or one with a cut voice's remainder fading in it); most of the
+    /// time they sound in [`render_synth_lanes`] instead, with the same bits.
     /// Each frame's arithmetic is the same either way, so the output is the same bits.
     #[inline(always)]
     fn render_synth(&mut self, out: &mut [f32], s: Synth) {
@@ -1158,7 +1416,8 @@ impl Voice {
         match s {
             Synth::Bass => {
                 let a = saw(self.ph[0].advance(inc), inc);
-                let sub = square(self.ph[1].advance(inc * 0.5), inc * 0.5);
+                // Phase 2, as in lanes (`OscSlots`: slot 2 is the one that may be a square).
+                let sub = square(self.ph[2].advance(inc * 0.5), inc * 0.5);
                 a * 0.7 + sub * 0.4
             }
             Synth::Acid => saw(self.ph[0].advance(inc), inc),
@@ -1180,7 +1439,7 @@ impl Voice {
             }
             Synth::Pluck => {
                 saw(self.ph[0].advance(inc), inc) * 0.6
-                    + square(self.ph[1].advance(inc * 1.001), inc) * 0.4
+                    + square(self.ph[2].advance(inc * 1.001), inc) * 0.4
             }
             Synth::Keys | Synth::Organ | Synth::SubBass => 0.0,
         }
@@ -1410,7 +1669,8 @@ impl Voice {
             self.env.release();
         }
         // Filter and modulation envelopes move at control rate: every 32 frames (0.7 ms) of the
-        // voice's own time, so the result does not depend on block sizes.
+        // voice's own time, so the result does not depend on block sizes (and a note sounds the
+        // same whenever it starts).
         if self.t.is_multiple_of(32) && self.t > 0 {
             self.set_synth_filter(s);
         }
@@ -1470,6 +1730,7 @@ fn clap_burst(t: u32, sr: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const MAX_T: usize = crate::engine::MAX_TRACKS;
 
     /// Drum voices rendered in passes (`render_drums`, their filters side by side) give the
     /// same bits as one by one: every drum but the riser, on their own tracks, some started
@@ -1580,69 +1841,86 @@ mod tests {
         }
     }
 
-    /// Voices rendered side by side in lanes give the same bits as one by one: attacks ending,
-    /// gates closing, releases ending and voices ending at different frames, in odd block sizes.
+    /// Voices of any saw-and-square synths and tracks, rendered side by side in lanes, give
+    /// the same bits as one by one: notes starting on different frames (so off the control
+    /// frames), attacks ending, gates closing, releases ending and voices ending at different
+    /// frames, two voices sharing a bus, groups of every size, in odd block sizes.
     #[test]
     fn lanes_render_the_same_bits_as_one_by_one() {
         let sr = 48_000.0;
-        for s in [
+        let synths = [
             Synth::Bass,
             Synth::Acid,
             Synth::Lead,
             Synth::Pad,
             Synth::Pluck,
-        ] {
-            for count in 2..=LANES {
-                let mut one = [Voice::IDLE; LANES];
-                for (j, v) in one[..count].iter_mut().enumerate() {
-                    let gate = [700, 3_000, 40, 12_000][j];
-                    let pitch = [0.0, 4.0, 7.0, -12.0][j];
-                    v.trigger(
-                        Instrument::Synth(s),
-                        3,
-                        pitch,
-                        0.8,
-                        gate,
-                        sr,
-                        j as u64,
-                        9 + j as u32,
-                    );
-                }
+        ];
+        for count in 1..=SYNTH_LANES {
+            for shift in 0..synths.len() {
+                // Voice j: its synth, its track (0 and 1 share a bus), when it starts.
+                let synth = |j: usize| synths[(j + shift) % synths.len()];
+                let track = |j: usize| [2u8, 2, 5, 7, 9, 11, 13, 15][j];
+                let start = |j: usize| [0usize, 37, 161, 1_000, 5, 64, 2_222, 90][j];
+                let mut one = [Voice::IDLE; SYNTH_LANES];
                 let mut lanes = one;
-                let (mut a, mut b) = (vec![0.0f32; 192_000], vec![0.0f32; 192_000]);
-                let mut at = 0;
-                for (i, n) in [128usize, 37, 1, 90, 128].iter().cycle().enumerate() {
-                    if at >= a.len() {
+                let mut a = vec![[0.0f32; MB]; MAX_T];
+                let mut b = a.clone();
+                let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+                let mut at = 0usize;
+                let total = 120_000usize;
+                for (i, n) in [128usize, 37, 1, 90, 128, 64].iter().cycle().enumerate() {
+                    if at >= total {
                         break;
                     }
-                    let n = (*n).min(a.len() - at);
-                    for v in one[..count].iter_mut().filter(|v| v.active) {
-                        v.render(&mut a[at..at + n], None);
+                    // A stretch ends where a voice starts.
+                    let mut n = (*n).min(total - at);
+                    for j in 0..count {
+                        if start(j) > at {
+                            n = n.min(start(j) - at);
+                        }
+                        if start(j) == at {
+                            let gate = [700, 3_000, 40, 12_000, 9, 20_000, 333, 5_000][j];
+                            let pitch = [0.0, 4.0, 7.0, -12.0, 2.0, 9.0, -5.0, 12.0][j];
+                            for v in [&mut one[j], &mut lanes[j]] {
+                                v.trigger(
+                                    Instrument::Synth(synth(j)),
+                                    track(j),
+                                    pitch,
+                                    0.8,
+                                    gate,
+                                    sr,
+                                    j as u64,
+                                    9 + j as u32,
+                                );
+                            }
+                        }
                     }
-                    let sounding = lanes[..count].iter().filter(|v| v.active).count();
-                    if sounding > 0 && i % 7 != 6 {
-                        let mut group = [Voice::IDLE; LANES];
-                        let mut k = 0;
-                        for v in lanes[..count].iter().filter(|v| v.active) {
-                            group[k] = *v;
-                            k += 1;
-                        }
-                        Voice::render_lanes(&mut group[..k], &mut b[at..at + n]);
-                        let mut g = group[..k].iter();
-                        for v in lanes[..count].iter_mut().filter(|v| v.active) {
-                            *v = *g.next().unwrap();
-                        }
+                    for bus in a.iter_mut().chain(b.iter_mut()) {
+                        bus.fill(0.0);
+                    }
+                    for v in one[..count].iter_mut().filter(|v| v.active) {
+                        v.render(&mut a[v.track as usize][..n], None);
+                    }
+                    let which: Vec<u8> = (0..count as u8)
+                        .filter(|&j| lanes[j as usize].active)
+                        .collect();
+                    if !which.is_empty() && i % 7 != 6 {
+                        render_synth_lanes(&mut lanes, &which, &mut b, 0..n);
                     } else {
                         for v in lanes[..count].iter_mut().filter(|v| v.active) {
-                            v.render(&mut b[at..at + n], None);
+                            v.render(&mut b[v.track as usize][..n], None);
                         }
+                    }
+                    for t in 0..MAX_T {
+                        out_a.extend_from_slice(&a[t][..n]);
+                        out_b.extend_from_slice(&b[t][..n]);
                     }
                     at += n;
                 }
-                assert!(a.iter().any(|x| *x != 0.0));
-                assert!(one.iter().all(|v| !v.active), "{s:?}: every note ends");
-                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                    assert_eq!(x.to_bits(), y.to_bits(), "{s:?} x{count} frame {i}");
+                assert!(out_a.iter().any(|x| *x != 0.0));
+                assert!(one.iter().all(|v| !v.active), "every note ends");
+                for (i, (x, y)) in out_a.iter().zip(&out_b).enumerate() {
+                    assert_eq!(x.to_bits(), y.to_bits(), "x{count} shift {shift} at {i}");
                 }
                 for (v, w) in one.iter().zip(&lanes) {
                     assert_eq!(
@@ -1652,5 +1930,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `tan_small` against the exact tangent over the filters' whole range.
+    #[test]
+    fn tan_small_is_within_rounding_of_tan() {
+        let mut worst = 0.0f64;
+        for i in 0..=100_000 {
+            let fc = 20.0 + (0.45 * 48_000.0 - 20.0) * i as f32 / 100_000.0;
+            let w = core::f32::consts::PI * fc / 48_000.0;
+            let exact = (w as f64).tan();
+            let err = ((tan_small(w) as f64 - exact) / exact).abs();
+            worst = worst.max(err);
+        }
+        assert!(worst < 1e-6, "worst relative error {worst:e}");
     }
 }
