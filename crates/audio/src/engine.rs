@@ -396,6 +396,20 @@ pub struct Engine {
     drum_lanes: Vec<DrumLane>,
 }
 
+/// The sounding voices on the tracks `on` marks, in pool order (their indexes, and how many).
+#[inline(always)]
+fn sounding_on(voices: &[Voice], on: &[bool; MAX_TRACKS]) -> ([u8; MAX_VOICES], usize) {
+    let mut which = [0u8; MAX_VOICES];
+    let mut k = 0;
+    for (vi, v) in voices.iter().enumerate() {
+        if v.active && on[v.track as usize] {
+            which[k] = vi as u8;
+            k += 1;
+        }
+    }
+    (which, k)
+}
+
 /// The filters of tracks `lanes` over `range` of their buses, in the bank: steady ones, and
 /// gliding ones whose coefficients change on the frames their own loop would change them
 /// (`frame` is the range's first absolute frame).
@@ -1176,39 +1190,19 @@ impl Engine {
                 drums[t] &= Voice::drum_passes(v.instrument);
                 laned[t] &= v.lanes_ready();
             }
-            let mut which = [0u8; DRUM_LANES];
-            let mut k = 0;
-            for vi in 0..voices.len() {
-                if voices[vi].active && drums[voices[vi].track as usize] {
-                    which[k] = vi as u8;
-                    k += 1;
-                    if k == DRUM_LANES {
-                        render_drums(voices, &which, buses, a..b, drum_lanes, bank);
-                        k = 0;
-                    }
+            let (which, k) = sounding_on(voices, &drums);
+            for group in which[..k].chunks(DRUM_LANES) {
+                render_drums(voices, group, buses, a..b, drum_lanes, bank);
+            }
+            let (which, k) = sounding_on(voices, &laned);
+            for group in which[..k].chunks(SYNTH_LANES) {
+                if let [vi] = group {
+                    // One voice alone: its own loop costs less than eight lanes.
+                    let v = &mut voices[*vi as usize];
+                    v.render(&mut buses[v.track as usize][a..b], None);
+                } else {
+                    render_synth_lanes(voices, group, buses, a..b);
                 }
-            }
-            if k > 0 {
-                render_drums(voices, &which[..k], buses, a..b, drum_lanes, bank);
-            }
-            let mut which = [0u8; SYNTH_LANES];
-            let mut k = 0;
-            for vi in 0..voices.len() {
-                if voices[vi].active && laned[voices[vi].track as usize] {
-                    which[k] = vi as u8;
-                    k += 1;
-                    if k == SYNTH_LANES {
-                        render_synth_lanes(voices, &which, buses, a..b);
-                        k = 0;
-                    }
-                }
-            }
-            if k == 1 {
-                // One voice alone: its own loop costs less than eight lanes.
-                let v = &mut voices[which[0] as usize];
-                v.render(&mut buses[v.track as usize][a..b], None);
-            } else if k > 1 {
-                render_synth_lanes(voices, &which[..k], buses, a..b);
             }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;
