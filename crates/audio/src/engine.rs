@@ -1181,8 +1181,8 @@ impl Engine {
             } = self;
             // Which tracks' voices are all drums (they go through `render_drums`: in passes,
             // their filters side by side) and which are all saw-and-square synth voices (they go
-            // through `render_synth_lanes`: eight voices of any of those synths and tracks side
-            // by side). Either way the same bits as one by one.
+            // through `render_synth_lanes`: `SYNTH_LANES` voices of any of those synths and tracks
+            // side by side). Either way the same bits as one by one.
             let mut drums = [true; MAX_TRACKS];
             let mut laned = [true; MAX_TRACKS];
             for v in voices.iter().filter(|v| v.active) {
@@ -1197,7 +1197,7 @@ impl Engine {
             let (which, k) = sounding_on(voices, &laned);
             for group in which[..k].chunks(SYNTH_LANES) {
                 if let [vi] = group {
-                    // One voice alone: its own loop costs less than eight lanes.
+                    // One voice alone: its own loop costs less than a group of lanes.
                     let v = &mut voices[*vi as usize];
                     v.render(&mut buses[v.track as usize][a..b], None);
                 } else {
