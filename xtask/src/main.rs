@@ -217,7 +217,7 @@ fn main() {
                     "--host",
                     "native",
                     "--retries",
-                    "1",
+                    "2",
                 ],
             );
             step("the README's run command on a fresh clone with no tools installed: cold, then warm (about 10 minutes)");

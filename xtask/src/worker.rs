@@ -424,7 +424,7 @@ pub fn test() {
             "--host",
             "cloudflare",
             "--retries",
-            "1",
+            "2",
         ]),
         "the sync measurement against workerd",
     );
