@@ -318,6 +318,40 @@ impl OscSlots {
     }
 }
 
+/// A saw-and-square synth's filter: its cutoff is `base + depth * m * m2`, `m` the modulation
+/// envelope (the level, `by_level`, for the pad) and `m2` the modulation envelope again for
+/// acid (1 for the others), and its resonance `res`. One place for [`Voice::set_synth_filter`]
+/// and the lanes ([`render_synth_lanes`]), so they cannot drift apart.
+#[derive(Clone, Copy)]
+struct FilterShape {
+    base: f32,
+    depth: f32,
+    by_level: bool,
+    /// Acid's: the cutoff follows the modulation envelope's square.
+    squared: bool,
+    res: f32,
+}
+
+impl FilterShape {
+    #[inline(always)]
+    fn of(s: Synth, freq: f32) -> FilterShape {
+        let (base, depth, res) = match s {
+            Synth::Bass => (freq * 3.0, 1400.0, 0.35),
+            Synth::Acid => (freq * 2.0, 3600.0, 0.86),
+            Synth::Lead => (2400.0, 1800.0, 0.25),
+            Synth::Pad => (900.0, 500.0, 0.15),
+            _ => (freq * 1.5, 5000.0, 0.2),
+        };
+        FilterShape {
+            base,
+            depth,
+            by_level: s == Synth::Pad,
+            squared: s == Synth::Acid,
+            res,
+        }
+    }
+}
+
 /// How many saw-and-square synth voices [`render_synth_lanes`] takes at once: eight where the
 /// render runs eight lanes to a register (x86-64 with AVX2), four in WebAssembly (four to a
 /// register: three groups of four cost less than two of eight for the dozen voices of a busy
@@ -340,10 +374,9 @@ struct SynthLanes {
     es: [f32; SYNTH_LANES],
     em: [f32; SYNTH_LANES],
     ei: [f32; SYNTH_LANES],
-    attack: [bool; SYNTH_LANES],
-    release: [bool; SYNTH_LANES],
-    /// Thresholds of the rare turns: an attack ends at `top`, a release below `floor`
-    /// (infinite in neither stage, so the test vectorizes).
+    /// Thresholds of the rare turns, which also say the stage: an attack (`top` 1) ends at
+    /// `top`, a release (`floor` 1e-5) below `floor` (infinite in neither stage, so the test
+    /// vectorizes).
     top: [f32; SYNTH_LANES],
     floor: [f32; SYNTH_LANES],
     attack_ended: [bool; SYNTH_LANES],
@@ -384,8 +417,6 @@ impl SynthLanes {
         es: [0.0; SYNTH_LANES],
         em: [1.0; SYNTH_LANES],
         ei: [0.0; SYNTH_LANES],
-        attack: [false; SYNTH_LANES],
-        release: [false; SYNTH_LANES],
         top: [f32::INFINITY; SYNTH_LANES],
         floor: [f32::NEG_INFINITY; SYNTH_LANES],
         attack_ended: [false; SYNTH_LANES],
@@ -422,10 +453,12 @@ impl SynthLanes {
         self.aux_mul[j] = v.aux_mul;
         self.level[j] = v.env.level;
         [self.es[j], self.em[j], self.ei[j]] = v.env.lane_step();
-        self.attack[j] = v.env.in_attack();
-        self.release[j] = v.env.in_release();
-        self.top[j] = if self.attack[j] { 1.0 } else { f32::INFINITY };
-        self.floor[j] = if self.release[j] {
+        self.top[j] = if v.env.in_attack() {
+            1.0
+        } else {
+            f32::INFINITY
+        };
+        self.floor[j] = if v.env.in_release() {
             1e-5
         } else {
             f32::NEG_INFINITY
@@ -437,15 +470,9 @@ impl SynthLanes {
             o[j] = c;
         }
         [self.ic1[j], self.ic2[j]] = v.f1.lane().1;
-        let f = v.freq;
-        (self.base[j], self.depth[j], self.res[j]) = match s {
-            Synth::Bass => (f * 3.0, 1400.0, 0.35),
-            Synth::Acid => (f * 2.0, 3600.0, 0.86),
-            Synth::Lead => (2400.0, 1800.0, 0.25),
-            Synth::Pad => (900.0, 500.0, 0.15),
-            _ => (f * 1.5, 5000.0, 0.2),
-        };
-        self.by_level[j] = s == Synth::Pad;
+        let f = FilterShape::of(s, v.freq);
+        (self.base[j], self.depth[j], self.res[j]) = (f.base, f.depth, f.res);
+        self.by_level[j] = f.by_level;
         self.sr[j] = v.sr;
         let o = OscSlots::of(s, v.freq / v.sr);
         for i in 0..4 {
@@ -587,8 +614,6 @@ pub fn render_synth_lanes(
             es,
             em,
             ei,
-            attack,
-            release,
             top,
             floor,
             attack_ended,
@@ -663,16 +688,14 @@ pub fn render_synth_lanes(
             let turn = turns.iter().fold(0, |a, b| a | b) != 0;
             if turn {
                 for (j, &vi) in which.iter().enumerate() {
-                    if attack[j] && level[j] >= 1.0 {
+                    if top[j] == 1.0 && level[j] >= 1.0 {
                         level[j] = 1.0;
-                        attack[j] = false;
                         top[j] = f32::INFINITY;
                         attack_ended[j] = true;
                         [es[j], em[j], ei[j]] = voices[vi as usize].env.decay_step();
                     }
-                    if release[j] && level[j] < 1e-5 {
+                    if floor[j] == 1e-5 && level[j] < 1e-5 {
                         level[j] = 0.0;
-                        release[j] = false;
                         floor[j] = f32::NEG_INFINITY;
                         ended[j] = true;
                         (es[j], em[j], ei[j]) = (0.0, 1.0, 0.0);
@@ -1166,15 +1189,15 @@ impl Voice {
     }
 
     fn set_synth_filter(&mut self, s: Synth) {
-        let f = self.freq;
         let (cut, res) = match s {
-            Synth::Bass => (f * 3.0 + 1400.0 * self.aux, 0.35),
-            Synth::SubBass => (f * 4.0, 0.0),
-            Synth::Acid => (f * 2.0 + 3600.0 * self.aux * self.aux, 0.86),
-            Synth::Lead => (2400.0 + 1800.0 * self.aux, 0.25),
-            Synth::Pad => (900.0 + 500.0 * self.env.level, 0.15),
-            Synth::Pluck => (f * 1.5 + 5000.0 * self.aux, 0.2),
+            Synth::SubBass => (self.freq * 4.0, 0.0),
             Synth::Keys | Synth::Organ => (6000.0, 0.0),
+            _ => {
+                let f = FilterShape::of(s, self.freq);
+                let m = if f.by_level { self.env.level } else { self.aux };
+                let m2 = if f.squared { self.aux } else { 1.0 };
+                (f.base + f.depth * m * m2, f.res)
+            }
         };
         self.f1.set(cut, res, self.sr);
     }
