@@ -125,6 +125,12 @@ pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f
     b
 }
 
+/// `a` where the mask `m` is all ones, `b` where it is zero: a select that vectorizes.
+#[inline(always)]
+pub fn pick(m: u32, a: f32, b: f32) -> f32 {
+    f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+}
+
 /// [`saw`] or [`square`] of each lane, as `square` says (all ones for a square, zero for a
 /// saw; the same bits as either); `inv` as [`poly_blep_lanes`] takes it.
 #[inline(always)]
@@ -146,7 +152,7 @@ pub fn saw_or_square_lanes<const N: usize>(
         let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
         let sq = naive + a[j] - b[j];
         let saw = 2.0 * p[j] - 1.0 - a[j];
-        o[j] = f32::from_bits((sq.to_bits() & square[j]) | (saw.to_bits() & !square[j]));
+        o[j] = pick(square[j], sq, saw);
     }
     o
 }

@@ -1194,7 +1194,13 @@ impl Engine {
             for group in which[..k].chunks(DRUM_LANES) {
                 render_drums(voices, group, buses, a..b, drum_lanes, bank);
             }
-            let (which, k) = sounding_on(voices, &laned);
+            let (mut which, k) = sounding_on(voices, &laned);
+            // Grouped by what their oscillators need (`Voice::lanes_rank`), so the last,
+            // partly filled group skips the slots, the square and the clip none of its voices
+            // use. A track's voices keep their pool order (a track's voices are all one synth,
+            // and the index breaks ties), and each bus gets only its own track's voices, so
+            // every bus adds its voices in the same order as before: the same bits.
+            which[..k].sort_unstable_by_key(|&vi| (voices[vi as usize].lanes_rank(), vi));
             for group in which[..k].chunks(SYNTH_LANES) {
                 if let [vi] = group {
                     // One voice alone: its own loop costs less than a group of lanes.

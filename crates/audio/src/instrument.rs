@@ -198,8 +198,24 @@ pub fn render_drums(
     bank: &mut SvfBank,
 ) {
     let n = range.len();
-    for (&vi, l) in which.iter().zip(lanes.iter_mut()) {
-        voices[vi as usize].drum_source(l, n);
+    // The chains: side by side where the drum allows, else voice by voice (so is a voice
+    // alone: a group of lanes would run idle lanes beside it).
+    let mut side = [(0u8, 0usize); DRUM_LANES];
+    let mut m = 0;
+    for (i, &vi) in which.iter().enumerate() {
+        if voices[vi as usize].chains_in_lanes() {
+            side[m] = (vi, i);
+            m += 1;
+        } else {
+            voices[vi as usize].drum_source(&mut lanes[i], n);
+        }
+    }
+    for group in side[..m].chunks(CHAIN_LANES) {
+        if let [(vi, i)] = group {
+            voices[*vi as usize].drum_source(&mut lanes[*i], n);
+        } else {
+            drum_chain_lanes(voices, group, lanes, n);
+        }
     }
     // The filters, stage by stage (the second filter takes the first's output), up to
     // `BANK` side by side.
@@ -246,6 +262,171 @@ pub fn render_drums(
         let v = &mut voices[vi as usize];
         let t = v.track as usize;
         v.drum_finish(l, &mut buses[t][range.clone()]);
+    }
+}
+
+/// How many drum voices' chains [`drum_chain_lanes`] runs side by side (as many as
+/// [`SYNTH_LANES`], for the same reason).
+const CHAIN_LANES: usize = SYNTH_LANES;
+
+/// The first pass of [`render_drums`] for up to [`CHAIN_LANES`] voices at once (`group`: each
+/// voice's index into `voices` and its lane in `lanes`; each [`Voice::chains_in_lanes`]): the
+/// chains of [`Voice::drum_chains`] (envelopes, phases, noise), one voice per SIMD lane. One
+/// voice's chains wait on their previous frame; eight at once cost about one. Each lane does
+/// the arithmetic of its drum's case there, written once for all of them:
+/// - the tone's frequency is `freq * (1 + (c1 * aux + (c2 * aux) * aux))`: the kick's,
+///   snare's and toms' sweeps in `c1`, the zap's in `c2`, a drum without a sweep has neither
+///   (a zero term adds +0, which changes no sum of the non-negative values here, and `freq *
+///   1` is `freq`);
+/// - the second phase's increment is `fr * r1 / sr`: the snare's overtone;
+/// - the noise moves on only where the drum draws it (the kick only during its click);
+/// - the filters' input is picked per lane: noise or the kick's click.
+///
+/// So the result is the same bits as voice by voice.
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[allow(clippy::needless_range_loop)] // lanes side by side, indexed alike
+fn drum_chain_lanes(voices: &mut [Voice], group: &[(u8, usize)], lanes: &mut [DrumLane], n: usize) {
+    const L: usize = CHAIN_LANES;
+    let group = &group[..group.len().min(L)];
+    let n = n.min(MB);
+    let mut amp = [0.0f32; L];
+    let mut amp_mul = [0.0f32; L];
+    let mut aux = [0.0f32; L];
+    let mut aux_mul = [0.0f32; L];
+    let mut freq = [0.0f32; L];
+    let mut sr = [1.0f32; L];
+    let (mut c1, mut c2, mut r1) = ([0.0f32; L], [0.0f32; L], [0.0f32; L]);
+    let (mut ph0, mut ph1) = ([0.0f32; L], [0.0f32; L]);
+    let mut noise = [1u32; L];
+    let mut t0 = [0u32; L];
+    let mut click = [1u32; L];
+    // An idle lane never ends.
+    let (mut min, mut max) = ([u32::MAX; L], [u32::MAX; L]);
+    // What each lane's filters take (masks, all ones where it applies): noise every frame, or
+    // the kick's click.
+    let (mut noisy, mut clicky) = ([0u32; L], [0u32; L]);
+    for (j, &(vi, _)) in group.iter().enumerate() {
+        let v = &voices[vi as usize];
+        let Instrument::Drum(d) = v.instrument else {
+            continue;
+        };
+        (amp[j], amp_mul[j], aux[j], aux_mul[j]) = (v.amp, v.amp_mul, v.aux, v.aux_mul);
+        (freq[j], sr[j]) = (v.freq, v.sr);
+        (c1[j], c2[j], r1[j]) = match d {
+            Drum::Kick => (3.2, 0.0, 0.0),
+            Drum::Kick808 => (2.2, 0.0, 0.0),
+            Drum::Snare => (0.3, 0.0, 1.78),
+            Drum::TomLow | Drum::TomMid | Drum::TomHigh => (0.6, 0.0, 0.0),
+            Drum::Zap => (0.0, 24.0, 0.0),
+            _ => (0.0, 0.0, 0.0),
+        };
+        (ph0[j], ph1[j], noise[j]) = (v.ph[0].0, v.ph[1].0, v.noise.0);
+        (t0[j], min[j], max[j]) = (v.t, v.min_frames, v.max_frames);
+        let all = |b: bool| if b { !0 } else { 0 };
+        noisy[j] = all(matches!(
+            d,
+            Drum::Snare | Drum::TomLow | Drum::TomMid | Drum::TomHigh | Drum::Rim | Drum::Shaker
+        ));
+        clicky[j] = all(matches!(d, Drum::Kick | Drum::Kick808));
+        if clicky[j] != 0 {
+            click[j] = v.click_frames;
+        }
+    }
+    let any_click = clicky.iter().any(|m| *m != 0);
+    let any_second = r1.iter().any(|r| *r != 0.0);
+    // Each frame's values, lane by lane (into the voices' lanes at the end).
+    let mut out_amp = [[0.0f32; L]; MB];
+    let mut out_aux = [[0.0f32; L]; MB];
+    let mut out_p0 = [[0.0f32; L]; MB];
+    let mut out_p1 = [[0.0f32; L]; MB];
+    let mut out_x = [[0.0f32; L]; MB];
+    let mut ended = [false; L];
+    let mut live = [n; L];
+    for f in 0..n {
+        let (a, u) = (amp, aux);
+        let mut t = [0u32; L];
+        for j in 0..L {
+            amp[j] *= amp_mul[j];
+            aux[j] *= aux_mul[j];
+            t[j] = t0[j] + f as u32;
+        }
+        let mut i0 = [0.0f32; L];
+        let mut i1 = [0.0f32; L];
+        for j in 0..L {
+            let fr = freq[j] * (1.0 + (c1[j] * u[j] + (c2[j] * u[j]) * u[j]));
+            i0[j] = fr / sr[j];
+            if any_second {
+                i1[j] = fr * r1[j] / sr[j];
+            }
+        }
+        let p0 = advance_lanes(&mut ph0, &i0);
+        let p1 = if any_second {
+            advance_lanes(&mut ph1, &i1)
+        } else {
+            ph1
+        };
+        // The noise (xorshift32, as `Noise::sample`), moving on where it is drawn.
+        let mut draw = [0u32; L];
+        let mut nz = [0.0f32; L];
+        for j in 0..L {
+            draw[j] = noisy[j] | (clicky[j] & ((t[j] < click[j]) as u32).wrapping_neg());
+            let mut s = noise[j];
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            noise[j] = (s & draw[j]) | (noise[j] & !draw[j]);
+            // Below 2^24: as a signed number, the same value (and a conversion that vectorizes).
+            nz[j] = ((s >> 8) as i32) as f32 / (1u32 << 23) as f32 - 1.0;
+        }
+        let mut x = [0.0f32; L];
+        for j in 0..L {
+            x[j] = pick(noisy[j], nz[j], 0.0);
+        }
+        if any_click {
+            for j in 0..L {
+                let c = nz[j] * 0.25 * (1.0 - (t[j] as i32) as f32 / (click[j] as i32) as f32);
+                x[j] = pick(clicky[j] & draw[j], c, x[j]);
+            }
+        }
+        out_amp[f] = a;
+        out_aux[f] = u;
+        out_p0[f] = p0;
+        out_p1[f] = p1;
+        out_x[f] = x;
+        // As `drum_chains`: a voice that ends on this frame still sounds it.
+        let mut ends = [false; L];
+        for j in 0..L {
+            ends[j] = (a[j] < 1e-3 && u[j] < 1e-3 && t[j] > min[j]) || t[j] > max[j];
+        }
+        if ends.contains(&true) {
+            for j in 0..L {
+                if ends[j] && !ended[j] {
+                    ended[j] = true;
+                    live[j] = f + 1;
+                }
+            }
+        }
+    }
+    for (j, &(vi, i)) in group.iter().enumerate() {
+        let l = &mut lanes[i];
+        let k = live[j];
+        for f in 0..k {
+            l.amp[f] = out_amp[f][j];
+            l.aux[f] = out_aux[f][j];
+            l.p0[f] = out_p0[f][j];
+            l.p1[f] = out_p1[f][j];
+            l.x[f] = out_x[f][j];
+        }
+        l.x[k..n].fill(0.0);
+        l.live = k;
+        // The chains' state (a voice that ended keeps running here past its end, but it is
+        // never heard or read again: a new note starts from a fresh voice).
+        let v = &mut voices[vi as usize];
+        (v.amp, v.aux) = (amp[j], aux[j]);
+        (v.ph[0].0, v.ph[1].0, v.noise.0) = (ph0[j], ph1[j], noise[j]);
+        if ended[j] {
+            v.active = false;
+        }
     }
 }
 
@@ -677,7 +858,7 @@ pub fn render_synth_lanes(
             if any_acid {
                 for j in 0..L {
                     let c = soft_clip(y[j] * 1.5) * 0.8;
-                    y[j] = f32::from_bits((c.to_bits() & acid[j]) | (y[j].to_bits() & !acid[j]));
+                    y[j] = pick(acid[j], c, y[j]);
                 }
             }
             // An attack reaching full level, a release reaching silence (rare).
@@ -908,6 +1089,20 @@ impl Voice {
         )
     }
 
+    /// The order in which [`render_synth_lanes`] groups its voices: by what their oscillators
+    /// need (see [`OscSlots`]), the costliest first: the pad (four saws), the lead (three
+    /// oscillators, one a square), acid (one saw and the clip), then the bass and the pluck
+    /// (two oscillators, one a square).
+    pub fn lanes_rank(&self) -> u8 {
+        match self.instrument {
+            Instrument::Synth(Synth::Pad) => 0,
+            Instrument::Synth(Synth::Lead) => 1,
+            Instrument::Synth(Synth::Acid) => 2,
+            Instrument::Synth(Synth::Bass) => 3,
+            _ => 4,
+        }
+    }
+
     /// Whether this voice may join others in [`render_synth_lanes`] (no cut voice's remainder
     /// fading in it).
     pub fn lanes_ready(&self) -> bool {
@@ -918,6 +1113,29 @@ impl Voice {
     /// (whose filter moves while it sounds).
     pub fn drum_passes(i: Instrument) -> bool {
         matches!(i, Instrument::Drum(d) if d != Drum::Riser)
+    }
+
+    /// Whether this drum voice's chains may run side by side with others in
+    /// [`drum_chain_lanes`]: the drums whose chains are a tone's phase, noise or both (not
+    /// the hats' cluster of six oscillators, the clap's bursts, the cowbell's and the blip's
+    /// band-limited squares, which are cheap one by one, their corrections computed only near
+    /// an edge, but not side by side, where every lane computes them every frame).
+    fn chains_in_lanes(&self) -> bool {
+        matches!(
+            self.instrument,
+            Instrument::Drum(
+                Drum::Kick
+                    | Drum::Kick808
+                    | Drum::Snare
+                    | Drum::TomLow
+                    | Drum::TomMid
+                    | Drum::TomHigh
+                    | Drum::Rim
+                    | Drum::Shaker
+                    | Drum::Clave
+                    | Drum::Zap
+            )
+        )
     }
 
     /// The drum's filter at `stage` (0 the first, 1 the second it feeds) and which of its
@@ -1761,7 +1979,8 @@ mod tests {
     /// Drum voices rendered in passes (`render_drums`, their filters side by side) give the
     /// same bits as one by one: every drum but the riser, on their own tracks, some started
     /// over a cut voice's remainder (declick), ending at different frames, in odd block sizes;
-    /// and a snare alone (its filters each alone at their stage, not in the bank).
+    /// a snare alone (its filters each alone at their stage, not in the bank); and small
+    /// groups whose chains run side by side (`drum_chain_lanes`) beside others one by one.
     #[test]
     fn drums_in_passes_render_the_same_bits_as_one_by_one() {
         let all = [
@@ -1783,6 +2002,15 @@ mod tests {
         ];
         drums_in_passes(&all);
         drums_in_passes(&[Drum::Snare]);
+        // Chains side by side in small groups, beside chains one by one.
+        drums_in_passes(&[Drum::Kick, Drum::Zap]);
+        drums_in_passes(&[
+            Drum::TomLow,
+            Drum::HatOpen,
+            Drum::Kick808,
+            Drum::Rim,
+            Drum::Blip,
+        ]);
     }
 
     fn drums_in_passes(drums: &[Drum]) {
