@@ -428,13 +428,18 @@ impl Svf {
     }
 }
 
-/// How many [`Svf`]s a [`SvfBank`] runs side by side.
-pub const BANK: usize = 8;
+/// How many [`Svf`]s a [`SvfBank`] runs side by side: sixteen, two registers of eight (four of
+/// four in WebAssembly).
+pub const BANK: usize = 16;
+
+/// Half a bank: the filters of one stage of [`SvfBank::run_cascade`].
+pub const HALF_BANK: usize = BANK / 2;
 
 /// Up to [`BANK`] state-variable filters (each with its own coefficients and output) run
 /// together over the same stretch of frames, their frames interleaved. One filter's samples
-/// depend on the one before, so a lone filter waits on that chain every frame; eight
-/// independent chains keep the processor busy. Each lane does exactly the arithmetic of
+/// depend on the one before: a frame of one filter is a chain of about twenty cycles, and a
+/// lone filter leaves the processor idle while it waits; a register of eight filters costs
+/// about one, and two registers' chains overlap. Each lane does exactly the arithmetic of
 /// [`Svf::process`] followed by [`Svf::flush_denormals`], so the samples are the same bits.
 pub struct SvfBank {
     ic1: [f32; BANK],
@@ -450,7 +455,7 @@ pub struct SvfBank {
     /// Coefficients (`a1`, `a2`, `a3`, `k`) a lane takes from a frame on (a gliding filter's
     /// control-rate updates, [`SvfBank::set_at`]), and per frame the lanes that take new ones.
     coef: [[[f32; 4]; BANK]; crate::engine::MAX_BLOCK],
-    mark: [u8; crate::engine::MAX_BLOCK],
+    mark: [u32; crate::engine::MAX_BLOCK],
 }
 
 impl SvfBank {
@@ -531,6 +536,42 @@ impl SvfBank {
         self.run_lanes(0..n, 0.0);
     }
 
+    /// As [`SvfBank::run_exact`], two filters in a row: lane `j + HALF_BANK` takes lane `j`'s
+    /// output, frame by frame, instead of its own input (a drum's second filter after its
+    /// first). Both stages' chains overlap, where one stage after the other waits on each in
+    /// turn.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub fn run_cascade(&mut self, n: usize) {
+        const H: usize = HALF_BANK;
+        // As in `run_lanes`.
+        let floor = core::hint::black_box(0.0);
+        let half = |a: &[f32; BANK], at: usize| -> [f32; H] {
+            let mut h = [0.0; H];
+            h.copy_from_slice(&a[at..at + H]);
+            h
+        };
+        let (mut ic1a, mut ic2a) = (half(&self.ic1, 0), half(&self.ic2, 0));
+        let (mut ic1b, mut ic2b) = (half(&self.ic1, H), half(&self.ic2, H));
+        let ca = [0, 1, 2, 3].map(|c| half([&self.a1, &self.a2, &self.a3, &self.k][c], 0));
+        let cb = [0, 1, 2, 3].map(|c| half([&self.a1, &self.a2, &self.a3, &self.k][c], H));
+        let mut oa = [0u8; H];
+        let mut ob = [0u8; H];
+        oa.copy_from_slice(&self.out[..H]);
+        ob.copy_from_slice(&self.out[H..]);
+        for frame in self.buf[..n.min(crate::engine::MAX_BLOCK)].iter_mut() {
+            let mut x = [0.0f32; H];
+            x.copy_from_slice(&frame[..H]);
+            let y = svf_lanes(x, &mut ic1a, &mut ic2a, &ca, &oa, floor);
+            let z = svf_lanes(y, &mut ic1b, &mut ic2b, &cb, &ob, floor);
+            frame[..H].copy_from_slice(&y);
+            frame[H..].copy_from_slice(&z);
+        }
+        self.ic1[..H].copy_from_slice(&ic1a);
+        self.ic1[H..].copy_from_slice(&ic1b);
+        self.ic2[..H].copy_from_slice(&ic2a);
+        self.ic2[H..].copy_from_slice(&ic2b);
+    }
+
     /// The lanes' loop: states below `floor` in magnitude become 0. Inlined into the engine's
     /// AVX2 render (eight lanes in one register instead of two); elsewhere out of line.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
@@ -541,25 +582,10 @@ impl SvfBank {
         // instructions instead of 287 M).
         let floor = core::hint::black_box(floor);
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
-        let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
+        let c = [self.a1, self.a2, self.a3, self.k];
         let out = self.out;
         for frame in self.buf[frames].iter_mut() {
-            for j in 0..BANK {
-                let x = frame[j];
-                let v3 = x - ic2[j];
-                let v1 = a1[j] * ic1[j] + a2[j] * v3;
-                let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
-                let n1 = 2.0 * v1 - ic1[j];
-                let n2 = 2.0 * v2 - ic2[j];
-                ic1[j] = if n1.abs() < floor { 0.0 } else { n1 };
-                ic2[j] = if n2.abs() < floor { 0.0 } else { n2 };
-                let high = x - k[j] * v1 - v2;
-                frame[j] = match out[j] {
-                    0 => v2,
-                    1 => v1,
-                    _ => high,
-                };
-            }
+            *frame = svf_lanes(*frame, &mut ic1, &mut ic2, &c, &out, floor);
         }
         self.ic1 = ic1;
         self.ic2 = ic2;
@@ -573,6 +599,39 @@ impl SvfBank {
             *v = b[j];
         }
     }
+}
+
+/// One frame of `N` filters side by side (each [`Svf::process`], then states below `floor` in
+/// magnitude set to 0): the input `x`, the states, the coefficients `[a1, a2, a3, k]` and the
+/// output each keeps (0 low, 1 band, 2 high); returns the outputs.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lanes side by side, indexed alike
+fn svf_lanes<const N: usize>(
+    x: [f32; N],
+    ic1: &mut [f32; N],
+    ic2: &mut [f32; N],
+    c: &[[f32; N]; 4],
+    out: &[u8; N],
+    floor: f32,
+) -> [f32; N] {
+    let [a1, a2, a3, k] = c;
+    let mut y = [0.0f32; N];
+    for j in 0..N {
+        let v3 = x[j] - ic2[j];
+        let v1 = a1[j] * ic1[j] + a2[j] * v3;
+        let v2 = ic2[j] + a2[j] * ic1[j] + a3[j] * v3;
+        let n1 = 2.0 * v1 - ic1[j];
+        let n2 = 2.0 * v2 - ic2[j];
+        ic1[j] = if n1.abs() < floor { 0.0 } else { n1 };
+        ic2[j] = if n2.abs() < floor { 0.0 } else { n2 };
+        let high = x[j] - k[j] * v1 - v2;
+        y[j] = match out[j] {
+            0 => v2,
+            1 => v1,
+            _ => high,
+        };
+    }
+    y
 }
 
 /// Attack-decay-sustain-release envelope, advanced per sample with fixed coefficients.

@@ -183,10 +183,11 @@ pub const DRUM_LANES: usize = 16;
 
 /// Renders the drum voices `which` (indexes into `voices`, in pool order, at most
 /// [`DRUM_LANES`], each [`Voice::drum_passes`]) over `range` of their tracks' buses. Each voice
-/// runs in passes: first its serial chains (envelopes, phases, noise) frame by frame, then the
-/// filters of every voice side by side in `bank` (one filter waits on its previous frame; eight
-/// at once cost about one), then its sines and the output formula several frames at once, then
-/// the frames into the bus. Every frame's arithmetic is that of [`Voice::render`] and each
+/// runs in passes: first its serial chains (envelopes, phases, noise) frame by frame (side by
+/// side where the drum allows, [`drum_chain_lanes`]), then the filters of every voice side by
+/// side in `bank` (one filter waits on its previous frame; eight at once cost about one; a
+/// voice's second filter runs beside its first, frame by frame), then its sines and the output
+/// formula several frames at once, then the frames into the bus. Every frame's arithmetic is that of [`Voice::render`] and each
 /// voice adds into its bus in pool order, so the result is the same bits.
 #[cfg_attr(target_arch = "x86_64", inline(always))]
 pub fn render_drums(
@@ -217,44 +218,64 @@ pub fn render_drums(
             drum_chain_lanes(voices, group, lanes, n);
         }
     }
-    // The filters, stage by stage (the second filter takes the first's output), up to
-    // `BANK` side by side.
-    for stage in 0..2 {
-        let mut with = [0usize; DRUM_LANES];
-        let mut m = 0;
-        for (i, &vi) in which.iter().enumerate() {
-            if voices[vi as usize].drum_filter(stage).is_some() {
-                with[m] = i;
-                m += 1;
+    // The filters: each voice's first in a lane of the bank's lower half, its second (which
+    // takes the first's output) in the lane above it ([`SvfBank::run_cascade`]), up to
+    // `HALF_BANK` voices at once.
+    let mut with = [0usize; DRUM_LANES];
+    let mut m = 0;
+    for (i, &vi) in which.iter().enumerate() {
+        if voices[vi as usize].drum_filter(0).is_some() {
+            with[m] = i;
+            m += 1;
+        }
+    }
+    let alone = |f: &mut Svf, out: u8, x: &mut [f32]| {
+        for x in x.iter_mut() {
+            let o = f.process(*x);
+            *x = match out {
+                0 => o.low,
+                1 => o.band,
+                _ => o.high,
+            };
+        }
+    };
+    for group in with[..m].chunks(HALF_BANK) {
+        if let [i] = group {
+            // A voice alone: the bank would run idle lanes beside its filters.
+            let (v, x) = (&mut voices[which[*i] as usize], &mut lanes[*i].x[..n]);
+            for stage in 0..2 {
+                if let Some((f, out)) = v.drum_filter(stage) {
+                    alone(f, out, x);
+                }
+            }
+            continue;
+        }
+        for j in 0..HALF_BANK {
+            match group.get(j) {
+                Some(&i) => {
+                    let v = &mut voices[which[i] as usize];
+                    let (f, out) = v.drum_filter(0).unwrap();
+                    bank.load(j, f, out, &lanes[i].x[..n]);
+                    match v.drum_filter(1) {
+                        Some((f, out)) => bank.load(j + HALF_BANK, f, out, &[]),
+                        None => bank.clear(j + HALF_BANK),
+                    }
+                }
+                None => {
+                    bank.clear(j);
+                    bank.clear(j + HALF_BANK);
+                }
             }
         }
-        for group in with[..m].chunks(BANK) {
-            if let [i] = group {
-                // A filter alone: the bank would run seven idle lanes beside it.
-                let (f, out) = voices[which[*i] as usize].drum_filter(stage).unwrap();
-                for x in lanes[*i].x[..n].iter_mut() {
-                    let o = f.process(*x);
-                    *x = match out {
-                        0 => o.low,
-                        1 => o.band,
-                        _ => o.high,
-                    };
-                }
-                continue;
-            }
-            for j in 0..BANK {
-                match group.get(j) {
-                    Some(&i) => {
-                        let (f, out) = voices[which[i] as usize].drum_filter(stage).unwrap();
-                        bank.load(j, f, out, &lanes[i].x[..n]);
-                    }
-                    None => bank.clear(j),
-                }
-            }
-            bank.run_exact(n);
-            for (j, &i) in group.iter().enumerate() {
-                let (f, _) = voices[which[i] as usize].drum_filter(stage).unwrap();
-                bank.store(j, f, &mut lanes[i].x[..n]);
+        bank.run_cascade(n);
+        for (j, &i) in group.iter().enumerate() {
+            let v = &mut voices[which[i] as usize];
+            let x = &mut lanes[i].x[..n];
+            let second = v.drum_filter(1).is_some();
+            let (f, _) = v.drum_filter(0).unwrap();
+            bank.store(j, f, if second { &mut [] } else { x });
+            if let Some((f, _)) = v.drum_filter(1) {
+                bank.store(j + HALF_BANK, f, x);
             }
         }
     }

@@ -64,6 +64,9 @@ enum Cmd {
         /// run each instead of the best of three (for instruction counts under callgrind).
         #[arg(long)]
         only: Option<String>,
+        /// Runs of each case, the best one reported (default: 3, or 1 with `--only`).
+        #[arg(long)]
+        runs: Option<usize>,
     },
     /// Server memory per idle connection.
     Idle {
@@ -206,9 +209,11 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         sample_rate,
         only,
+        runs,
     } = args.cmd
     {
-        return render_speed(seconds, sample_rate, only.as_deref());
+        let runs = runs.unwrap_or(if only.is_some() { 1 } else { 3 }).max(1);
+        return render_speed(seconds, sample_rate, only.as_deref(), runs);
     }
     let spawned = match &args.url {
         Some(_) => None,
@@ -297,8 +302,13 @@ fn time_render(
 
 /// Render speed of the 16-track reference pattern: dry, with every effect on, with each effect
 /// alone (its cost against the dry render measured in the same run), and the tails of a loud
-/// hit decaying into a long silence. `only` picks cases by name (one run each).
-fn render_speed(seconds: f64, sample_rate: f32, only: Option<&str>) -> anyhow::Result<()> {
+/// hit decaying into a long silence. `only` picks cases by name; each case's best of `runs`.
+fn render_speed(
+    seconds: f64,
+    sample_rate: f32,
+    only: Option<&str>,
+    runs: usize,
+) -> anyhow::Result<()> {
     use keyboardia_audio::demo::{all_effects, busy_pattern, busy_pattern_with_effects};
     use keyboardia_audio::effects::{FilterMode, MasterFx, TrackFx};
     use keyboardia_audio::engine::Pattern;
@@ -402,7 +412,6 @@ fn render_speed(seconds: f64, sample_rate: f32, only: Option<&str>) -> anyhow::R
             true,
         ),
     ];
-    let runs = if only.is_some() { 1 } else { 3 };
     let mut dry_time = None;
     for (name, p, fx, silence) in cases {
         if only.is_some_and(|o| !name.starts_with(o)) {
