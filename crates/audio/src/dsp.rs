@@ -456,6 +456,10 @@ pub struct SvfBank {
     /// control-rate updates, [`SvfBank::set_at`]), and per frame the lanes that take new ones.
     coef: [[[f32; 4]; BANK]; crate::engine::MAX_BLOCK],
     mark: [u32; crate::engine::MAX_BLOCK],
+    /// A track's drive before its filter ([`SvfBank::set_drive`]): per lane the gain into
+    /// [`soft_clip`] and the level after it, and a mask of the lanes it applies to.
+    drive: [[f32; BANK]; 2],
+    driven: [u32; BANK],
 }
 
 impl SvfBank {
@@ -470,6 +474,8 @@ impl SvfBank {
         buf: [[0.0; BANK]; crate::engine::MAX_BLOCK],
         coef: [[[0.0; 4]; BANK]; crate::engine::MAX_BLOCK],
         mark: [0; crate::engine::MAX_BLOCK],
+        drive: [[1.0; BANK]; 2],
+        driven: [0; BANK],
     };
 
     /// Lane `j` takes `f`'s coefficients from frame `i` of the next [`SvfBank::run`] on.
@@ -488,9 +494,18 @@ impl SvfBank {
         self.a3[j] = f.a3;
         self.k[j] = f.k;
         self.out[j] = out;
+        self.driven[j] = 0;
         for (b, v) in self.buf.iter_mut().zip(x) {
             b[j] = *v;
         }
+    }
+
+    /// Lane `j` (loaded) first drives its input: `soft_clip(x * k) * norm`, frame by frame
+    /// (the arithmetic of the track's drive, so the same bits as driving the input before).
+    pub fn set_drive(&mut self, j: usize, k: f32, norm: f32) {
+        self.drive[0][j] = k;
+        self.drive[1][j] = norm;
+        self.driven[j] = !0;
     }
 
     /// Empties lane `j` (a silent filter whose output nobody reads).
@@ -502,6 +517,7 @@ impl SvfBank {
         self.a3[j] = 0.0;
         self.k[j] = 0.0;
         self.out[j] = 0;
+        self.driven[j] = 0;
     }
 
     /// Runs every lane over `n` frames (lanes given coefficients by [`SvfBank::set_at`] change
@@ -584,8 +600,20 @@ impl SvfBank {
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
         let c = [self.a1, self.a2, self.a3, self.k];
         let out = self.out;
-        for frame in self.buf[frames].iter_mut() {
-            *frame = svf_lanes(*frame, &mut ic1, &mut ic2, &c, &out, floor);
+        if self.driven.iter().any(|d| *d != 0) {
+            // The drive's work fits in the time the filters' chains wait.
+            let ([gain, norm], driven) = (self.drive, self.driven);
+            for frame in self.buf[frames].iter_mut() {
+                let mut x = *frame;
+                for j in 0..BANK {
+                    x[j] = pick(driven[j], soft_clip(x[j] * gain[j]) * norm[j], x[j]);
+                }
+                *frame = svf_lanes(x, &mut ic1, &mut ic2, &c, &out, floor);
+            }
+        } else {
+            for frame in self.buf[frames].iter_mut() {
+                *frame = svf_lanes(*frame, &mut ic1, &mut ic2, &c, &out, floor);
+            }
         }
         self.ic1 = ic1;
         self.ic2 = ic2;

@@ -904,6 +904,14 @@ pub fn drive(x: f32, amount: f32) -> f32 {
     crate::dsp::soft_clip(x * k) * norm
 }
 
+/// A steady drive over a stretch, its gains from [`drive_gains`].
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+pub fn drive_run(x: &mut [f32], (k, norm): (f32, f32)) {
+    for x in x.iter_mut() {
+        *x = crate::dsp::soft_clip(*x * k) * norm;
+    }
+}
+
 /// The gain into the curve and the level correction after it, for a drive amount.
 #[inline]
 fn drive_gains(amount: f32) -> (f32, f32) {
@@ -1592,19 +1600,29 @@ impl TrackInserts {
     /// Drive and filter, in place, on a stretch of the track's (mono) bus starting at
     /// absolute frame `frame`. With `defer`, a steady or gliding (not fading) filter is left
     /// for the caller to run (with others, in a [`crate::dsp::SvfBank`], a gliding one's
-    /// coefficients from [`Filter::glide`]): then it returns true.
+    /// coefficients from [`Filter::glide`]), and so is a steady drive before it: then it
+    /// returns `Some(drive)`, `drive` the drive's gains into and after the curve (`soft_clip(x
+    /// * k) * norm`) if the caller is to drive the input first.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
-    pub fn process(&mut self, bus: &mut [f32], frame: u64, defer: bool) -> bool {
+    pub fn process(
+        &mut self,
+        bus: &mut [f32],
+        frame: u64,
+        defer: bool,
+    ) -> Option<Option<(f32, f32)>> {
         let drive_idle = self.drive.value() == 0.0 && self.drive.target == 0.0;
         if drive_idle && self.filter.is_idle() {
             self.filter.skip();
-            return false;
+            return None;
         }
+        let deferred = defer
+            && (self.filter.steady_output().is_some() || self.filter.glide_output().is_some());
         if !drive_idle && self.drive.settled() {
-            let (k, norm) = drive_gains(self.drive.value());
-            for x in bus.iter_mut() {
-                *x = crate::dsp::soft_clip(*x * k) * norm;
+            let gains = drive_gains(self.drive.value());
+            if deferred {
+                return Some(Some(gains));
             }
+            drive_run(bus, gains);
         } else if !drive_idle {
             for x in bus.iter_mut() {
                 let d = self.drive.tick();
@@ -1613,12 +1631,16 @@ impl TrackInserts {
                 }
             }
         }
-        if defer && (self.filter.steady_output().is_some() || self.filter.glide_output().is_some())
-        {
-            return true;
+        if deferred {
+            return Some(None);
+        }
+        if self.filter.is_idle() {
+            // Only the drive (the filter passes the sound through untouched).
+            self.filter.skip();
+            return None;
         }
         self.filter.process_block(bus, frame);
-        false
+        None
     }
 
     /// While the sends lead nowhere (the master's reverb and delay are off): their glides jump

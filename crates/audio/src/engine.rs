@@ -12,7 +12,7 @@
 //! Rendering allocates nothing: everything is sized in [`Engine::new`].
 
 use crate::dsp::{peak_abs, SvfBank, BANK};
-use crate::effects::{MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
+use crate::effects::{drive_run, MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
     render_drums, render_synth_lanes, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES,
     SYNTH_LANES,
@@ -412,11 +412,12 @@ fn sounding_on(voices: &[Voice], on: &[bool; MAX_TRACKS]) -> ([u8; MAX_VOICES], 
 
 /// The filters of tracks `lanes` over `range` of their buses, in the bank: steady ones, and
 /// gliding ones whose coefficients change on the frames their own loop would change them
-/// (`frame` is the range's first absolute frame).
+/// (`frame` is the range's first absolute frame); each after its track's steady drive where
+/// the lane says so (its gains).
 #[cfg_attr(target_arch = "x86_64", inline(always))]
 fn run_bank(
     bank: &mut SvfBank,
-    lanes: &[usize],
+    lanes: &[(usize, Option<(f32, f32)>)],
     inserts: &mut [TrackInserts],
     buses: &mut [[f32; MAX_BLOCK]; MAX_TRACKS],
     range: core::ops::Range<usize>,
@@ -424,11 +425,14 @@ fn run_bank(
 ) {
     for j in 0..BANK {
         match lanes.get(j) {
-            Some(&ti) => {
+            Some(&(ti, drive)) => {
                 let f = &mut inserts[ti].filter;
                 let steady = f.steady_output();
                 let out = steady.or_else(|| f.glide_output()).unwrap_or(0);
                 bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                if let Some((k, norm)) = drive {
+                    bank.set_drive(j, k, norm);
+                }
                 if steady.is_none() {
                     f.glide(frame, range.len(), |i, svf| bank.set_at(j, i, svf));
                 }
@@ -437,7 +441,7 @@ fn run_bank(
         }
     }
     bank.run(range.len());
-    for (j, &ti) in lanes.iter().enumerate() {
+    for (j, &(ti, _)) in lanes.iter().enumerate() {
         bank.store(
             j,
             inserts[ti].filter.svf_mut(),
@@ -1236,11 +1240,11 @@ impl Engine {
             // start applies from its first frame). Steady filters run side by side in the
             // bank, up to eight at once (the same samples as one by one).
             let at = start + a as u64;
-            let mut lanes = [0usize; BANK];
+            let mut lanes = [(0usize, None); BANK];
             let mut count = 0;
             for ti in 0..MAX_TRACKS {
-                if self.inserts[ti].process(&mut buses[ti][a..b], at, true) {
-                    lanes[count] = ti;
+                if let Some(drive) = self.inserts[ti].process(&mut buses[ti][a..b], at, true) {
+                    lanes[count] = (ti, drive);
                     count += 1;
                     if count == BANK {
                         run_bank(&mut self.bank, &lanes, &mut self.inserts, buses, a..b, at);
@@ -1249,9 +1253,13 @@ impl Engine {
                 }
             }
             if count == 1 {
-                self.inserts[lanes[0]]
+                let (ti, drive) = lanes[0];
+                if let Some(gains) = drive {
+                    drive_run(&mut buses[ti][a..b], gains);
+                }
+                self.inserts[ti]
                     .filter
-                    .process_block(&mut buses[lanes[0]][a..b], at);
+                    .process_block(&mut buses[ti][a..b], at);
             } else if count > 1 {
                 run_bank(
                     &mut self.bank,
