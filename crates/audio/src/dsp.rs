@@ -721,6 +721,11 @@ impl Adsr {
         }
     }
 
+    /// [`Adsr::lane_step`] of the release stage.
+    pub fn release_step(&self) -> [f32; 3] {
+        [0.0, self.release_mul, 0.0]
+    }
+
     /// [`Adsr::lane_step`] of the decay stage.
     pub fn decay_step(&self) -> [f32; 3] {
         [self.sustain, self.decay_mul, 0.0]

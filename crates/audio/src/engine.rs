@@ -14,8 +14,8 @@
 use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{drive_run, MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
-    render_drums, render_synth_lanes, Drum, DrumLane, Instrument, SampleData, Voice, DRUM_LANES,
-    SYNTH_LANES,
+    keys_lanes, render_drums, render_synth_lanes, Drum, DrumLane, Instrument, SampleData, Voice,
+    CHAIN_LANES, DRUM_LANES, SYNTH_LANES,
 };
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
@@ -1189,10 +1189,12 @@ impl Engine {
             // side by side). Either way the same bits as one by one.
             let mut drums = [true; MAX_TRACKS];
             let mut laned = [true; MAX_TRACKS];
+            let mut keyed = [true; MAX_TRACKS];
             for v in voices.iter().filter(|v| v.active) {
                 let t = v.track as usize;
                 drums[t] &= Voice::drum_passes(v.instrument);
                 laned[t] &= v.lanes_ready();
+                keyed[t] &= v.keys_lanes_ready();
             }
             let (which, k) = sounding_on(voices, &drums);
             for group in which[..k].chunks(DRUM_LANES) {
@@ -1214,9 +1216,19 @@ impl Engine {
                     render_synth_lanes(voices, group, buses, a..b);
                 }
             }
+            // The FM keys' and the organ's voices (`keys_lanes`: their chains side by side).
+            let (which, k) = sounding_on(voices, &keyed);
+            for group in which[..k].chunks(CHAIN_LANES) {
+                if let [vi] = group {
+                    let v = &mut voices[*vi as usize];
+                    v.render(&mut buses[v.track as usize][a..b], None);
+                } else {
+                    keys_lanes(voices, group, buses, a..b, drum_lanes);
+                }
+            }
             for v in voices.iter_mut().filter(|v| v.active) {
                 let t = v.track as usize;
-                if drums[t] || laned[t] {
+                if drums[t] || laned[t] || keyed[t] {
                     continue;
                 }
                 if let Instrument::Sampled(s) = v.instrument {

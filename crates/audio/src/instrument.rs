@@ -158,6 +158,10 @@ pub struct DrumLane {
     p0: [f32; MB],
     /// The snare's second phase.
     p1: [f32; MB],
+    /// More phases (the organ's partials, in [`keys_lanes`]).
+    p2: [f32; MB],
+    p3: [f32; MB],
+    p4: [f32; MB],
     /// The filters' input (noise, squares, the kick's click), then their output, then the
     /// voice's output.
     x: [f32; MB],
@@ -173,6 +177,9 @@ impl DrumLane {
         aux: [0.0; MB],
         p0: [0.0; MB],
         p1: [0.0; MB],
+        p2: [0.0; MB],
+        p3: [0.0; MB],
+        p4: [0.0; MB],
         x: [0.0; MB],
         live: 0,
     };
@@ -288,7 +295,7 @@ pub fn render_drums(
 
 /// How many drum voices' chains [`drum_chain_lanes`] runs side by side (as many as
 /// [`SYNTH_LANES`], for the same reason).
-const CHAIN_LANES: usize = SYNTH_LANES;
+pub const CHAIN_LANES: usize = SYNTH_LANES;
 
 /// The first pass of [`render_drums`] for up to [`CHAIN_LANES`] voices at once (`group`: each
 /// voice's index into `voices` and its lane in `lanes`; each [`Voice::chains_in_lanes`]): the
@@ -448,6 +455,145 @@ fn drum_chain_lanes(voices: &mut [Voice], group: &[(u8, usize)], lanes: &mut [Dr
         if ended[j] {
             v.active = false;
         }
+    }
+}
+
+/// Renders the FM keys' and the organ's voices `which` (indexes into `voices`, in pool order,
+/// at most [`CHAIN_LANES`], each [`Voice::keys_lanes_ready`]) over `range` of their tracks'
+/// buses. Their chains (the oscillators' phases, the modulation and amplitude envelopes, the
+/// gate) run side by side, one voice per SIMD lane: one voice's chains wait on their previous
+/// frame, several at once cost about one. Then each voice's sines, several frames at once, its
+/// envelope and gain, into its bus in pool order. Each lane does the arithmetic of
+/// [`Voice::render`] (the phases of `Voice::synth_source`, the envelope of
+/// `Voice::unfiltered_envelope` as [`Adsr::lane_step`] gives it), so the result is the same
+/// bits as one by one. `scratch` holds each voice's stretch (its first `which.len()` lanes).
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[allow(clippy::needless_range_loop)] // lanes side by side, indexed alike
+pub fn keys_lanes(
+    voices: &mut [Voice],
+    which: &[u8],
+    buses: &mut [[f32; MB]],
+    range: core::ops::Range<usize>,
+    scratch: &mut [DrumLane],
+) {
+    const L: usize = CHAIN_LANES;
+    const ORGAN: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 8.0];
+    let which = &which[..which.len().min(L).min(scratch.len())];
+    let n = range.len().min(MB);
+    let mut ph = [[0.0f32; L]; 5];
+    let mut inc = [[0.0f32; L]; 5];
+    let (mut aux, mut aux_mul) = ([0.0f32; L], [0.0f32; L]);
+    let (mut level, mut es, mut em, mut ei) = ([0.0f32; L], [0.0f32; L], [1.0f32; L], [0.0f32; L]);
+    // The rare turns, as in `render_synth_lanes`: an attack ends at `top` (1), a release below
+    // `floor` (1e-5); infinite in other stages, so the test vectorizes.
+    let (mut top, mut floor) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L]);
+    let (mut t, mut gate) = ([0u32; L], [u32::MAX; L]);
+    let mut organ = false;
+    for (j, &vi) in which.iter().enumerate() {
+        let v = &voices[vi as usize];
+        let i = v.freq / v.sr;
+        inc[0][j] = i;
+        if v.instrument == Instrument::Synth(Synth::Organ) {
+            organ = true;
+            for h in 1..5 {
+                inc[h][j] = i * ORGAN[h];
+            }
+        } else {
+            (inc[1][j], inc[2][j]) = (i, i * 4.0);
+        }
+        for h in 0..5 {
+            ph[h][j] = v.ph[h].0;
+        }
+        (aux[j], aux_mul[j]) = (v.aux, v.aux_mul);
+        level[j] = v.env.level;
+        [es[j], em[j], ei[j]] = v.env.lane_step();
+        if v.env.in_attack() {
+            top[j] = 1.0;
+        }
+        if v.env.in_release() {
+            floor[j] = 1e-5;
+        }
+        (t[j], gate[j]) = (v.t, v.gate);
+    }
+    let phases = if organ { 5 } else { 3 };
+    let mut live = [n; L];
+    let (mut attack_ended, mut ended, mut gated) = ([false; L], [false; L], [false; L]);
+    for f in 0..n {
+        // The gate closes before this frame's step (rare).
+        let mut closes = false;
+        for j in 0..L {
+            closes |= t[j] == gate[j];
+        }
+        if closes {
+            for (j, &vi) in which.iter().enumerate() {
+                if t[j] == gate[j] && !ended[j] {
+                    gated[j] = true;
+                    [es[j], em[j], ei[j]] = voices[vi as usize].env.release_step();
+                    (top[j], floor[j]) = (f32::INFINITY, 1e-5);
+                }
+            }
+        }
+        let mut p = [[0.0f32; L]; 5];
+        for h in 0..phases {
+            p[h] = advance_lanes(&mut ph[h], &inc[h]);
+        }
+        let u = aux;
+        let mut turns = 0u32;
+        for j in 0..L {
+            aux[j] *= aux_mul[j];
+            level[j] = es[j] + (level[j] - es[j]) * em[j] + ei[j];
+            turns |= (level[j] >= top[j]) as u32 | (level[j] < floor[j]) as u32;
+            t[j] += 1;
+        }
+        if turns != 0 {
+            for (j, &vi) in which.iter().enumerate() {
+                if level[j] >= top[j] {
+                    level[j] = 1.0;
+                    top[j] = f32::INFINITY;
+                    attack_ended[j] = true;
+                    [es[j], em[j], ei[j]] = voices[vi as usize].env.decay_step();
+                }
+                if level[j] < floor[j] {
+                    level[j] = 0.0;
+                    floor[j] = f32::NEG_INFINITY;
+                    ended[j] = true;
+                    (es[j], em[j], ei[j]) = (0.0, 1.0, 0.0);
+                    live[j] = f + 1;
+                }
+            }
+        }
+        for (j, l) in scratch.iter_mut().enumerate().take(which.len()) {
+            l.p0[f] = p[0][j];
+            l.p1[f] = p[1][j];
+            l.p2[f] = p[2][j];
+            l.aux[f] = u[j];
+            l.amp[f] = level[j];
+        }
+        if organ {
+            for (j, l) in scratch.iter_mut().enumerate().take(which.len()) {
+                l.p3[f] = p[3][j];
+                l.p4[f] = p[4][j];
+            }
+        }
+    }
+    let at = range.start;
+    for (j, (&vi, l)) in which.iter().zip(scratch.iter_mut()).enumerate() {
+        let v = &mut voices[vi as usize];
+        for h in 0..5 {
+            v.ph[h].0 = ph[h][j];
+        }
+        v.aux = aux[j];
+        v.env.set_from_lane(level[j], attack_ended[j], ended[j]);
+        if gated[j] {
+            v.env.release();
+        }
+        if ended[j] {
+            v.active = false;
+        }
+        let k = live[j];
+        v.keys_output(l, k);
+        let bus = &mut buses[v.track as usize][at..at + k];
+        v.emit_run(&l.x[..k], bus);
     }
 }
 
@@ -1121,6 +1267,55 @@ impl Voice {
             Instrument::Synth(Synth::Acid) => 2,
             Instrument::Synth(Synth::Bass) => 3,
             _ => 4,
+        }
+    }
+
+    /// Whether this voice may join others in [`keys_lanes`]: the FM keys or the organ,
+    /// sounding.
+    pub fn keys_lanes_ready(&self) -> bool {
+        self.active
+            && !self.env.is_done()
+            && matches!(
+                self.instrument,
+                Instrument::Synth(Synth::Keys | Synth::Organ)
+            )
+    }
+
+    /// The output of the FM keys or the organ over the first `n` frames of `l` (their phases,
+    /// modulation and envelope, from [`keys_lanes`]), gain applied, into `l.x`: the arithmetic
+    /// of `Voice::synth_source` and `Voice::unfiltered_envelope`, several frames at once.
+    #[inline(always)]
+    fn keys_output(&self, l: &mut DrumLane, n: usize) {
+        let n = n.min(MB);
+        let g = self.gain;
+        let DrumLane {
+            amp: env,
+            aux,
+            p0,
+            p1,
+            p2,
+            p3,
+            p4,
+            x,
+            ..
+        } = l;
+        if self.instrument == Instrument::Synth(Synth::Organ) {
+            const W: [f32; 5] = [0.5, 0.3, 0.18, 0.12, 0.06];
+            for k in 0..n {
+                let mut y = 0.0;
+                for (p, w) in [p0[k], p1[k], p2[k], p3[k], p4[k]].into_iter().zip(W) {
+                    y += sine_select(p) * w;
+                }
+                x[k] = y * 0.8 * env[k] * g;
+            }
+        } else {
+            for k in 0..n {
+                let m = sine_select(p1[k]);
+                let index = 0.15 + 1.6 * aux[k];
+                let mut q = p0[k] + index * m / crate::dsp::TAU;
+                q -= floor(q);
+                x[k] = (sine_select(q) * 0.8 + 0.1 * sine_select(p2[k])) * env[k] * g;
+            }
         }
     }
 
@@ -2122,7 +2317,6 @@ mod tests {
     /// frames, two voices sharing a bus, groups of every size, in odd block sizes.
     #[test]
     fn lanes_render_the_same_bits_as_one_by_one() {
-        let sr = 48_000.0;
         let synths = [
             Synth::Bass,
             Synth::Acid,
@@ -2130,13 +2324,51 @@ mod tests {
             Synth::Pad,
             Synth::Pluck,
         ];
-        for count in 1..=SYNTH_LANES {
+        lanes_match(&synths, SYNTH_LANES, &mut |v, which, buses, n| {
+            if which.iter().all(|&j| v[j as usize].lanes_ready()) {
+                render_synth_lanes(v, which, buses, 0..n);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The FM keys' and the organ's voices with their chains side by side (`keys_lanes`) give
+    /// the same bits as one by one, as above.
+    #[test]
+    fn keys_lanes_render_the_same_bits_as_one_by_one() {
+        let mut scratch = vec![DrumLane::ZERO; CHAIN_LANES];
+        lanes_match(
+            &[Synth::Keys, Synth::Organ],
+            CHAIN_LANES,
+            &mut |v, which, buses, n| {
+                if which.iter().all(|&j| v[j as usize].keys_lanes_ready()) {
+                    keys_lanes(v, which, buses, 0..n, &mut scratch);
+                    true
+                } else {
+                    false
+                }
+            },
+        );
+    }
+
+    /// Renders voices of `synths` one by one and with `lanes` (which renders the sounding
+    /// voices it is given side by side, or returns false when it cannot), in groups of every
+    /// size up to `max`, and compares every sample's bits.
+    fn lanes_match(
+        synths: &[Synth],
+        max: usize,
+        lanes_render: &mut dyn FnMut(&mut [Voice], &[u8], &mut [[f32; MB]], usize) -> bool,
+    ) {
+        let sr = 48_000.0;
+        for count in 1..=max {
             for shift in 0..synths.len() {
                 // Voice j: its synth, its track (0 and 1 share a bus), when it starts.
                 let synth = |j: usize| synths[(j + shift) % synths.len()];
                 let track = |j: usize| [2u8, 2, 5, 7, 9, 11, 13, 15][j];
                 let start = |j: usize| [0usize, 37, 161, 1_000, 5, 64, 2_222, 90][j];
-                let mut one = [Voice::IDLE; SYNTH_LANES];
+                let mut one = [Voice::IDLE; 8];
                 let mut lanes = one;
                 let mut a = vec![[0.0f32; MB]; MAX_T];
                 let mut b = a.clone();
@@ -2179,9 +2411,10 @@ mod tests {
                     let which: Vec<u8> = (0..count as u8)
                         .filter(|&j| lanes[j as usize].active)
                         .collect();
-                    if !which.is_empty() && i % 7 != 6 {
-                        render_synth_lanes(&mut lanes, &which, &mut b, 0..n);
-                    } else {
+                    let laned = !which.is_empty()
+                        && i % 7 != 6
+                        && lanes_render(&mut lanes, &which, &mut b, n);
+                    if !laned {
                         for v in lanes[..count].iter_mut().filter(|v| v.active) {
                             v.render(&mut b[v.track as usize][..n], None);
                         }
