@@ -14,8 +14,8 @@
 use crate::dsp::{peak_abs, SvfBank, BANK};
 use crate::effects::{drive_run, MasterChain, MasterFx, Sends, TrackFx, TrackInserts};
 use crate::instrument::{
-    keys_lanes, render_drums, render_synth_lanes, Drum, DrumLane, Instrument, SampleData, Voice,
-    CHAIN_LANES, DRUM_LANES, SYNTH_LANES,
+    clap_table, keys_lanes, render_drums, render_synth_lanes, Drum, DrumLane, Instrument,
+    SampleData, Voice, CHAIN_LANES, DRUM_LANES, SYNTH_LANES,
 };
 use crate::sampler::{
     half_rate, note_start, HalfZone, Kernel, SampledInstrument, DEFAULT_VELOCITY,
@@ -394,6 +394,8 @@ pub struct Engine {
     bank: SvfBank,
     /// The drum voices' stretches (`render_drums`).
     drum_lanes: Vec<DrumLane>,
+    /// The clap's bursts (`instrument::clap_table`).
+    clap: Vec<f32>,
 }
 
 /// The sounding voices on the tracks `on` marks, in pool order (their indexes, and how many).
@@ -499,6 +501,7 @@ impl Engine {
             block_start: 0,
             bank: SvfBank::EMPTY,
             drum_lanes: vec![DrumLane::ZERO; DRUM_LANES],
+            clap: clap_table(sample_rate),
         })
     }
 
@@ -1181,6 +1184,7 @@ impl Engine {
                 kernel,
                 drum_lanes,
                 bank,
+                clap,
                 ..
             } = self;
             // Which tracks' voices are all drums (they go through `render_drums`: in passes,
@@ -1198,7 +1202,7 @@ impl Engine {
             }
             let (which, k) = sounding_on(voices, &drums);
             for group in which[..k].chunks(DRUM_LANES) {
-                render_drums(voices, group, buses, a..b, drum_lanes, bank);
+                render_drums(voices, group, buses, a..b, drum_lanes, bank, clap);
             }
             let (mut which, k) = sounding_on(voices, &laned);
             // Grouped by what their oscillators need (`Voice::lanes_rank`), so the last,

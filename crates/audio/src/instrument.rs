@@ -204,6 +204,7 @@ pub fn render_drums(
     range: core::ops::Range<usize>,
     lanes: &mut [DrumLane],
     bank: &mut SvfBank,
+    clap: &[f32],
 ) {
     let n = range.len();
     // The chains: side by side where the drum allows, else voice by voice (so is a voice
@@ -215,12 +216,12 @@ pub fn render_drums(
             side[m] = (vi, i);
             m += 1;
         } else {
-            voices[vi as usize].drum_source(&mut lanes[i], n);
+            voices[vi as usize].drum_source(&mut lanes[i], n, clap);
         }
     }
     for group in side[..m].chunks(CHAIN_LANES) {
         if let [(vi, i)] = group {
-            voices[*vi as usize].drum_source(&mut lanes[*i], n);
+            voices[*vi as usize].drum_source(&mut lanes[*i], n, clap);
         } else {
             drum_chain_lanes(voices, group, lanes, n);
         }
@@ -1333,9 +1334,10 @@ impl Voice {
 
     /// Whether this drum voice's chains may run side by side with others in
     /// [`drum_chain_lanes`]: the drums whose chains are a tone's phase, noise or both (not
-    /// the hats' cluster of six oscillators, the clap's bursts, the cowbell's and the blip's
-    /// band-limited squares, which are cheap one by one, their corrections computed only near
-    /// an edge, but not side by side, where every lane computes them every frame).
+    /// the hats' cluster of six oscillators, already side by side in one voice, the clap's
+    /// bursts, the cowbell's and the blip's band-limited squares, which are cheap one by one,
+    /// their corrections computed only near an edge, but not side by side, where every lane
+    /// computes them every frame). With the hats too, the lanes cost more than they saved.
     fn chains_in_lanes(&self) -> bool {
         matches!(
             self.instrument,
@@ -1381,11 +1383,11 @@ impl Voice {
     /// (at most [`MB`]), as [`Voice::next_drum`] steps them, into `l`; finds the frame it ends
     /// on. The filters' input past that frame is zero.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
-    fn drum_source(&mut self, l: &mut DrumLane, n: usize) {
+    fn drum_source(&mut self, l: &mut DrumLane, n: usize, clap: &[f32]) {
         macro_rules! each {
             ($d:expr, [$($v:ident),*]) => {
                 match $d {
-                    $(Drum::$v => self.drum_chains(Drum::$v, l, n),)*
+                    $(Drum::$v => self.drum_chains(Drum::$v, l, n, clap),)*
                 }
             };
         }
@@ -1401,7 +1403,7 @@ impl Voice {
     }
 
     #[inline(always)]
-    fn drum_chains(&mut self, d: Drum, l: &mut DrumLane, n: usize) {
+    fn drum_chains(&mut self, d: Drum, l: &mut DrumLane, n: usize, clap: &[f32]) {
         let n = n.min(MB);
         let mut v = *self;
         let sr = v.sr;
@@ -1432,7 +1434,12 @@ impl Voice {
                     l.x[f] = v.noise.sample();
                 }
                 Drum::Clap => {
-                    l.p0[f] = clap_burst(t, sr).max(amp * 0.7);
+                    // The burst's curve from the table (the same values).
+                    let burst = match clap.get(t as usize) {
+                        Some(b) => *b,
+                        None => clap_burst(t, sr),
+                    };
+                    l.p0[f] = burst.max(amp * 0.7);
                     l.x[f] = v.noise.sample();
                 }
                 Drum::HatClosed | Drum::HatOpen => l.x[f] = v.hat_cluster() * 0.2,
@@ -2178,6 +2185,19 @@ impl Voice {
 /// The clap's three quick bursts (every 10 ms for 30 ms), `t` frames after its trigger; its
 /// tail follows the amplitude envelope.
 #[inline(always)]
+/// [`clap_burst`] of every frame from the clap's start until its bursts are over (after that
+/// it is 0): the table [`render_drums`] takes, computed once (a library exponential a frame
+/// cost more than the rest of the clap).
+pub fn clap_table(sr: f32) -> Vec<f32> {
+    let mut t = 0u32;
+    let mut table = Vec::new();
+    while t as f32 * 1000.0 / sr < 30.0 {
+        table.push(clap_burst(t, sr));
+        t += 1;
+    }
+    table
+}
+
 fn clap_burst(t: u32, sr: f32) -> f32 {
     let ms = t as f32 * 1000.0 / sr;
     if ms < 30.0 {
@@ -2257,6 +2277,7 @@ mod tests {
         let (mut out_a, mut out_b) = (vec![0.0f32; frames * 16], vec![0.0f32; frames * 16]);
         let mut lanes = vec![DrumLane::ZERO; DRUM_LANES];
         let mut bank = SvfBank::EMPTY;
+        let clap = clap_table(sr);
         let mut at = 0;
         for n in [128usize, 37, 1, 90, 128, 64, 3].iter().cycle() {
             if at >= frames {
@@ -2285,6 +2306,7 @@ mod tests {
                 0..n,
                 &mut lanes,
                 &mut bank,
+                &clap,
             );
             for t in 0..16 {
                 out_a[t * frames + at..t * frames + at + n].copy_from_slice(&a[t][..n]);
