@@ -125,6 +125,38 @@ pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f
     b
 }
 
+/// [`square`] of every lane (the same bits); `inv` as [`poly_blep_lanes`] takes it.
+#[inline(always)]
+pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f32; N] {
+    let mut q = [0.0; N];
+    for j in 0..N {
+        let x = p[j] + 0.5;
+        q[j] = if x >= 1.0 { x - 1.0 } else { x };
+    }
+    let a = poly_blep_lanes(p, dt, inv);
+    let b = poly_blep_lanes(q, dt, inv);
+    let mut o = [0.0; N];
+    for j in 0..N {
+        let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
+        o[j] = naive + a[j] - b[j];
+    }
+    o
+}
+
+/// [`square`] of each phase in `p` at the one increment `dt`, eight frames at once, into `out`
+/// (the same bits).
+#[inline(always)]
+pub fn squares(p: &[f32], dt: f32, out: &mut [f32]) {
+    let inv = [1.0 / dt; 8];
+    let dt = [dt; 8];
+    for (p, o) in p.chunks(8).zip(out.chunks_mut(8)) {
+        let mut x = [0.0f32; 8];
+        x[..p.len()].copy_from_slice(p);
+        let y = square_lanes(x, dt, inv);
+        o.copy_from_slice(&y[..o.len()]);
+    }
+}
+
 /// `a` where the mask `m` is all ones, `b` where it is zero: a select that vectorizes.
 #[inline(always)]
 pub fn pick(m: u32, a: f32, b: f32) -> f32 {

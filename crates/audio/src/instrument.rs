@@ -1452,11 +1452,10 @@ impl Voice {
                     l.p0[f] = v.ph[0].advance(v.freq / sr);
                     l.x[f] = v.noise.sample();
                 }
+                // The squares after the loop, several frames at once.
                 Drum::Cowbell => {
-                    let i0 = v.freq / sr;
-                    let i1 = v.freq * 1.4395 / sr;
-                    let m = square(v.ph[0].advance(i0), i0) + square(v.ph[1].advance(i1), i1);
-                    l.x[f] = m * 0.4;
+                    l.p0[f] = v.ph[0].advance(v.freq / sr);
+                    l.p1[f] = v.ph[1].advance(v.freq * 1.4395 / sr);
                 }
                 Drum::Shaker => l.x[f] = v.noise.sample(),
                 Drum::Clave => l.p0[f] = v.ph[0].advance(v.freq / sr),
@@ -1464,10 +1463,7 @@ impl Voice {
                     let fr = v.freq * (1.0 + 24.0 * aux * aux);
                     l.p0[f] = v.ph[0].advance(fr / sr);
                 }
-                Drum::Blip => {
-                    let inc = v.freq / sr;
-                    l.x[f] = square(v.ph[0].advance(inc), inc);
-                }
+                Drum::Blip => l.p0[f] = v.ph[0].advance(v.freq / sr),
                 Drum::Riser => {}
             }
             // As `next_drum`: the frame is still heard.
@@ -1476,6 +1472,20 @@ impl Voice {
                 live = f + 1;
                 break;
             }
+        }
+        // The cowbell's and the blip's band-limited squares (as `next_drum` computes them).
+        match d {
+            Drum::Cowbell => {
+                let (i0, i1) = (v.freq / sr, v.freq * 1.4395 / sr);
+                let mut s1 = [0.0f32; MB];
+                squares(&l.p0[..live], i0, &mut l.x[..live]);
+                squares(&l.p1[..live], i1, &mut s1[..live]);
+                for (x, s) in l.x[..live].iter_mut().zip(&s1[..live]) {
+                    *x = (*x + s) * 0.4;
+                }
+            }
+            Drum::Blip => squares(&l.p0[..live], v.freq / sr, &mut l.x[..live]),
+            _ => {}
         }
         l.x[live..n].fill(0.0);
         l.live = live;
