@@ -398,20 +398,6 @@ pub struct Engine {
     clap: Vec<f32>,
 }
 
-/// The sounding voices on the tracks `on` marks, in pool order (their indexes, and how many).
-#[inline(always)]
-fn sounding_on(voices: &[Voice], on: &[bool; MAX_TRACKS]) -> ([u8; MAX_VOICES], usize) {
-    let mut which = [0u8; MAX_VOICES];
-    let mut k = 0;
-    for (vi, v) in voices.iter().enumerate() {
-        if v.active && on[v.track as usize] {
-            which[k] = vi as u8;
-            k += 1;
-        }
-    }
-    (which, k)
-}
-
 /// The filters of tracks `lanes` over `range` of their buses, in the bank: steady ones, and
 /// gliding ones whose coefficients change on the frames their own loop would change them
 /// (`frame` is the range's first absolute frame); each after its track's steady drive where
@@ -1200,11 +1186,25 @@ impl Engine {
                 laned[t] &= v.lanes_ready();
                 keyed[t] &= v.keys_lanes_ready();
             }
-            let (which, k) = sounding_on(voices, &drums);
-            for group in which[..k].chunks(DRUM_LANES) {
+            // Their sounding voices, in pool order: [drums, saw-and-square, keys and organ].
+            let mut lists = [[0u8; MAX_VOICES]; 3];
+            let mut counts = [0usize; 3];
+            for (vi, v) in voices.iter().enumerate().filter(|(_, v)| v.active) {
+                let t = v.track as usize;
+                let c = match (drums[t], laned[t], keyed[t]) {
+                    (true, _, _) => 0,
+                    (_, true, _) => 1,
+                    (_, _, true) => 2,
+                    _ => continue,
+                };
+                lists[c][counts[c]] = vi as u8;
+                counts[c] += 1;
+            }
+            let [drum_list, mut synth_list, keys_list] = lists;
+            for group in drum_list[..counts[0]].chunks(DRUM_LANES) {
                 render_drums(voices, group, buses, a..b, drum_lanes, bank, clap);
             }
-            let (mut which, k) = sounding_on(voices, &laned);
+            let (which, k) = (&mut synth_list, counts[1]);
             // Grouped by what their oscillators need (`Voice::lanes_rank`), so the last,
             // partly filled group skips the slots, the square and the clip none of its voices
             // use. A track's voices keep their pool order (a track's voices are all one synth,
@@ -1221,8 +1221,7 @@ impl Engine {
                 }
             }
             // The FM keys' and the organ's voices (`keys_lanes`: their chains side by side).
-            let (which, k) = sounding_on(voices, &keyed);
-            for group in which[..k].chunks(CHAIN_LANES) {
+            for group in keys_list[..counts[2]].chunks(CHAIN_LANES) {
                 if let [vi] = group {
                     let v = &mut voices[*vi as usize];
                     v.render(&mut buses[v.track as usize][a..b], None);

@@ -1408,6 +1408,8 @@ impl Voice {
         let mut v = *self;
         let sr = v.sr;
         let mut live = n;
+        // The hat's increments do not move: computed once, not every frame.
+        let hat = Voice::hat_incs(v.freq, sr);
         for f in 0..n {
             let amp = v.amp;
             v.amp *= v.amp_mul;
@@ -1434,15 +1436,12 @@ impl Voice {
                     l.x[f] = v.noise.sample();
                 }
                 Drum::Clap => {
-                    // The burst's curve from the table (the same values).
-                    let burst = match clap.get(t as usize) {
-                        Some(b) => *b,
-                        None => clap_burst(t, sr),
-                    };
+                    // The burst's curve from the table (the same values; past its end, 0).
+                    let burst = clap.get(t as usize).copied().unwrap_or(0.0);
                     l.p0[f] = burst.max(amp * 0.7);
                     l.x[f] = v.noise.sample();
                 }
-                Drum::HatClosed | Drum::HatOpen => l.x[f] = v.hat_cluster() * 0.2,
+                Drum::HatClosed | Drum::HatOpen => l.x[f] = v.hat_cluster_at(&hat) * 0.2,
                 Drum::TomLow | Drum::TomMid | Drum::TomHigh => {
                     let fr = v.freq * (1.0 + 0.6 * aux);
                     l.p0[f] = v.ph[0].advance(fr / sr);
@@ -2034,11 +2033,22 @@ impl Voice {
     /// gives).
     #[inline(always)]
     fn hat_cluster(&mut self) -> f32 {
+        self.hat_cluster_at(&Voice::hat_incs(self.freq, self.sr))
+    }
+
+    /// The hat's six squares' phase increments (and two at rest).
+    #[inline(always)]
+    fn hat_incs(freq: f32, sr: f32) -> [f32; 8] {
         const R: [f32; 8] = [1.0, 1.4471, 1.6170, 1.9265, 2.5028, 2.6637, 0.0, 0.0];
-        let base = 330.0 * self.freq / self.sr;
-        let inc: [f32; 8] = core::array::from_fn(|i| base * R[i]);
+        let base = 330.0 * freq / sr;
+        core::array::from_fn(|i| base * R[i])
+    }
+
+    /// [`Voice::hat_cluster`] with its increments given.
+    #[inline(always)]
+    fn hat_cluster_at(&mut self, inc: &[f32; 8]) -> f32 {
         let mut ph: [f32; 8] = core::array::from_fn(|i| self.ph[i].0);
-        let p = advance_lanes(&mut ph, &inc);
+        let p = advance_lanes(&mut ph, inc);
         for (q, p) in self.ph.iter_mut().zip(ph) {
             q.0 = p;
         }
@@ -2196,8 +2206,8 @@ impl Voice {
 /// tail follows the amplitude envelope.
 #[inline(always)]
 /// [`clap_burst`] of every frame from the clap's start until its bursts are over (after that
-/// it is 0): the table [`render_drums`] takes, computed once (a library exponential a frame
-/// cost more than the rest of the clap).
+/// it is 0): the table [`render_drums`] takes (at its voices' sample rate), computed once (a
+/// library exponential a frame cost more than the rest of the clap).
 pub fn clap_table(sr: f32) -> Vec<f32> {
     let mut t = 0u32;
     let mut table = Vec::new();
