@@ -1956,10 +1956,10 @@ impl MasterChain {
             tick_n(&mut self.chorus_mix, n);
         }
         if run_drive && self.drive.settled() {
-            let (k, norm) = drive_gains(self.drive.value());
-            for x in l.iter_mut().chain(r.iter_mut()) {
-                *x = crate::dsp::soft_clip(*x * k) * norm;
-            }
+            // Channel by channel (a chain of the two did not vectorize).
+            let gains = drive_gains(self.drive.value());
+            drive_run(l, gains);
+            drive_run(r, gains);
         } else if run_drive {
             for i in 0..n {
                 let d = self.drive.tick();
