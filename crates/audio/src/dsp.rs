@@ -125,9 +125,14 @@ pub fn saw_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f
     b
 }
 
-/// [`square`] of every lane (the same bits); `inv` as [`poly_blep_lanes`] takes it.
+/// [`square`] of every lane (the same bits), and the correction at its rising edge (the one a
+/// saw of the same phase takes); `inv` as [`poly_blep_lanes`] takes it.
 #[inline(always)]
-pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f32; N] {
+fn square_and_blep<const N: usize>(
+    p: [f32; N],
+    dt: [f32; N],
+    inv: [f32; N],
+) -> ([f32; N], [f32; N]) {
     let mut q = [0.0; N];
     for j in 0..N {
         let x = p[j] + 0.5;
@@ -140,7 +145,13 @@ pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) ->
         let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
         o[j] = naive + a[j] - b[j];
     }
-    o
+    (o, a)
+}
+
+/// [`square`] of every lane (the same bits); `inv` as [`poly_blep_lanes`] takes it.
+#[inline(always)]
+pub fn square_lanes<const N: usize>(p: [f32; N], dt: [f32; N], inv: [f32; N]) -> [f32; N] {
+    square_and_blep(p, dt, inv).0
 }
 
 /// [`square`] of each phase in `p` at the one increment `dt`, eight frames at once, into `out`
@@ -172,19 +183,10 @@ pub fn saw_or_square_lanes<const N: usize>(
     inv: [f32; N],
     square: [u32; N],
 ) -> [f32; N] {
-    let mut q = [0.0; N];
+    let (mut o, a) = square_and_blep(p, dt, inv);
     for j in 0..N {
-        let x = p[j] + 0.5;
-        q[j] = if x >= 1.0 { x - 1.0 } else { x };
-    }
-    let a = poly_blep_lanes(p, dt, inv);
-    let b = poly_blep_lanes(q, dt, inv);
-    let mut o = [0.0; N];
-    for j in 0..N {
-        let naive = if p[j] < 0.5 { 1.0 } else { -1.0 };
-        let sq = naive + a[j] - b[j];
         let saw = 2.0 * p[j] - 1.0 - a[j];
-        o[j] = pick(square[j], sq, saw);
+        o[j] = pick(square[j], o[j], saw);
     }
     o
 }

@@ -2395,14 +2395,13 @@ mod tests {
         );
     }
 
-    /// Renders voices of `synths` one by one and with `lanes` (which renders the sounding
-    /// voices it is given side by side, or returns false when it cannot), in groups of every
-    /// size up to `max`, and compares every sample's bits.
-    fn lanes_match(
-        synths: &[Synth],
-        max: usize,
-        lanes_render: &mut dyn FnMut(&mut [Voice], &[u8], &mut [[f32; MB]], usize) -> bool,
-    ) {
+    /// Renders the sounding voices it is given (`which`) side by side over the first `n`
+    /// frames of the buses, or returns false when it cannot.
+    type LanesRender<'a> = dyn FnMut(&mut [Voice], &[u8], &mut [[f32; MB]], usize) -> bool + 'a;
+
+    /// Renders voices of `synths` one by one and with `lanes_render`, in groups of every size
+    /// up to `max`, and compares every sample's bits.
+    fn lanes_match(synths: &[Synth], max: usize, lanes_render: &mut LanesRender<'_>) {
         let sr = 48_000.0;
         for count in 1..=max {
             for shift in 0..synths.len() {
