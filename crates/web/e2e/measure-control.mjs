@@ -321,12 +321,13 @@ async function audioTests(browser, baseUrl) {
   check('connect() returns what it returned (chains still work)', setup.every((s) => s.chained));
   check('contexts running', setup.every((s) => s.state === 'running'), setup.map((s) => `${s.state} @ ${s.sampleRate} Hz`).join(', '));
 
-  // Let the recorders load and the output-timestamp readings pile up.
+  // Let the recorders load, their first frames arrive and the output-timestamp readings pile
+  // up (a recorder can report running a moment before its first frames are posted).
   let stats;
   for (let i = 0; i < 60; i++) {
     await sleep(100);
     stats = await Promise.all(pages.map((p) => p.evaluate(() => window.__kbdMeasure.stats())));
-    if (stats.every((s) => s.length === 1 && s[0].recorder === 'running' && s[0].readings >= 15)) break;
+    if (stats.every((s) => s.length === 1 && s[0].recorder === 'running' && s[0].frames > 0 && s[0].readings >= 15)) break;
   }
   check('one recorder per page, running, with readings',
     stats.every((s) => s.length === 1 && s[0].recorder === 'running' && s[0].frames > 0),
