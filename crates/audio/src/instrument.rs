@@ -459,6 +459,37 @@ fn drum_chain_lanes(voices: &mut [Voice], group: &[(u8, usize)], lanes: &mut [Dr
     }
 }
 
+/// The organ's drawbars: five sine partials (their frequency ratio and level), each with its
+/// own phase.
+const ORGAN: [(f32, f32); 5] = [
+    (1.0, 0.5),
+    (2.0, 0.3),
+    (3.0, 0.18),
+    (4.0, 0.12),
+    (8.0, 0.06),
+];
+
+/// One frame of the organ's oscillators from its partials' phases: summed in order.
+#[inline(always)]
+fn organ_drawbars(p: [f32; 5]) -> f32 {
+    let mut y = 0.0;
+    for (p, (_, w)) in p.into_iter().zip(ORGAN) {
+        y += sine_select(p) * w;
+    }
+    y * 0.8
+}
+
+/// One frame of the FM keys' oscillators (two-operator FM: a sine modulating a sine, the index
+/// falling with the modulation envelope `aux`, and a bell partial) from their phases.
+#[inline(always)]
+fn keys_fm(p0: f32, p1: f32, p2: f32, aux: f32) -> f32 {
+    let m = sine_select(p1);
+    let index = 0.15 + 1.6 * aux;
+    let mut q = p0 + index * m / crate::dsp::TAU;
+    q -= floor(q);
+    sine_select(q) * 0.8 + 0.1 * sine_select(p2)
+}
+
 /// Renders the FM keys' and the organ's voices `which` (indexes into `voices`, in pool order,
 /// at most [`CHAIN_LANES`], each [`Voice::keys_lanes_ready`]) over `range` of their tracks'
 /// buses. Their chains (the oscillators' phases, the modulation and amplitude envelopes, the
@@ -478,7 +509,6 @@ pub fn keys_lanes(
     scratch: &mut [DrumLane],
 ) {
     const L: usize = CHAIN_LANES;
-    const ORGAN: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 8.0];
     let which = &which[..which.len().min(L).min(scratch.len())];
     let n = range.len().min(MB);
     let mut ph = [[0.0f32; L]; 5];
@@ -497,7 +527,7 @@ pub fn keys_lanes(
         if v.instrument == Instrument::Synth(Synth::Organ) {
             organ = true;
             for h in 1..5 {
-                inc[h][j] = i * ORGAN[h];
+                inc[h][j] = i * ORGAN[h].0;
             }
         } else {
             (inc[1][j], inc[2][j]) = (i, i * 4.0);
@@ -1301,21 +1331,12 @@ impl Voice {
             ..
         } = l;
         if self.instrument == Instrument::Synth(Synth::Organ) {
-            const W: [f32; 5] = [0.5, 0.3, 0.18, 0.12, 0.06];
             for k in 0..n {
-                let mut y = 0.0;
-                for (p, w) in [p0[k], p1[k], p2[k], p3[k], p4[k]].into_iter().zip(W) {
-                    y += sine_select(p) * w;
-                }
-                x[k] = y * 0.8 * env[k] * g;
+                x[k] = organ_drawbars([p0[k], p1[k], p2[k], p3[k], p4[k]]) * env[k] * g;
             }
         } else {
             for k in 0..n {
-                let m = sine_select(p1[k]);
-                let index = 0.15 + 1.6 * aux[k];
-                let mut q = p0[k] + index * m / crate::dsp::TAU;
-                q -= floor(q);
-                x[k] = (sine_select(q) * 0.8 + 0.1 * sine_select(p2[k])) * env[k] * g;
+                x[k] = keys_fm(p0[k], p1[k], p2[k], aux[k]) * env[k] * g;
             }
         }
     }
@@ -1958,24 +1979,12 @@ impl Voice {
                 }
                 (self.ph[0], self.ph[1], self.ph[2]) = (q0, q1, q2);
                 for (k, x) in x.iter_mut().enumerate() {
-                    let m = sine_select(p1[k]);
-                    let index = 0.15 + 1.6 * aux[k];
-                    let mut q = p0[k] + index * m / crate::dsp::TAU;
-                    q -= floor(q);
-                    *x = sine_select(q) * 0.8 + 0.1 * sine_select(p2[k]);
+                    *x = keys_fm(p0[k], p1[k], p2[k], aux[k]);
                 }
             }
             Synth::Organ => {
-                // Drawbars: five sine partials, each with its own phase, summed in order.
-                const H: [(f32, f32); 5] = [
-                    (1.0, 0.5),
-                    (2.0, 0.3),
-                    (3.0, 0.18),
-                    (4.0, 0.12),
-                    (8.0, 0.06),
-                ];
                 let mut p = [[0.0f32; MB]; 5];
-                let ii: [f32; 5] = core::array::from_fn(|i| inc * H[i].0);
+                let ii: [f32; 5] = core::array::from_fn(|i| inc * ORGAN[i].0);
                 let mut q: [Phase; 5] = core::array::from_fn(|i| self.ph[i]);
                 #[allow(clippy::needless_range_loop)] // five chains side by side
                 for k in 0..n {
@@ -1985,11 +1994,7 @@ impl Voice {
                 }
                 self.ph[..5].copy_from_slice(&q);
                 for (k, x) in x.iter_mut().enumerate() {
-                    let mut y = 0.0;
-                    for (i, (_, w)) in H.iter().enumerate() {
-                        y += sine_select(p[i][k]) * w;
-                    }
-                    *x = y * 0.8;
+                    *x = organ_drawbars([p[0][k], p[1][k], p[2][k], p[3][k], p[4][k]]);
                 }
             }
             _ => {}
