@@ -137,32 +137,40 @@ impl Line {
         a + (self.read(whole + 1) - a) * frac
     }
 
-    /// [`Line::read_frac`] of `delay`, `back` more frames ago.
-    #[inline(always)]
-    fn read_frac_back(&self, delay: f32, back: usize) -> f32 {
-        let d = delay.max(1.0);
-        // Through i32 (one instruction each way; the same whole number for any delay a line
-        // can hold).
-        let whole = d as i32;
-        let frac = d - whole as f32;
-        let n = self.buf.len();
-        let mut i = self.pos + n - clamp_delay(whole as usize + back, n);
-        if i >= n {
-            i -= n;
+    /// For a block of `out.len()` frames just written (its last frame the newest sample),
+    /// what frame `i` reads `delays[i]` (fractional, at least 1) frames before itself, linearly
+    /// interpolated: [`Line::read_frac`] of `delays[i]` plus `out.len() - 1 - i` frames (before the
+    /// block was written),
+    /// for reads that stop short of the oldest sample (further back, they read the one after
+    /// it). The positions several frames at once, then the loads and the interpolation.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    fn read_sway(&self, delays: &[f32], out: &mut [f32]) {
+        // Adding 1.5 * 2^23 to a number below 2^22 rounds it to a whole one, which the low bits
+        // of the sum then hold: a conversion that runs several frames at once, where `as` (which
+        // saturates) ran one by one.
+        const WHOLE: f32 = 12_582_912.0;
+        let n = out.len().min(delays.len()).min(MAX_BLOCK);
+        let (len, pos) = (self.buf.len() as u32, self.pos as u32);
+        let mut at = [0u32; MAX_BLOCK];
+        let mut frac = [0.0f32; MAX_BLOCK];
+        for i in 0..n {
+            // At least 1, below 2^22 (far longer than any line): the whole part as the nearest
+            // whole number to `d - 0.5`, so the fraction is in 0..=1 (1 only on a tie, which
+            // interpolates to the same place).
+            let d = delays[i].max(1.0).min(4_000_000.0);
+            let t = (d - 0.5) + WHOLE;
+            frac[i] = d - (t - WHOLE);
+            let whole = t.to_bits().wrapping_sub(WHOLE.to_bits());
+            let back = (whole + (n - 1 - i) as u32).min(len - 1);
+            let j = pos + len - back;
+            at[i] = if j >= len { j - len } else { j };
         }
-        let a = self.buf[i];
-        if frac == 0.0 {
-            return a;
+        for i in 0..n {
+            let j = at[i] as usize;
+            let a = self.buf[j];
+            let older = self.buf[if j == 0 { self.buf.len() - 1 } else { j - 1 }];
+            out[i] = a + (older - a) * frac[i];
         }
-        // One frame further back (unless the clamp above already reached the oldest).
-        let older = if whole as usize + back >= n {
-            a
-        } else if i == 0 {
-            self.buf[n - 1]
-        } else {
-            self.buf[i - 1]
-        };
-        a + (older - a) * frac
     }
 
     /// `out.len()` samples as [`Line::read`] with `delay` would give them over the next
@@ -924,11 +932,13 @@ fn drive_gains(amount: f32) -> (f32, f32) {
 pub struct Chorus {
     l: Line,
     r: Line,
-    /// The LFO as a rotating unit vector (sine, cosine): one complex multiply per frame.
-    lfo: (f32, f32),
-    /// The rate the rotation below was computed for.
+    /// The LFO (the left line sways with its sine, the right a quarter cycle later): its
+    /// phase in cycles at frame `anchor`, and the rate in Hz since then. Frame `f`'s phase is
+    /// `phase + (f - anchor) * rate / sr`, from the frame alone, so it is the same whatever
+    /// the blocks; a new rate starts a new anchor where the old one had got to.
+    anchor: u64,
+    phase: f64,
     rate: f32,
-    rot: (f32, f32),
     sr: f32,
 }
 
@@ -942,21 +952,35 @@ impl Chorus {
         Chorus {
             l: Line::new(cap),
             r: Line::new(cap),
-            lfo: (0.0, 1.0),
-            rate: -1.0,
-            rot: (0.0, 1.0),
+            anchor: 0,
+            phase: 0.0,
+            rate: 0.0,
             sr,
         }
     }
 
-    /// The wet (delayed, swaying) signal for a block of `l`/`r` (at most [`MAX_BLOCK`] frames)
-    /// into `wl`/`wr`; `rate` in Hz, `depth` 0..1. Frame by frame this would write a frame,
-    /// then read it back `delay` frames ago; here the block is written first and frame `i`
-    /// reads `n - 1 - i` frames further back, the same samples (the lines hold a block more
-    /// than the longest delay).
+    /// The LFO's phase (cycles, `0..1`) at `frame` (before the anchor too).
+    fn phase_at(&self, frame: u64) -> f64 {
+        let since = frame.wrapping_sub(self.anchor) as i64 as f64;
+        let p = self.phase + since * self.rate as f64 / self.sr as f64;
+        p - libm::floor(p)
+    }
+
+    /// The wet (delayed, swaying) signal for a block of `l`/`r` (at most [`MAX_BLOCK`] frames,
+    /// the first one `frame`) into `wl`/`wr`; `rate` in Hz, `depth` 0..1. Frame by frame this
+    /// would write a frame, then read it back `delay` frames ago; here the block is written
+    /// first and frame `i` reads `n - 1 - i` frames further back, the same samples (the lines
+    /// hold a block more than the longest delay).
+    ///
+    /// Each frame's LFO value comes from its own phase (no chain from frame to frame): the
+    /// phase at the last frame whose number is a multiple of 64, in `f64`, plus the frames
+    /// since, in `f32`. So the delays, the read positions and the interpolation all run
+    /// several frames at once; only the loads are one by one.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
+    #[allow(clippy::too_many_arguments)]
     fn process_block(
         &mut self,
+        frame: u64,
         l: &[f32],
         r: &[f32],
         wl: &mut [f32],
@@ -964,36 +988,55 @@ impl Chorus {
         rate: f32,
         depth: f32,
     ) {
-        let n = l.len();
-        self.l.write_run(l);
-        self.r.write_run(r);
+        const SPAN: u64 = 64;
+        let n = l
+            .len()
+            .min(r.len())
+            .min(wl.len())
+            .min(wr.len())
+            .min(MAX_BLOCK);
+        self.l.write_run(&l[..n]);
+        self.r.write_run(&r[..n]);
+        // (A rate past 20 Hz, or not a number, is not one the session allows.)
+        let rate = if rate > 0.0 { rate.min(20.0) } else { 0.0 };
         if rate != self.rate {
+            self.phase = self.phase_at(frame);
+            self.anchor = frame;
             self.rate = rate;
-            self.rot = libm::sincosf(2.0 * core::f32::consts::PI * rate / self.sr);
         }
-        let (mut sl, mut cl) = self.lfo;
-        let ms = |m: f32| (CHORUS_BASE_MS + CHORUS_SWAY_MS * depth * 0.5 * (1.0 + m)) * 0.001;
-        // The LFO as a rotating unit vector, each frame's delays from where it was before
-        // the frame's rotation. The rotation is a chain from frame to frame; the reads, which
-        // do not feed it, run in its shadow in the same loop.
-        for i in 0..n {
-            wl[i] = self.l.read_frac_back(ms(sl) * self.sr, n - 1 - i);
-            wr[i] = self.r.read_frac_back(ms(cl) * self.sr, n - 1 - i);
-            let (s, c) = (
-                sl * self.rot.1 + cl * self.rot.0,
-                cl * self.rot.1 - sl * self.rot.0,
-            );
-            // Keep it on the unit circle (rounding would slowly change its size).
-            let k = 1.5 - 0.5 * (s * s + c * c);
-            (sl, cl) = (s * k, c * k);
+        let inc = rate / self.sr;
+        // A delay in frames from an LFO value `m` (-1..1).
+        let (base, sway) = (
+            CHORUS_BASE_MS * 0.001 * self.sr,
+            CHORUS_SWAY_MS * depth * 0.5 * 0.001 * self.sr,
+        );
+        let mut dl = [0.0f32; MAX_BLOCK];
+        let mut dr = [0.0f32; MAX_BLOCK];
+        let mut i = 0;
+        while i < n {
+            let start = (frame + i as u64) / SPAN * SPAN;
+            let end = ((start + SPAN - frame) as usize).min(n);
+            let p0 = self.phase_at(start) as f32;
+            let first = (frame + i as u64 - start) as i32;
+            for (k, (dl, dr)) in dl[i..end].iter_mut().zip(&mut dr[i..end]).enumerate() {
+                let p = p0 + (first + k as i32) as f32 * inc;
+                let p = if p >= 1.0 { p - 1.0 } else { p };
+                let q = p + 0.25;
+                let q = if q >= 1.0 { q - 1.0 } else { q };
+                *dl = base + sway * (1.0 + crate::dsp::sine_select(p));
+                *dr = base + sway * (1.0 + crate::dsp::sine_select(q));
+            }
+            i = end;
         }
-        self.lfo = (sl, cl);
+        self.l.read_sway(&dl[..n], &mut wl[..n]);
+        self.r.read_sway(&dr[..n], &mut wr[..n]);
     }
 
     pub fn clear(&mut self) {
         self.l.clear();
         self.r.clear();
-        self.lfo = (0.0, 1.0);
+        // The LFO starts again from 0 at the next block.
+        (self.phase, self.rate) = (0.0, 0.0);
     }
 }
 
@@ -1945,7 +1988,8 @@ impl MasterChain {
         if run_chorus {
             let (rate, depth) = (self.fx.chorus_rate, self.fx.chorus_depth);
             tick_into(&mut self.chorus_mix, level);
-            self.chorus.process_block(l, r, wet_l, wet_r, rate, depth);
+            self.chorus
+                .process_block(frame, l, r, wet_l, wet_r, rate, depth);
             for i in 0..n {
                 let cm = level[i];
                 let (wl, wr) = (wet_l[i], wet_r[i]);
@@ -2218,6 +2262,63 @@ mod tests {
         }
         assert_eq!(last, (0.0, 0.0));
         assert!(r.lines.iter().all(|l| l.buf.iter().all(|v| *v == 0.0)));
+    }
+
+    /// Impulses through the chorus: each comes out where the LFO put the delay at that
+    /// moment (its centre of mass, between the two frames the interpolation spreads it over),
+    /// between 10 ms and 10 ms plus the sway, the left on a sine at the set rate, the right a
+    /// quarter cycle later; with blocks of odd sizes.
+    #[test]
+    fn the_chorus_sways_between_its_delays_at_its_rate() {
+        let (rate, depth) = (2.0f32, 0.8f32);
+        let total = SR as usize;
+        let gap = 1200;
+        let input: Vec<f32> = (0..total)
+            .map(|i| if i % gap == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let mut c = Chorus::new(SR);
+        let (mut out_l, mut out_r) = (vec![0.0f32; total], vec![0.0f32; total]);
+        let mut at = 0;
+        for size in [128usize, 37, 100, 1, 128].iter().cycle() {
+            if at >= total {
+                break;
+            }
+            let e = (at + size).min(total);
+            let (x, (l, r)) = (&input[at..e], (&mut out_l[at..e], &mut out_r[at..e]));
+            c.process_block(at as u64, x, x, l, r, rate, depth);
+            at = e;
+        }
+        let base = CHORUS_BASE_MS * 0.001 * SR;
+        let sway = CHORUS_SWAY_MS * depth * 0.5 * 0.001 * SR;
+        let (mut lo, mut hi) = (f32::MAX, f32::MIN);
+        for t0 in (0..total - gap).step_by(gap) {
+            for (out, quarter) in [(&out_l, 0.0), (&out_r, 0.25)] {
+                let w = &out[t0..t0 + gap];
+                let mass: f32 = w.iter().sum();
+                let centre = w.iter().enumerate().map(|(i, v)| i as f32 * v).sum::<f32>() / mass;
+                // (Not exactly 1: a delay growing or shrinking stretches or squeezes the
+                // sound, by up to 3% here.)
+                assert!(
+                    (mass - 1.0).abs() < 0.04,
+                    "an impulse's echo sums to {mass}"
+                );
+                // The delay read at the frame it came out on (a delay of 1 is the frame
+                // itself).
+                let t = (t0 as f32 + centre) / SR;
+                let lfo = (2.0 * core::f32::consts::PI * (rate * t + quarter)).sin();
+                let expected = base + sway * (1.0 + lfo) - 1.0;
+                assert!(
+                    (centre - expected).abs() < 0.05,
+                    "at {t} s: delay {centre} frames, the LFO gives {expected}"
+                );
+                (lo, hi) = (lo.min(centre + 1.0), hi.max(centre + 1.0));
+            }
+        }
+        assert!(
+            (lo - base).abs() < 0.02 * sway,
+            "shortest {lo}, base {base}"
+        );
+        assert!((hi - base - 2.0 * sway).abs() < 0.02 * sway, "longest {hi}");
     }
 
     #[test]
