@@ -157,6 +157,8 @@ impl Line {
             // At least 1, below 2^22 (far longer than any line): the whole part as the nearest
             // whole number to `d - 0.5`, so the fraction is in 0..=1 (1 only on a tie, which
             // interpolates to the same place).
+            // (`max` first: a delay that is not a number reads as 1, where `clamp` keeps it.)
+            #[allow(clippy::manual_clamp)]
             let d = delays[i].max(1.0).min(4_000_000.0);
             let t = (d - 0.5) + WHOLE;
             frac[i] = d - (t - WHOLE);
