@@ -520,6 +520,7 @@ impl SvfBank {
 
     /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high), with the
     /// input `x` (at most [`crate::engine::MAX_BLOCK`] frames).
+    #[inline]
     pub fn load(&mut self, j: usize, f: &Svf, out: u8, x: &[f32]) {
         self.ic1[j] = f.ic1;
         self.ic2[j] = f.ic2;
@@ -651,6 +652,92 @@ impl SvfBank {
         }
         self.ic1 = ic1;
         self.ic2 = ic2;
+    }
+
+    /// The inputs of the lanes in `xs` (a lane and its first `n` frames; [`SvfBank::load`]
+    /// with no input sets the rest). Lanes of the same half of the bank that are not in `xs`
+    /// get unspecified inputs (a cleared lane's output is not read). The same samples as
+    /// [`SvfBank::load`] lane by lane; with AVX2, eight lanes' eight frames at a time through a
+    /// transpose of registers, where lane by lane each sample was a load and a store of its own.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub fn fill(&mut self, xs: &[(usize, &[f32])], n: usize) {
+        let n = n.min(crate::engine::MAX_BLOCK);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            for half in 0..2 {
+                let mut rows: [&[f32]; 8] = [&[]; 8];
+                let mut any = false;
+                for &(j, x) in xs {
+                    if j / 8 == half && x.len() >= n {
+                        rows[j % 8] = &x[..n];
+                        any = true;
+                    }
+                }
+                if any {
+                    // SAFETY: this CPU has AVX2, the one feature `fill_half` is compiled for.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx2::fill_half(&mut self.buf[..n], half, &rows);
+                    }
+                }
+            }
+            return;
+        }
+        self.fill_lane_by_lane(xs, n);
+    }
+
+    /// [`SvfBank::fill`] without AVX2: lane by lane.
+    fn fill_lane_by_lane(&mut self, xs: &[(usize, &[f32])], n: usize) {
+        for &(j, x) in xs {
+            for (b, v) in self.buf[..n.min(crate::engine::MAX_BLOCK)]
+                .iter_mut()
+                .zip(x)
+            {
+                b[j] = *v;
+            }
+        }
+    }
+
+    /// The outputs of the lanes in `ys` (a lane and where its first `n` frames go; the states
+    /// go back through [`SvfBank::store`]): the same samples as [`SvfBank::store`] lane by
+    /// lane, eight lanes' eight frames at a time with AVX2 (see [`SvfBank::fill`]).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub fn drain(&self, ys: &mut [(usize, &mut [f32])], n: usize) {
+        let n = n.min(crate::engine::MAX_BLOCK);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            for half in 0..2 {
+                let mut rows: [&mut [f32]; 8] = Default::default();
+                let mut any = false;
+                for (j, y) in ys.iter_mut() {
+                    if *j / 8 == half && y.len() >= n {
+                        rows[*j % 8] = &mut y[..n];
+                        any = true;
+                    }
+                }
+                if any {
+                    // SAFETY: as in `fill`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx2::drain_half(&self.buf[..n], half, &mut rows);
+                    }
+                }
+            }
+            return;
+        }
+        self.drain_lane_by_lane(ys, n);
+    }
+
+    /// [`SvfBank::drain`] without AVX2: lane by lane.
+    fn drain_lane_by_lane(&self, ys: &mut [(usize, &mut [f32])], n: usize) {
+        for (j, y) in ys.iter_mut() {
+            for (v, b) in y
+                .iter_mut()
+                .zip(self.buf[..n.min(crate::engine::MAX_BLOCK)].iter())
+            {
+                *v = b[*j];
+            }
+        }
     }
 
     /// Lane `j`'s output into `y`, and its state back into `f`.
@@ -854,9 +941,170 @@ impl Adsr {
     }
 }
 
+/// The bank's transposes with AVX2 registers ([`SvfBank::fill`], [`SvfBank::drain`]): exact
+/// copies, so the same bits as lane by lane.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use super::BANK;
+    use core::arch::x86_64::*;
+
+    /// An 8 x 8 block transposed: row `i` of the result is column `i` of `r`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn transpose(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ]
+    }
+
+    /// `buf[f][8 * half + k] = rows[k][f]` for every frame of `buf` and every `k` whose row
+    /// has them (the other lanes of the half get zeros, or for the last frames are left).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn fill_half(buf: &mut [[f32; BANK]], half: usize, rows: &[&[f32]; 8]) {
+        let n = buf.len();
+        let at = 8 * half;
+        let mut f = 0;
+        while f + 8 <= n {
+            let r: [__m256; 8] = core::array::from_fn(|k| match rows[k].get(f..f + 8) {
+                // SAFETY: eight floats from `f`, checked by `get`.
+                Some(x) => unsafe { _mm256_loadu_ps(x.as_ptr()) },
+                None => _mm256_setzero_ps(),
+            });
+            for (i, v) in transpose(r).into_iter().enumerate() {
+                let dst = &mut buf[f + i][at..at + 8];
+                // SAFETY: eight floats, checked by the slice above.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), v) };
+            }
+            f += 8;
+        }
+        for (k, x) in rows.iter().enumerate() {
+            for (b, v) in buf[f..].iter_mut().zip(x.get(f..).unwrap_or(&[])) {
+                b[at + k] = *v;
+            }
+        }
+    }
+
+    /// `rows[k][f] = buf[f][8 * half + k]` for every frame of `buf` and every `k` whose row is
+    /// that long.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn drain_half(buf: &[[f32; BANK]], half: usize, rows: &mut [&mut [f32]; 8]) {
+        let n = buf.len();
+        let at = 8 * half;
+        let mut f = 0;
+        while f + 8 <= n {
+            let r: [__m256; 8] = core::array::from_fn(|i| {
+                let src = &buf[f + i][at..at + 8];
+                // SAFETY: eight floats, checked by the slice above.
+                unsafe { _mm256_loadu_ps(src.as_ptr()) }
+            });
+            for (k, v) in transpose(r).into_iter().enumerate() {
+                if let Some(y) = rows[k].get_mut(f..f + 8) {
+                    // SAFETY: eight floats from `f`, checked by `get_mut`.
+                    unsafe { _mm256_storeu_ps(y.as_mut_ptr(), v) };
+                }
+            }
+            f += 8;
+        }
+        for (k, y) in rows.iter_mut().enumerate() {
+            for (v, b) in y.get_mut(f..).unwrap_or(&mut []).iter_mut().zip(&buf[f..]) {
+                *v = b[at + k];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bank's inputs and outputs all at once ([`SvfBank::fill`], [`SvfBank::drain`], with
+    /// AVX2 where the CPU has it, and the lane-by-lane path used without it) put each lane's
+    /// samples where they belong: lanes in either half, a half partly filled, stretches not a
+    /// multiple of eight frames.
+    #[test]
+    fn the_bank_moves_its_lanes_at_once_as_one_by_one() {
+        let input = |j: usize, f: usize| (j * 1000 + f) as f32 * 0.001 - 0.3;
+        let cases = [1, 7, 8, 13, 64, 100, 128]
+            .into_iter()
+            .flat_map(|n| [(n, false), (n, true)]);
+        for (n, by_lane) in cases {
+            for lanes in [
+                vec![0, 1, 2],
+                vec![0, 3, 9, 15],
+                (0..BANK).collect::<Vec<_>>(),
+            ] {
+                let rows: Vec<Vec<f32>> = lanes
+                    .iter()
+                    .map(|&j| (0..n).map(|f| input(j, f)).collect())
+                    .collect();
+                let mut bank = Box::new(SvfBank::EMPTY);
+                let xs: Vec<(usize, &[f32])> =
+                    lanes.iter().zip(&rows).map(|(&j, r)| (j, &r[..])).collect();
+                if by_lane {
+                    bank.fill_lane_by_lane(&xs, n);
+                } else {
+                    bank.fill(&xs, n);
+                }
+                for (&j, r) in lanes.iter().zip(&rows) {
+                    let lane: Vec<f32> = bank.buf[..n].iter().map(|b| b[j]).collect();
+                    assert_eq!(&lane, r, "lane {j} of {lanes:?}, {n} frames in");
+                }
+                // Out: each lane's frames, distinct per lane and frame.
+                for (f, b) in bank.buf.iter_mut().enumerate() {
+                    for (j, v) in b.iter_mut().enumerate() {
+                        *v = input(j, f) * 2.0;
+                    }
+                }
+                let mut outs: Vec<Vec<f32>> = lanes.iter().map(|_| vec![0.0; n]).collect();
+                let mut ys: Vec<(usize, &mut [f32])> = lanes
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .map(|(&j, o)| (j, &mut o[..]))
+                    .collect();
+                if by_lane {
+                    bank.drain_lane_by_lane(&mut ys, n);
+                } else {
+                    bank.drain(&mut ys, n);
+                }
+                for (&j, o) in lanes.iter().zip(&outs) {
+                    let want: Vec<f32> = (0..n).map(|f| input(j, f) * 2.0).collect();
+                    assert_eq!(o, &want, "lane {j} of {lanes:?}, {n} frames out");
+                }
+            }
+        }
+    }
 
     #[test]
     fn an_envelope_run_ticks_as_frame_by_frame() {

@@ -417,7 +417,7 @@ fn run_bank(
                 let f = &mut inserts[ti].filter;
                 let steady = f.steady_output();
                 let out = steady.or_else(|| f.glide_output()).unwrap_or(0);
-                bank.load(j, f.svf_mut(), out, &buses[ti][range.clone()]);
+                bank.load(j, f.svf_mut(), out, &[]);
                 if let Some((k, norm)) = drive {
                     bank.set_drive(j, k, norm);
                 }
@@ -428,14 +428,25 @@ fn run_bank(
             None => bank.clear(j),
         }
     }
-    bank.run(range.len());
-    for (j, &(ti, _)) in lanes.iter().enumerate() {
-        bank.store(
-            j,
-            inserts[ti].filter.svf_mut(),
-            &mut buses[ti][range.clone()],
-        );
+    // The inputs and outputs all at once (the bank transposes them eight lanes at a time).
+    // `lanes` is in track order, so one pass over the buses finds them in lane order.
+    let mut xs: [(usize, &[f32]); BANK] = [(0, &[]); BANK];
+    for (j, &(ti, _)) in lanes.iter().enumerate().take(BANK) {
+        xs[j] = (j, &buses[ti][range.clone()]);
     }
+    bank.fill(&xs[..lanes.len().min(BANK)], range.len());
+    bank.run(range.len());
+    let mut ys: [(usize, &mut [f32]); BANK] = Default::default();
+    let mut m = 0;
+    for (ti, bus) in buses.iter_mut().enumerate() {
+        if lanes.get(m).is_some_and(|&(t, _)| t == ti) && m < BANK {
+            bank.store(m, inserts[ti].filter.svf_mut(), &mut []);
+            ys[m] = (m, &mut bus[range.clone()]);
+            m += 1;
+        }
+    }
+    debug_assert_eq!(m, lanes.len(), "lanes in track order");
+    bank.drain(&mut ys[..m], range.len());
 }
 
 impl Engine {

@@ -263,7 +263,7 @@ pub fn render_drums(
                 Some(&i) => {
                     let v = &mut voices[which[i] as usize];
                     let (f, out) = v.drum_filter(0).unwrap();
-                    bank.load(j, f, out, &lanes[i].x[..n]);
+                    bank.load(j, f, out, &[]);
                     match v.drum_filter(1) {
                         Some((f, out)) => bank.load(j + HALF_BANK, f, out, &[]),
                         None => bank.clear(j + HALF_BANK),
@@ -275,17 +275,35 @@ pub fn render_drums(
                 }
             }
         }
-        bank.run_cascade(n);
+        // The inputs and outputs all at once (the bank transposes them eight lanes at a
+        // time); `group` is in scratch order, so one pass over the scratch finds them.
+        let mut xs: [(usize, &[f32]); HALF_BANK] = [(0, &[]); HALF_BANK];
         for (j, &i) in group.iter().enumerate() {
-            let v = &mut voices[which[i] as usize];
-            let x = &mut lanes[i].x[..n];
-            let second = v.drum_filter(1).is_some();
-            let (f, _) = v.drum_filter(0).unwrap();
-            bank.store(j, f, if second { &mut [] } else { x });
-            if let Some((f, _)) = v.drum_filter(1) {
-                bank.store(j + HALF_BANK, f, x);
+            xs[j] = (j, &lanes[i].x[..n]);
+        }
+        bank.fill(&xs[..group.len()], n);
+        bank.run_cascade(n);
+        let mut ys: [(usize, &mut [f32]); HALF_BANK] = Default::default();
+        let mut m = 0;
+        for (i, l) in lanes.iter_mut().enumerate() {
+            if m < group.len() && group[m] == i {
+                let v = &mut voices[which[i] as usize];
+                let (f, _) = v.drum_filter(0).unwrap();
+                bank.store(m, f, &mut []);
+                // The voice's output: its second filter's where it has one.
+                let lane = match v.drum_filter(1) {
+                    Some((f, _)) => {
+                        bank.store(m + HALF_BANK, f, &mut []);
+                        m + HALF_BANK
+                    }
+                    None => m,
+                };
+                ys[m] = (lane, &mut l.x[..n]);
+                m += 1;
             }
         }
+        debug_assert_eq!(m, group.len(), "the group in scratch order");
+        bank.drain(&mut ys[..m], n);
     }
     for (&vi, l) in which.iter().zip(lanes.iter_mut()) {
         let v = &mut voices[vi as usize];
