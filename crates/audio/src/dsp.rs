@@ -677,7 +677,11 @@ impl SvfBank {
                     // SAFETY: this CPU has AVX2, the one feature `fill_half` is compiled for.
                     #[allow(unsafe_code)]
                     unsafe {
-                        avx2::fill_half(&mut self.buf[..n], half, &rows);
+                        let buf = &mut self.buf[..n];
+                        match half {
+                            0 => avx2::fill_half::<0>(buf, &rows),
+                            _ => avx2::fill_half::<1>(buf, &rows),
+                        }
                     }
                 }
             }
@@ -719,7 +723,11 @@ impl SvfBank {
                     // SAFETY: as in `fill`.
                     #[allow(unsafe_code)]
                     unsafe {
-                        avx2::drain_half(&self.buf[..n], half, &mut rows);
+                        let buf = &self.buf[..n];
+                        match half {
+                            0 => avx2::drain_half::<0>(buf, &mut rows),
+                            _ => avx2::drain_half::<1>(buf, &mut rows),
+                        }
                     }
                 }
             }
@@ -981,65 +989,70 @@ mod avx2 {
         ]
     }
 
-    /// `buf[f][8 * half + k] = rows[k][f]` for every frame of `buf` and every `k` whose row
-    /// has them (the other lanes of the half get zeros, or for the last frames are left).
+    /// `buf[f][8 * H + k] = rows[k][f]` for every frame of `buf` and every `k` whose row has
+    /// them (the other lanes of the half get zeros, or in the last frames past a multiple of
+    /// eight keep what they had).
     ///
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    pub(super) unsafe fn fill_half(buf: &mut [[f32; BANK]], half: usize, rows: &[&[f32]; 8]) {
+    pub(super) unsafe fn fill_half<const H: usize>(buf: &mut [[f32; BANK]], rows: &[&[f32]; 8]) {
         let n = buf.len();
-        let at = 8 * half;
-        let mut f = 0;
-        while f + 8 <= n {
+        let (tiles, tail) = buf.split_at_mut(n - n % 8);
+        for (t, tile) in tiles.chunks_exact_mut(8).enumerate() {
+            let f = 8 * t;
             let r: [__m256; 8] = core::array::from_fn(|k| match rows[k].get(f..f + 8) {
                 // SAFETY: eight floats from `f`, checked by `get`.
                 Some(x) => unsafe { _mm256_loadu_ps(x.as_ptr()) },
                 None => _mm256_setzero_ps(),
             });
-            for (i, v) in transpose(r).into_iter().enumerate() {
-                let dst = &mut buf[f + i][at..at + 8];
-                // SAFETY: eight floats, checked by the slice above.
+            for (row, v) in tile.iter_mut().zip(transpose(r)) {
+                let dst: &mut [f32; 8] = (&mut row[8 * H..8 * H + 8]).try_into().unwrap();
+                // SAFETY: eight floats.
                 unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), v) };
             }
-            f += 8;
         }
+        let f = n - n % 8;
         for (k, x) in rows.iter().enumerate() {
-            for (b, v) in buf[f..].iter_mut().zip(x.get(f..).unwrap_or(&[])) {
-                b[at + k] = *v;
+            for (b, v) in tail.iter_mut().zip(x.get(f..).unwrap_or(&[])) {
+                b[8 * H + k] = *v;
             }
         }
     }
 
-    /// `rows[k][f] = buf[f][8 * half + k]` for every frame of `buf` and every `k` whose row is
-    /// that long.
+    /// `rows[k][f] = buf[f][8 * H + k]` for every frame of `buf` that row `k` has (eight at a
+    /// time: a row shorter than a multiple of eight gets its last frames lane by lane only
+    /// where it is at least as long as `buf`).
     ///
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    pub(super) unsafe fn drain_half(buf: &[[f32; BANK]], half: usize, rows: &mut [&mut [f32]; 8]) {
+    pub(super) unsafe fn drain_half<const H: usize>(
+        buf: &[[f32; BANK]],
+        rows: &mut [&mut [f32]; 8],
+    ) {
         let n = buf.len();
-        let at = 8 * half;
-        let mut f = 0;
-        while f + 8 <= n {
+        let (tiles, tail) = buf.split_at(n - n % 8);
+        for (t, tile) in tiles.chunks_exact(8).enumerate() {
+            let f = 8 * t;
             let r: [__m256; 8] = core::array::from_fn(|i| {
-                let src = &buf[f + i][at..at + 8];
-                // SAFETY: eight floats, checked by the slice above.
+                let src: &[f32; 8] = (&tile[i][8 * H..8 * H + 8]).try_into().unwrap();
+                // SAFETY: eight floats.
                 unsafe { _mm256_loadu_ps(src.as_ptr()) }
             });
-            for (k, v) in transpose(r).into_iter().enumerate() {
-                if let Some(y) = rows[k].get_mut(f..f + 8) {
+            for (y, v) in rows.iter_mut().zip(transpose(r)) {
+                if let Some(y) = y.get_mut(f..f + 8) {
                     // SAFETY: eight floats from `f`, checked by `get_mut`.
                     unsafe { _mm256_storeu_ps(y.as_mut_ptr(), v) };
                 }
             }
-            f += 8;
         }
+        let f = n - n % 8;
         for (k, y) in rows.iter_mut().enumerate() {
-            for (v, b) in y.get_mut(f..).unwrap_or(&mut []).iter_mut().zip(&buf[f..]) {
-                *v = b[at + k];
+            for (v, b) in y.get_mut(f..).unwrap_or(&mut []).iter_mut().zip(tail) {
+                *v = b[8 * H + k];
             }
         }
     }
