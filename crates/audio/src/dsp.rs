@@ -949,6 +949,48 @@ impl Adsr {
     }
 }
 
+/// Adds lane `k` of `frames` (one row of eight lanes per frame) into `buses[b][at..]` for each
+/// `(k, b)` of `into`, in that order frame by frame (lanes sharing a bus add in that order):
+/// what a group of voices computed, into their tracks' buses. With AVX2, eight frames at a
+/// time through a transpose of registers; otherwise lane by lane. The same sums either way
+/// (each bus sample gets the same additions in the same order).
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+pub fn add_lanes<const W: usize>(
+    frames: &[[f32; W]],
+    into: &[(usize, usize)],
+    buses: &mut [[f32; crate::engine::MAX_BLOCK]],
+    at: usize,
+) {
+    let n = frames
+        .len()
+        .min(crate::engine::MAX_BLOCK.saturating_sub(at));
+    #[cfg(target_arch = "x86_64")]
+    if W == 8 && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: this CPU has AVX2, the one feature `add_lanes` is compiled for; rows of
+        // eight.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx2::add_lanes(&frames[..n], into, buses, at);
+        }
+        return;
+    }
+    add_lanes_lane_by_lane(&frames[..n], into, buses, at);
+}
+
+/// [`add_lanes`] without AVX2: lane by lane.
+fn add_lanes_lane_by_lane<const W: usize>(
+    frames: &[[f32; W]],
+    into: &[(usize, usize)],
+    buses: &mut [[f32; crate::engine::MAX_BLOCK]],
+    at: usize,
+) {
+    for &(k, b) in into {
+        for (v, f) in buses[b][at..at + frames.len()].iter_mut().zip(frames) {
+            *v += f[k];
+        }
+    }
+}
+
 /// The bank's transposes with AVX2 registers ([`SvfBank::fill`], [`SvfBank::drain`]): exact
 /// copies, so the same bits as lane by lane.
 #[cfg(target_arch = "x86_64")]
@@ -987,6 +1029,44 @@ mod avx2 {
             _mm256_permute2f128_ps::<0x31>(s2, s6),
             _mm256_permute2f128_ps::<0x31>(s3, s7),
         ]
+    }
+
+    /// [`super::add_lanes`] eight frames at a time (lane by lane in the last frames past a
+    /// multiple of eight). `at + frames.len()` is at most the buses' length.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, and `W` must be 8.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn add_lanes<const W: usize>(
+        frames: &[[f32; W]],
+        into: &[(usize, usize)],
+        buses: &mut [[f32; crate::engine::MAX_BLOCK]],
+        at: usize,
+    ) {
+        let n = frames.len();
+        let (tiles, tail) = frames.split_at(n - n % 8);
+        for (t, tile) in tiles.chunks_exact(8).enumerate() {
+            let f = at + 8 * t;
+            // SAFETY: eight floats each.
+            let r: [__m256; 8] =
+                core::array::from_fn(|i| unsafe { _mm256_loadu_ps(tile[i].as_ptr()) });
+            let c = transpose(r);
+            for &(k, b) in into {
+                let dst: &mut [f32; 8] = (&mut buses[b][f..f + 8]).try_into().unwrap();
+                // SAFETY: eight floats.
+                unsafe {
+                    let sum = _mm256_add_ps(_mm256_loadu_ps(dst.as_ptr()), c[k & 7]);
+                    _mm256_storeu_ps(dst.as_mut_ptr(), sum);
+                }
+            }
+        }
+        let f = at + n - n % 8;
+        for &(k, b) in into {
+            for (v, fr) in buses[b][f..f + tail.len()].iter_mut().zip(tail) {
+                *v += fr[k & 7];
+            }
+        }
     }
 
     /// `buf[f][8 * H + k] = rows[k][f]` for every frame of `buf` and every `k` whose row has
@@ -1061,6 +1141,55 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group's lanes into their buses ([`add_lanes`], with AVX2 where the CPU has it, and
+    /// lane by lane): each bus gets its lanes' frames added in the order given, two lanes on
+    /// one bus included, from any frame, in stretches not a multiple of eight.
+    #[test]
+    fn lanes_add_into_their_buses_in_order() {
+        const MB: usize = crate::engine::MAX_BLOCK;
+        // Values whose sums depend on the order they are added in: lanes 0, 1 and 2 share
+        // bus 2, where 1e8 and -1e8 swallow a small value added before them.
+        let lane = |k: usize, f: usize| match k {
+            1 => 1.0e8,
+            2 => -1.0e8,
+            _ => 0.37 * (k + 1) as f32 + 0.01 * f as f32,
+        };
+        let into = [(0usize, 2usize), (3, 0), (1, 2), (5, 1), (2, 2)];
+        for (at, n) in [(0, 128), (0, 13), (5, 64), (9, 100), (120, 8), (127, 1)] {
+            let frames: Vec<[f32; 8]> = (0..n)
+                .map(|f| core::array::from_fn(|k| lane(k, f)))
+                .collect();
+            let start: Vec<[f32; MB]> = (0..3)
+                .map(|b| core::array::from_fn(|f| 0.25 * (b * MB + f) as f32))
+                .collect();
+            let mut want = start.clone();
+            for &(k, b) in &into {
+                for f in 0..n {
+                    want[b][at + f] += lane(k, f);
+                }
+            }
+            for by_lane in [false, true] {
+                let mut buses = start.clone();
+                if by_lane {
+                    add_lanes_lane_by_lane(&frames, &into, &mut buses, at);
+                } else {
+                    add_lanes(&frames, &into, &mut buses, at);
+                }
+                for b in 0..3 {
+                    let same = buses[b]
+                        .iter()
+                        .zip(&want[b])
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "bus {b}, frames {at}..{}, lane by lane: {by_lane}",
+                        at + n
+                    );
+                }
+            }
+        }
+    }
 
     /// The bank's inputs and outputs all at once ([`SvfBank::fill`], [`SvfBank::drain`], with
     /// AVX2 where the CPU has it, and the lane-by-lane path used without it) put each lane's

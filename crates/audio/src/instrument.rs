@@ -1122,28 +1122,20 @@ pub fn render_synth_lanes(
         }
         done += n;
     }
-    // Into the buses, voice by voice in pool order (so each bus adds its voices in the order
-    // one by one would), four frames at a time; and the lanes back into their voices.
-    let at = range.start;
+    // Into the buses, each lane into its voice's track's, in pool order (so each bus adds its
+    // voices in the order one by one would), eight frames at a time where it can
+    // (`add_lanes`); and the lanes back into their voices.
+    let mut into = [(0usize, 0usize); L];
+    let mut m = 0;
     for (j, &vi) in which.iter().enumerate() {
-        if !loaded[j] {
-            continue;
+        if loaded[j] {
+            let v = &mut voices[vi as usize];
+            into[m] = (j, v.track as usize);
+            m += 1;
+            ln.store(j, v);
         }
-        let v = &mut voices[vi as usize];
-        let bus = &mut buses[v.track as usize][at..at + len];
-        let mut f = 0;
-        while f + 4 <= len {
-            let y = [ys[f][j], ys[f + 1][j], ys[f + 2][j], ys[f + 3][j]];
-            for (b, y) in bus[f..f + 4].iter_mut().zip(y) {
-                *b += y;
-            }
-            f += 4;
-        }
-        for (b, y) in bus[f..].iter_mut().zip(&ys[f..len]) {
-            *b += y[j];
-        }
-        ln.store(j, v);
     }
+    add_lanes(&ys[..len], &into[..m], buses, range.start);
 }
 
 /// Shared, read-only sample data a sample voice plays from.
