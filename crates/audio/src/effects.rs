@@ -105,10 +105,15 @@ fn clamp_delay(delay: usize, n: usize) -> usize {
 
 impl Line {
     fn new(capacity: usize) -> Line {
-        Line {
-            buf: vec![0.0; capacity.max(1)],
-            pos: 0,
+        let mut buf = vec![0.0; capacity.max(1)];
+        // The allocator's zeros are pages the system maps only when first touched: touched
+        // here, at construction, rather than by the render (in the AudioWorklet, on the audio
+        // thread) the first time the write position reaches each page. (`black_box`: a store
+        // the compiler cannot drop as writing what is already there.)
+        for i in (0..buf.len()).step_by(256) {
+            buf[i] = core::hint::black_box(0.0);
         }
+        Line { buf, pos: 0 }
     }
 
     /// The sample written `delay` samples ago (`1..=capacity`).
