@@ -984,9 +984,25 @@ fn add_lanes_lane_by_lane<const W: usize>(
     buses: &mut [[f32; crate::engine::MAX_BLOCK]],
     at: usize,
 ) {
+    let n = frames.len();
     for &(k, b) in into {
-        for (v, f) in buses[b][at..at + frames.len()].iter_mut().zip(frames) {
-            *v += f[k];
+        let bus = &mut buses[b][at..at + n];
+        // Four frames at a time (a register's worth in WebAssembly).
+        let mut f = 0;
+        while f + 4 <= n {
+            let y = [
+                frames[f][k],
+                frames[f + 1][k],
+                frames[f + 2][k],
+                frames[f + 3][k],
+            ];
+            for (v, y) in bus[f..f + 4].iter_mut().zip(y) {
+                *v += y;
+            }
+            f += 4;
+        }
+        for (v, y) in bus[f..].iter_mut().zip(&frames[f..]) {
+            *v += y[k];
         }
     }
 }
