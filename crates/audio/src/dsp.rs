@@ -518,10 +518,10 @@ impl SvfBank {
         self.mark[i] |= 1 << j;
     }
 
-    /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high), with the
-    /// input `x` (at most [`crate::engine::MAX_BLOCK`] frames).
+    /// Puts filter `f` in lane `j`, keeping output `out` (0 low, 1 band, 2 high); its input
+    /// comes through [`SvfBank::fill`].
     #[inline]
-    pub fn load(&mut self, j: usize, f: &Svf, out: u8, x: &[f32]) {
+    pub fn load(&mut self, j: usize, f: &Svf, out: u8) {
         self.ic1[j] = f.ic1;
         self.ic2[j] = f.ic2;
         self.a1[j] = f.a1;
@@ -530,9 +530,6 @@ impl SvfBank {
         self.k[j] = f.k;
         self.out[j] = out;
         self.driven[j] = 0;
-        for (b, v) in self.buf.iter_mut().zip(x) {
-            b[j] = *v;
-        }
     }
 
     /// Lane `j` (loaded) first drives its input: `soft_clip(x * k) * norm`, frame by frame
@@ -654,21 +651,21 @@ impl SvfBank {
         self.ic2 = ic2;
     }
 
-    /// The inputs of the lanes in `xs` (a lane and its first `n` frames; [`SvfBank::load`]
-    /// with no input sets the rest). Lanes of the same half of the bank that are not in `xs`
-    /// get unspecified inputs (a cleared lane's output is not read). The same samples as
-    /// [`SvfBank::load`] lane by lane; with AVX2, eight lanes' eight frames at a time through a
-    /// transpose of registers, where lane by lane each sample was a load and a store of its own.
+    /// The inputs of the lanes in `xs` (a lane and its first `n` frames, which it must hold;
+    /// [`SvfBank::load`] sets the rest). Lanes of the same half of the bank that are not in
+    /// `xs` get unspecified inputs (a cleared lane's output is not read). With AVX2, eight
+    /// lanes' eight frames at a time through a transpose of registers; otherwise lane by lane,
+    /// each sample a load and a store of its own. The same samples either way.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn fill(&mut self, xs: &[(usize, &[f32])], n: usize) {
         let n = n.min(crate::engine::MAX_BLOCK);
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if has_avx2() {
             for half in 0..2 {
                 let mut rows: [&[f32]; 8] = [&[]; 8];
                 let mut any = false;
                 for &(j, x) in xs {
-                    if j / 8 == half && x.len() >= n {
+                    if j / 8 == half {
                         rows[j % 8] = &x[..n];
                         any = true;
                     }
@@ -693,28 +690,25 @@ impl SvfBank {
     /// [`SvfBank::fill`] without AVX2: lane by lane.
     fn fill_lane_by_lane(&mut self, xs: &[(usize, &[f32])], n: usize) {
         for &(j, x) in xs {
-            for (b, v) in self.buf[..n.min(crate::engine::MAX_BLOCK)]
-                .iter_mut()
-                .zip(x)
-            {
+            for (b, v) in self.buf[..n].iter_mut().zip(&x[..n]) {
                 b[j] = *v;
             }
         }
     }
 
-    /// The outputs of the lanes in `ys` (a lane and where its first `n` frames go; the states
-    /// go back through [`SvfBank::store`]): the same samples as [`SvfBank::store`] lane by
-    /// lane, eight lanes' eight frames at a time with AVX2 (see [`SvfBank::fill`]).
+    /// The outputs of the lanes in `ys` (a lane and where its first `n` frames go, which it
+    /// must hold; the states go back through [`SvfBank::store`]): eight lanes' eight frames at
+    /// a time with AVX2, otherwise lane by lane (see [`SvfBank::fill`]).
     #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn drain(&self, ys: &mut [(usize, &mut [f32])], n: usize) {
         let n = n.min(crate::engine::MAX_BLOCK);
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if has_avx2() {
             for half in 0..2 {
                 let mut rows: [&mut [f32]; 8] = Default::default();
                 let mut any = false;
                 for (j, y) in ys.iter_mut() {
-                    if *j / 8 == half && y.len() >= n {
+                    if *j / 8 == half {
                         rows[*j % 8] = &mut y[..n];
                         any = true;
                     }
@@ -739,22 +733,16 @@ impl SvfBank {
     /// [`SvfBank::drain`] without AVX2: lane by lane.
     fn drain_lane_by_lane(&self, ys: &mut [(usize, &mut [f32])], n: usize) {
         for (j, y) in ys.iter_mut() {
-            for (v, b) in y
-                .iter_mut()
-                .zip(self.buf[..n.min(crate::engine::MAX_BLOCK)].iter())
-            {
+            for (v, b) in y[..n].iter_mut().zip(&self.buf[..n]) {
                 *v = b[*j];
             }
         }
     }
 
-    /// Lane `j`'s output into `y`, and its state back into `f`.
-    pub fn store(&self, j: usize, f: &mut Svf, y: &mut [f32]) {
+    /// Lane `j`'s state back into `f` (its output goes out through [`SvfBank::drain`]).
+    pub fn store(&self, j: usize, f: &mut Svf) {
         f.ic1 = self.ic1[j];
         f.ic2 = self.ic2[j];
-        for (v, b) in y.iter_mut().zip(self.buf.iter()) {
-            *v = b[j];
-        }
     }
 }
 
@@ -965,7 +953,7 @@ pub fn add_lanes<const W: usize>(
         .len()
         .min(crate::engine::MAX_BLOCK.saturating_sub(at));
     #[cfg(target_arch = "x86_64")]
-    if W == 8 && std::is_x86_feature_detected!("avx2") {
+    if W == 8 && has_avx2() {
         // SAFETY: this CPU has AVX2, the one feature `add_lanes` is compiled for; rows of
         // eight.
         #[allow(unsafe_code)]
@@ -1005,6 +993,14 @@ fn add_lanes_lane_by_lane<const W: usize>(
             *v += y[k];
         }
     }
+}
+
+/// Whether this CPU has AVX2, for the register transposes below (`std` checks once and
+/// remembers).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
 }
 
 /// The bank's transposes with AVX2 registers ([`SvfBank::fill`], [`SvfBank::drain`]): exact

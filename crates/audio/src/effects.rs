@@ -2152,20 +2152,28 @@ mod tests {
             }
             for (j, f) in banked.iter_mut().enumerate() {
                 if let Some(out) = f.steady_output() {
-                    bank.load(j, f.svf_mut(), out, &x);
+                    bank.load(j, f.svf_mut(), out);
                 } else {
                     let out = f.glide_output().unwrap();
-                    bank.load(j, f.svf_mut(), out, &x);
+                    bank.load(j, f.svf_mut(), out);
                     f.glide(frame, *n, |i, svf| bank.set_at(j, i, svf));
                 }
             }
+            let xs: Vec<(usize, &[f32])> = (0..banked.len()).map(|j| (j, &x[..])).collect();
+            bank.fill(&xs, *n);
             for j in 4..crate::dsp::BANK {
                 bank.clear(j);
             }
             bank.run(*n);
-            for (j, f) in banked.iter_mut().enumerate() {
-                let mut y = vec![0.0; *n];
-                bank.store(j, f.svf_mut(), &mut y);
+            let mut ys: Vec<Vec<f32>> = banked.iter().map(|_| vec![0.0; *n]).collect();
+            let mut outs: Vec<(usize, &mut [f32])> = ys
+                .iter_mut()
+                .enumerate()
+                .map(|(j, y)| (j, &mut y[..]))
+                .collect();
+            bank.drain(&mut outs, *n);
+            for (j, (f, y)) in banked.iter_mut().zip(&ys).enumerate() {
+                bank.store(j, f.svf_mut());
                 let same = y
                     .iter()
                     .zip(&bufs[j])

@@ -417,7 +417,7 @@ fn run_bank(
                 let f = &mut inserts[ti].filter;
                 let steady = f.steady_output();
                 let out = steady.or_else(|| f.glide_output()).unwrap_or(0);
-                bank.load(j, f.svf_mut(), out, &[]);
+                bank.load(j, f.svf_mut(), out);
                 if let Some((k, norm)) = drive {
                     bank.set_drive(j, k, norm);
                 }
@@ -440,7 +440,7 @@ fn run_bank(
     let mut m = 0;
     for (ti, bus) in buses.iter_mut().enumerate() {
         if lanes.get(m).is_some_and(|&(t, _)| t == ti) && m < BANK {
-            bank.store(m, inserts[ti].filter.svf_mut(), &mut []);
+            bank.store(m, inserts[ti].filter.svf_mut());
             ys[m] = (m, &mut bus[range.clone()]);
             m += 1;
         }

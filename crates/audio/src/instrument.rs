@@ -263,9 +263,9 @@ pub fn render_drums(
                 Some(&i) => {
                     let v = &mut voices[which[i] as usize];
                     let (f, out) = v.drum_filter(0).unwrap();
-                    bank.load(j, f, out, &[]);
+                    bank.load(j, f, out);
                     match v.drum_filter(1) {
-                        Some((f, out)) => bank.load(j + HALF_BANK, f, out, &[]),
+                        Some((f, out)) => bank.load(j + HALF_BANK, f, out),
                         None => bank.clear(j + HALF_BANK),
                     }
                 }
@@ -289,11 +289,11 @@ pub fn render_drums(
             if m < group.len() && group[m] == i {
                 let v = &mut voices[which[i] as usize];
                 let (f, _) = v.drum_filter(0).unwrap();
-                bank.store(m, f, &mut []);
+                bank.store(m, f);
                 // The voice's output: its second filter's where it has one.
                 let lane = match v.drum_filter(1) {
                     Some((f, _)) => {
-                        bank.store(m + HALF_BANK, f, &mut []);
+                        bank.store(m + HALF_BANK, f);
                         m + HALF_BANK
                     }
                     None => m,
