@@ -91,7 +91,7 @@ struct Line {
 }
 
 /// `delay.clamp(1, n)` for a line of `n >= 1` samples, without `clamp`'s check of its bounds
-/// (a call of its own in the AVX2 render, twice a frame in the chorus).
+/// (a call of its own in the AVX2 render).
 #[inline(always)]
 fn clamp_delay(delay: usize, n: usize) -> usize {
     if delay < 1 {
@@ -144,10 +144,10 @@ impl Line {
 
     /// For a block of `out.len()` frames just written (its last frame the newest sample),
     /// what frame `i` reads `delays[i]` (fractional, at least 1) frames before itself, linearly
-    /// interpolated: [`Line::read_frac`] of `delays[i]` plus `out.len() - 1 - i` frames (before the
-    /// block was written),
-    /// for reads that stop short of the oldest sample (further back, they read the one after
-    /// it). The positions several frames at once, then the loads and the interpolation.
+    /// interpolated: what [`Line::read_frac`] of `delays[i]` gave at frame `i` had the block
+    /// been written frame by frame, for reads that stop short of the oldest sample (further
+    /// back, they read the one after it). The positions several frames at once, then the
+    /// loads and the interpolation.
     #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn read_sway(&self, delays: &[f32], out: &mut [f32]) {
         // Adding 1.5 * 2^23 to a number below 2^22 rounds it to a whole one, which the low bits
